@@ -1,0 +1,342 @@
+//! Memory registration and forgetting (SEMANTICS.md section 9): the record of a new memory,
+//! freezing, the revocation cascade, the hand-over on amendment, and the deep purge with its
+//! one-time token.
+
+use super::change::{Caller, Change};
+use super::check::{CheckKind, CheckRequest, Code, Decision};
+use super::contract::{Abstraction, Contract, ContractId, ContractState, MemoryId, Uid};
+use super::error::CoreError;
+use super::lifecycle::{push_memories_event, Actor};
+use super::memory::{memory_id_hash, MemoryRecord, MemoryStatus, PurgedMemory};
+use super::registry::Registry;
+use super::scope::Name;
+use super::time::Timestamp;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// How long a purge token stays valid.
+pub const PURGE_TOKEN_MILLIS: i64 = 2 * 60 * 1000;
+
+/// The most memories one memory may name as its sources.
+pub const MAX_DERIVED_FROM: usize = 256;
+
+/// The planned registration of a memory: the decision, and the change to commit (the record
+/// when allowed, the denial's audit record otherwise).
+#[derive(Debug)]
+pub struct Registration {
+    /// The creation (and abstraction) decision.
+    pub decision: Decision,
+    /// The memory id used.
+    pub memory_id: MemoryId,
+    /// What to commit.
+    pub change: Change,
+}
+
+impl Registry {
+    /// Plans RegisterMemory: the creation check, the abstraction check above RAW, the sources'
+    /// availability, and the record, decided together so that they commit in one transaction.
+    pub fn plan_register_memory(
+        &self,
+        caller: &Caller,
+        request: &CheckRequest,
+        memory_id: MemoryId,
+        derived_from: &[MemoryId],
+        now: Timestamp,
+    ) -> Result<Registration, CoreError> {
+        if derived_from.len() > MAX_DERIVED_FROM {
+            return Err(CoreError::InvalidArgument {
+                key: "derived_from".into(),
+                message: format!("names {} memories; at most {MAX_DERIVED_FROM}", derived_from.len()),
+            });
+        }
+        if self.memory(&memory_id).is_some() || self.purged_contract(&memory_id).is_some() {
+            return Err(CoreError::AlreadyExists {
+                what: "memory",
+                id: memory_id,
+            });
+        }
+        let mut decision = self.check(CheckKind::MemoryCreation, request, now);
+        if decision.allowed && request.abstraction > Abstraction::Raw {
+            decision = self.check(CheckKind::Abstraction, request, now);
+        }
+        if decision.allowed
+            && let Some(missing) = derived_from.iter().find(|source| {
+                !self
+                    .memory(source)
+                    .is_some_and(|m| m.owner == request.owner && m.status == MemoryStatus::Active)
+            })
+        {
+            decision = Decision {
+                allowed: false,
+                code: Code::MemoryUnavailable,
+                reason: format!("Source memory {missing} is not available to derive from."),
+                contract_id: decision.contract_id,
+            };
+        }
+        let mut change = Change::at(now);
+        if !decision.allowed {
+            change.audit.push(denial_audit(caller, CheckKind::MemoryCreation, request, &decision));
+            return Ok(Registration {
+                decision,
+                memory_id,
+                change,
+            });
+        }
+        let contract_id = decision.contract_id.clone().unwrap_or_default();
+        let record = MemoryRecord {
+            id: memory_id.clone(),
+            contract_id: contract_id.clone(),
+            owner: request.owner,
+            domain: request.domain.clone(),
+            context: request.context.clone(),
+            classification: request.classification,
+            abstraction: request.abstraction,
+            derived_from: derived_from.to_vec(),
+            status: MemoryStatus::Active,
+            created: now,
+        };
+        change.audit(
+            caller,
+            "memory.register",
+            Some(&contract_id),
+            json!({
+                "memory_id": memory_id,
+                "domain": record.domain,
+                "context": record.context,
+                "classification": record.classification.wire(),
+                "abstraction": record.abstraction.as_str(),
+                "derived_from": record.derived_from,
+            }),
+        );
+        change.memories.push(record);
+        Ok(Registration {
+            decision,
+            memory_id,
+            change,
+        })
+    }
+
+    /// Writes `status` into copies of `memories`, adds them to `change`, returns their ids.
+    pub(crate) fn set_status<'a>(
+        &self,
+        memories: impl Iterator<Item = &'a MemoryRecord>,
+        status: MemoryStatus,
+        change: &mut Change,
+    ) -> Vec<MemoryId> {
+        let mut ids = Vec::new();
+        for memory in memories {
+            let mut next = memory.clone();
+            next.status = status;
+            ids.push(next.id.clone());
+            change.memories.push(next);
+        }
+        ids
+    }
+
+    /// The hand-over on amendment: the old version's memories move to the new one; those the
+    /// new scope, cap or maximum abstraction no longer covers are frozen.
+    pub(crate) fn move_memories(&self, old: &Contract, new: &Contract, change: &mut Change) {
+        let cap = new.classification_cap();
+        let max = new.max_abstraction();
+        let mut frozen = Vec::new();
+        for memory in self.memories_of(&old.id) {
+            let mut moved = memory.clone();
+            moved.contract_id = new.id.clone();
+            let covered = new
+                .spec
+                .scope
+                .covers(memory.domain.as_str(), memory.context.as_str(), None)
+                && cap.is_some_and(|cap| memory.classification <= cap)
+                && max.is_some_and(|max| memory.abstraction <= max);
+            if !covered && moved.status == MemoryStatus::Active {
+                moved.status = MemoryStatus::Frozen;
+                frozen.push(moved.id.clone());
+            }
+            change.memories.push(moved);
+        }
+        push_memories_event(change, &new.id, MemoryStatus::Frozen, frozen);
+    }
+
+    /// The revocation cascade: the contract's memories are tombstoned, its heuristics and
+    /// strategies invalidated, and every memory derived from them, directly or through other
+    /// derived memories, in any contract, quarantined.
+    pub(crate) fn revoke_memories(&self, contract: &Contract, change: &mut Change) {
+        let own: Vec<&MemoryRecord> = self
+            .memories_of(&contract.id)
+            .filter(|m| matches!(m.status, MemoryStatus::Active | MemoryStatus::Frozen))
+            .collect();
+        let (generalized, plain): (Vec<&MemoryRecord>, Vec<&MemoryRecord>) = own
+            .iter()
+            .partition(|m| m.abstraction >= Abstraction::Heuristic);
+        let tombstoned = self.set_status(plain.into_iter(), MemoryStatus::Tombstoned, change);
+        let invalidated = self.set_status(generalized.into_iter(), MemoryStatus::Invalidated, change);
+        push_memories_event(change, &contract.id, MemoryStatus::Tombstoned, tombstoned);
+        push_memories_event(change, &contract.id, MemoryStatus::Invalidated, invalidated);
+
+        let mut seen: BTreeSet<&str> = self
+            .memories_of(&contract.id)
+            .map(|m| m.id.as_str())
+            .collect();
+        let mut queue: VecDeque<&str> = seen.iter().copied().collect();
+        let mut quarantined: BTreeMap<ContractId, Vec<MemoryId>> = BTreeMap::new();
+        while let Some(source) = queue.pop_front() {
+            for derived in self.derived_from(source) {
+                if !seen.insert(derived.id.as_str()) {
+                    continue;
+                }
+                queue.push_back(derived.id.as_str());
+                if matches!(derived.status, MemoryStatus::Active | MemoryStatus::Frozen) {
+                    let mut next = derived.clone();
+                    next.status = MemoryStatus::Quarantined;
+                    quarantined
+                        .entry(next.contract_id.clone())
+                        .or_default()
+                        .push(next.id.clone());
+                    change.memories.push(next);
+                }
+            }
+        }
+        for (contract_id, ids) in quarantined {
+            push_memories_event(change, &contract_id, MemoryStatus::Quarantined, ids);
+        }
+    }
+
+    /// Checks that a deep purge may be asked for: the owner with human confirmation, or an
+    /// admin, and the contract Revoked or Expired (never Active).
+    pub fn purge_allowed(&self, actor: &Actor, contract_id: &str) -> Result<&Contract, CoreError> {
+        let contract = self.visible_contract(actor, contract_id)?;
+        let owner_confirmed = contract.owner == actor.uid && actor.confirmed;
+        if !(owner_confirmed || actor.admin) {
+            return Err(CoreError::AccessDenied(
+                "a deep purge needs the owner's interactive confirmation, or an admin".into(),
+            ));
+        }
+        if !matches!(contract.state, ContractState::Revoked | ContractState::Expired) {
+            return Err(CoreError::state(format!(
+                "contract {contract_id} is {}; only a revoked or expired contract's memories can be purged",
+                contract.state
+            )));
+        }
+        Ok(contract)
+    }
+
+    /// Plans the audit record of a purge token being issued (never the token itself).
+    pub fn plan_purge_request(&self, actor: &Actor, contract_id: &str, now: Timestamp) -> Result<Change, CoreError> {
+        self.purge_allowed(actor, contract_id)?;
+        let mut change = Change::at(now);
+        change.audit(
+            &actor.caller,
+            "memory.purge_requested",
+            Some(contract_id),
+            json!({"valid_seconds": PURGE_TOKEN_MILLIS / 1000}),
+        );
+        Ok(change)
+    }
+
+    /// Plans the deep purge itself, once the token was redeemed: every memory record of the
+    /// contract is deleted, a hash of each id kept.
+    pub fn plan_purge(&self, actor: &Actor, contract_id: &str, now: Timestamp) -> Result<Change, CoreError> {
+        let contract = self.purge_allowed(actor, contract_id)?;
+        let mut change = Change::at(now);
+        let mut ids = Vec::new();
+        for memory in self.memories_of(&contract.id) {
+            ids.push(memory.id.clone());
+            change.purged.push(PurgedMemory {
+                id_hash: memory_id_hash(&memory.id),
+                contract_id: contract.id.clone(),
+                id: memory.id.clone(),
+            });
+        }
+        change.audit(
+            &actor.caller,
+            "memory.purge",
+            Some(contract_id),
+            json!({"count": ids.len()}),
+        );
+        push_memories_event(&mut change, contract_id, MemoryStatus::Purged, ids);
+        Ok(change)
+    }
+}
+
+/// The audit record of a denied check (every denial is audited with its code).
+pub fn denial_audit(
+    caller: &Caller,
+    kind: CheckKind,
+    request: &CheckRequest,
+    decision: &Decision,
+) -> super::change::AuditEvent {
+    super::change::AuditEvent {
+        caller: caller.clone(),
+        action: "check.denied",
+        contract_id: decision.contract_id.clone(),
+        details: json!({
+            "check": kind.as_str(),
+            "code": decision.code.as_str(),
+            "owner": request.owner,
+            "domain": request.domain,
+            "context": request.context,
+            "tool": request.tool.as_ref().map(Name::as_str),
+            "classification": request.classification.wire(),
+        }),
+    }
+}
+
+/// Pending deep-purge tokens. Held in memory only (a restart voids them), keyed by a hash of
+/// the token so the token itself is not kept; never logged.
+#[derive(Debug, Default)]
+pub struct PurgeTokens {
+    pending: HashMap<[u8; 32], PendingPurge>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingPurge {
+    caller: Uid,
+    contract_id: ContractId,
+    expires: Timestamp,
+}
+
+impl PurgeTokens {
+    /// Issues a token for `caller` and `contract_id` from 32 random bytes, valid for two
+    /// minutes from `now`. Expired tokens are dropped on the way.
+    pub fn issue(&mut self, caller: Uid, contract_id: &str, now: Timestamp, secret: [u8; 32]) -> String {
+        self.pending.retain(|_, pending| pending.expires > now);
+        let token = hex::encode(secret);
+        self.pending.insert(
+            Self::key(&token),
+            PendingPurge {
+                caller,
+                contract_id: contract_id.to_string(),
+                expires: now.plus_millis(PURGE_TOKEN_MILLIS),
+            },
+        );
+        token
+    }
+
+    /// Redeems a token. Any presentation of a known token uses it up, even a failed one, so a
+    /// token seen by the wrong party cannot be tried again.
+    pub fn redeem(&mut self, token: &str, caller: Uid, contract_id: &str, now: Timestamp) -> Result<(), CoreError> {
+        let pending = self
+            .pending
+            .remove(&Self::key(token))
+            .ok_or(CoreError::TokenInvalid)?;
+        if pending.caller != caller || pending.contract_id != contract_id || now >= pending.expires {
+            return Err(CoreError::TokenInvalid);
+        }
+        Ok(())
+    }
+
+    /// How many tokens are pending.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether no token is pending.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    fn key(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+}

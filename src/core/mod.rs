@@ -1,0 +1,33 @@
+//! The pure core: contracts, scope, modes, the four checks, suspension, forgetting, sessions
+//! and expiry. No I/O and no bus types; the clock is passed in. This is where the rules of
+//! SEMANTICS.md live, once.
+
+pub mod change;
+pub mod check;
+pub mod contract;
+pub mod error;
+pub mod forgetting;
+pub mod host;
+pub mod lifecycle;
+pub mod memory;
+pub mod mode;
+pub mod registry;
+pub mod scope;
+pub mod session;
+pub mod time;
+
+pub use change::{AuditEvent, Caller, Change, Event, HostState};
+pub use check::{CheckKind, CheckRequest, Code, Decision};
+pub use contract::{
+    Abstraction, Contract, ContractId, ContractKind, ContractSpec, ContractState, MemoryId,
+    RetentionKind, SessionId, SpecPatch, SpecProblem, Suspension, Uid,
+};
+pub use error::CoreError;
+pub use forgetting::{PurgeTokens, Registration};
+pub use host::PauseScope;
+pub use lifecycle::Actor;
+pub use memory::{MemoryRecord, MemoryStatus};
+pub use mode::{BoundaryMode, EffectiveMode, MemoryClass, ModeSettler};
+pub use registry::Registry;
+pub use scope::{Name, Scope};
+pub use time::Timestamp;

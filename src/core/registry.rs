@@ -1,0 +1,400 @@
+//! The in-memory state every check reads: contracts with their indices, memories, the host
+//! state and sessions. It changes only through [`Registry::apply`], after the store has
+//! committed the [`Change`]; checks never touch the disk.
+
+use super::change::{Change, HostState, SessionUpdate};
+use super::check::CheckKind;
+use super::contract::{
+    Contract, ContractId, ContractKind, ContractState, MemoryId, RetentionKind, SessionId,
+    Suspension, Uid,
+};
+use super::memory::{MemoryRecord, PurgedMemory};
+use super::mode::EffectiveMode;
+use super::scope::Name;
+use super::session::Session;
+use super::time::Timestamp;
+use std::collections::{BTreeSet, HashMap};
+
+/// Contract ids indexed by owner, then by domain.
+type OwnerDomainIndex = HashMap<Uid, HashMap<Name, Vec<ContractId>>>;
+
+/// The daemon's state in memory.
+#[derive(Debug, Default)]
+pub struct Registry {
+    contracts: HashMap<ContractId, Contract>,
+    /// Active, non-prohibited contracts.
+    active_by_owner: OwnerDomainIndex,
+    /// Active prohibitions of each owner (system ones excluded).
+    prohibitions_by_owner: OwnerDomainIndex,
+    /// Active system prohibitions, by domain.
+    system_prohibitions: HashMap<Name, Vec<ContractId>>,
+    /// Retention ends of Active timebound contracts.
+    expiries: BTreeSet<(Timestamp, ContractId)>,
+    active_count: usize,
+    memories: HashMap<MemoryId, MemoryRecord>,
+    memories_by_contract: HashMap<ContractId, BTreeSet<MemoryId>>,
+    /// Source memory → memories derived from it.
+    derived: HashMap<MemoryId, BTreeSet<MemoryId>>,
+    /// Hash of a purged memory id → its contract.
+    purged: HashMap<String, ContractId>,
+    host: HostState,
+    sessions: HashMap<SessionId, Session>,
+}
+
+impl Registry {
+    /// A registry built from what the store loaded. The mode starts UNKNOWN whatever was
+    /// stored: a fresh start has no reading yet.
+    pub fn from_parts(
+        contracts: Vec<Contract>,
+        memories: Vec<MemoryRecord>,
+        purged: Vec<PurgedMemory>,
+        mut host: HostState,
+    ) -> Self {
+        host.mode = EffectiveMode::Unknown;
+        let mut registry = Registry {
+            host,
+            ..Registry::default()
+        };
+        for contract in contracts {
+            registry.put_contract(contract);
+        }
+        for memory in memories {
+            registry.put_memory(memory);
+        }
+        for gone in purged {
+            registry.purged.insert(gone.id_hash, gone.contract_id);
+        }
+        registry
+    }
+
+    /// Applies a committed change. Returns its announcements.
+    pub fn apply(&mut self, change: Change) -> Vec<super::change::Event> {
+        for contract in change.contracts {
+            self.put_contract(contract);
+        }
+        for memory in change.memories {
+            self.put_memory(memory);
+        }
+        for gone in change.purged {
+            if let Some(memory) = self.memories.get(&gone.id).cloned() {
+                self.drop_memory(&memory);
+            }
+            self.purged.insert(gone.id_hash, gone.contract_id);
+        }
+        if let Some(host) = change.host {
+            self.host = host;
+        }
+        for update in change.sessions {
+            match update {
+                SessionUpdate::Opened(session) => {
+                    self.sessions.insert(session.id.clone(), session);
+                }
+                SessionUpdate::Ended(id) => {
+                    self.sessions.remove(&id);
+                }
+            }
+        }
+        change.events
+    }
+
+    fn put_contract(&mut self, contract: Contract) {
+        if let Some(old) = self.contracts.remove(&contract.id) {
+            self.unindex(&old);
+        }
+        self.index(&contract);
+        self.contracts.insert(contract.id.clone(), contract);
+    }
+
+    fn index(&mut self, contract: &Contract) {
+        if contract.state != ContractState::Active {
+            return;
+        }
+        self.active_count += 1;
+        if let Some(end) = contract.retention_end() {
+            self.expiries.insert((end, contract.id.clone()));
+        }
+        for domain in &contract.spec.scope.domains {
+            let list = if contract.is_system() {
+                self.system_prohibitions.entry(domain.clone()).or_default()
+            } else {
+                let index = if contract.kind == ContractKind::Prohibited {
+                    &mut self.prohibitions_by_owner
+                } else {
+                    &mut self.active_by_owner
+                };
+                index
+                    .entry(contract.owner)
+                    .or_default()
+                    .entry(domain.clone())
+                    .or_default()
+            };
+            list.push(contract.id.clone());
+        }
+    }
+
+    fn unindex(&mut self, contract: &Contract) {
+        if contract.state != ContractState::Active {
+            return;
+        }
+        self.active_count -= 1;
+        if let Some(end) = contract.retention_end() {
+            self.expiries.remove(&(end, contract.id.clone()));
+        }
+        for domain in &contract.spec.scope.domains {
+            let list = if contract.is_system() {
+                self.system_prohibitions.get_mut(domain.as_str())
+            } else {
+                let index = if contract.kind == ContractKind::Prohibited {
+                    &mut self.prohibitions_by_owner
+                } else {
+                    &mut self.active_by_owner
+                };
+                index
+                    .get_mut(&contract.owner)
+                    .and_then(|by_domain| by_domain.get_mut(domain.as_str()))
+            };
+            if let Some(list) = list {
+                list.retain(|id| id != &contract.id);
+            }
+        }
+    }
+
+    fn put_memory(&mut self, memory: MemoryRecord) {
+        if let Some(old) = self.memories.get(&memory.id).cloned() {
+            self.drop_memory(&old);
+        }
+        self.memories_by_contract
+            .entry(memory.contract_id.clone())
+            .or_default()
+            .insert(memory.id.clone());
+        for source in &memory.derived_from {
+            self.derived
+                .entry(source.clone())
+                .or_default()
+                .insert(memory.id.clone());
+        }
+        self.memories.insert(memory.id.clone(), memory);
+    }
+
+    fn drop_memory(&mut self, memory: &MemoryRecord) {
+        if let Some(set) = self.memories_by_contract.get_mut(&memory.contract_id) {
+            set.remove(&memory.id);
+        }
+        for source in &memory.derived_from {
+            if let Some(set) = self.derived.get_mut(source) {
+                set.remove(&memory.id);
+            }
+        }
+        self.memories.remove(&memory.id);
+    }
+
+    /// The effective mode.
+    pub fn mode(&self) -> EffectiveMode {
+        self.host.mode
+    }
+
+    /// The host state (latch, override, pauses, mode).
+    pub fn host(&self) -> &HostState {
+        &self.host
+    }
+
+    /// A contract by id (no visibility rule applied).
+    pub fn contract(&self, id: &str) -> Option<&Contract> {
+        self.contracts.get(id)
+    }
+
+    /// Every contract (no visibility rule applied), in no particular order.
+    pub fn contracts(&self) -> impl Iterator<Item = &Contract> {
+        self.contracts.values()
+    }
+
+    /// A memory record by id.
+    pub fn memory(&self, id: &str) -> Option<&MemoryRecord> {
+        self.memories.get(id)
+    }
+
+    /// The memory records of a contract, by id.
+    pub fn memories_of(&self, contract_id: &str) -> impl Iterator<Item = &MemoryRecord> {
+        self.memories_by_contract
+            .get(contract_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.memories.get(id))
+    }
+
+    /// The memories derived directly from `source`.
+    pub fn derived_from(&self, source: &str) -> impl Iterator<Item = &MemoryRecord> {
+        self.derived
+            .get(source)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.memories.get(id))
+    }
+
+    /// The contract of a purged memory, found by the memory's id.
+    pub fn purged_contract(&self, memory_id: &str) -> Option<&ContractId> {
+        self.purged.get(&super::memory::memory_id_hash(memory_id))
+    }
+
+    /// An open session.
+    pub fn session(&self, id: &str) -> Option<&Session> {
+        self.sessions.get(id)
+    }
+
+    /// Every open session.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    /// Records that a session's opener used it at `now` (for the idle time). Sessions are not
+    /// persisted, so this needs no commit.
+    pub fn touch_session(&mut self, id: &str, now: Timestamp) {
+        if let Some(session) = self.sessions.get_mut(id) {
+            session.last_seen = session.last_seen.max(now);
+        }
+    }
+
+    /// The number of Active contracts.
+    pub fn active_count(&self) -> usize {
+        self.active_count
+    }
+
+    /// The number of Active contracts with at least one suspension reason.
+    pub fn suspended_count(&self) -> usize {
+        self.active_contracts()
+            .filter(|c| self.suspension(c).any())
+            .count()
+    }
+
+    /// Every Active contract.
+    pub fn active_contracts(&self) -> impl Iterator<Item = &Contract> {
+        self.contracts
+            .values()
+            .filter(|c| c.state == ContractState::Active)
+    }
+
+    /// The earliest retention end among Active timebound contracts (for the expiry timer).
+    pub fn next_expiry(&self) -> Option<Timestamp> {
+        self.expiries.first().map(|(end, _)| *end)
+    }
+
+    /// Active timebound contracts whose end is at or before `now`.
+    pub(crate) fn due_for_expiry(&self, now: Timestamp) -> impl Iterator<Item = &Contract> {
+        self.expiries
+            .iter()
+            .take_while(move |(end, _)| *end <= now)
+            .filter_map(|(_, id)| self.contracts.get(id))
+    }
+
+    /// Whether learning is paused for `owner` (or for everyone).
+    pub fn is_paused(&self, owner: Uid) -> bool {
+        self.host.paused_all.is_some() || self.host.paused_owners.contains_key(&owner)
+    }
+
+    /// The suspension reasons of a contract, derived from the effective mode and the pauses.
+    /// Only Active, non-prohibited contracts are ever suspended.
+    pub fn suspension(&self, contract: &Contract) -> Suspension {
+        if contract.state != ContractState::Active || contract.kind == ContractKind::Prohibited {
+            return Suspension::NONE;
+        }
+        Suspension {
+            pause: self.is_paused(contract.owner),
+            ..self.mode_suspension(contract, self.mode())
+        }
+    }
+
+    /// The `mode` and `lockdown` reasons a contract would have in `mode`.
+    pub(crate) fn mode_suspension(&self, contract: &Contract, mode: EffectiveMode) -> Suspension {
+        if contract.state != ContractState::Active || contract.kind == ContractKind::Prohibited {
+            return Suspension::NONE;
+        }
+        match mode.operating() {
+            None => Suspension {
+                lockdown: true,
+                ..Suspension::NONE
+            },
+            Some(current) => Suspension {
+                mode: contract.required_mode().is_some_and(|needed| current < needed),
+                ..Suspension::NONE
+            },
+        }
+    }
+
+    /// The suspension reasons that stop a given check: a pause does not stop recall.
+    pub(crate) fn suspension_for(&self, contract: &Contract, kind: CheckKind) -> Suspension {
+        let mut suspension = self.suspension(contract);
+        if !kind.is_learning() {
+            suspension.pause = false;
+        }
+        suspension
+    }
+
+    /// A session contract counts only while bound to an open session.
+    pub(crate) fn is_bound_if_session(&self, contract: &Contract) -> bool {
+        contract.spec.retention != Some(RetentionKind::Session)
+            || contract
+                .session
+                .as_deref()
+                .is_some_and(|id| self.sessions.contains_key(id))
+    }
+
+    /// Whether a contract is effective at `now`: Active, before its retention end, bound if
+    /// session-scoped, and not suspended.
+    pub fn is_effective(&self, contract: &Contract, now: Timestamp) -> bool {
+        self.is_effective_for(contract, CheckKind::MemoryCreation, now)
+    }
+
+    pub(crate) fn is_effective_for(
+        &self,
+        contract: &Contract,
+        kind: CheckKind,
+        now: Timestamp,
+    ) -> bool {
+        contract.state == ContractState::Active
+            && !contract.is_past_end(now)
+            && self.is_bound_if_session(contract)
+            && !self.suspension_for(contract, kind).any()
+    }
+
+    /// The owner's Active, non-prohibited contracts that list `domain`.
+    pub(crate) fn active_in_domain<'a>(
+        &'a self,
+        owner: Uid,
+        domain: &str,
+    ) -> impl Iterator<Item = &'a Contract> + 'a {
+        self.active_by_owner
+            .get(&owner)
+            .and_then(|by_domain| by_domain.get(domain))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.contracts.get(id))
+    }
+
+    /// An Active prohibition (the owner's or a system one) covering the domain and context at
+    /// `now`, the one with the smallest id when several do.
+    pub(crate) fn covering_prohibition(
+        &self,
+        owner: Uid,
+        domain: &str,
+        context: &str,
+        now: Timestamp,
+    ) -> Option<&Contract> {
+        let own = self
+            .prohibitions_by_owner
+            .get(&owner)
+            .and_then(|by_domain| by_domain.get(domain));
+        let system = self.system_prohibitions.get(domain);
+        own.into_iter()
+            .chain(system)
+            .flatten()
+            .filter_map(|id| self.contracts.get(id))
+            .filter(|p| !p.is_past_end(now) && p.spec.scope.covers_context(context))
+            .min_by(|a, b| a.id.cmp(&b.id))
+    }
+
+    /// Whether `uid` may see `contract`: its owner, an admin, or anyone for a system
+    /// prohibition (it applies to them).
+    pub fn is_visible(&self, contract: &Contract, uid: Uid, admin: bool) -> bool {
+        admin || contract.owner == uid || contract.is_system()
+    }
+}

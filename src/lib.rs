@@ -1,0 +1,9 @@
+//! learning-contractsd: the daemon that makes learning contracts real on a host.
+//!
+//! - [`core`]: the rules of SEMANTICS.md as pure logic, with the clock passed in.
+//! - [`store`]: the durable SQLite store and its hash-chained audit log.
+//! - [`ledger`]: the one writer that plans, commits, then applies every change.
+
+pub mod core;
+pub mod ledger;
+pub mod store;
