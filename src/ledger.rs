@@ -1,0 +1,192 @@
+//! The one writer. Every mutation is planned by the core against the in-memory registry,
+//! committed by the store in one transaction, and only then applied to the registry that
+//! checks read. Checks hold the read lock only; the write lock is held just long enough to
+//! apply a committed change, never across disk I/O.
+
+use crate::core::{
+    Actor, AuditEvent, Caller, Change, CheckRequest, CoreError, Decision, Event, MemoryId,
+    PurgeTokens, Registry, Timestamp,
+};
+use crate::store::{Store, StoreError};
+use parking_lot::{RwLock, RwLockReadGuard};
+use std::path::Path;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Why a mutation did not happen. Nothing of it was committed or applied.
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    /// The core refused it.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The store could not commit it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The registry shared with readers.
+pub type SharedRegistry = Arc<RwLock<Registry>>;
+
+/// The store and the registry, kept in step.
+#[derive(Debug)]
+pub struct Ledger {
+    store: Store,
+    registry: SharedRegistry,
+    purge_tokens: PurgeTokens,
+}
+
+impl Ledger {
+    /// Opens the store at `path`, loads the registry, and commits the restart recovery
+    /// (contracts bound to sessions, which died with the previous process, and contracts past
+    /// their retention end, expire). The mode starts UNKNOWN.
+    pub fn open(path: &Path, now: Timestamp) -> Result<(Ledger, Vec<Event>), StoreError> {
+        let (store, loaded) = Store::open(path)?;
+        let registry = Registry::from_parts(
+            loaded.contracts,
+            loaded.memories,
+            loaded.purged,
+            loaded.host,
+        );
+        let mut ledger = Ledger {
+            store,
+            registry: Arc::new(RwLock::new(registry)),
+            purge_tokens: PurgeTokens::default(),
+        };
+        let recovery = ledger.registry.read().plan_recovery(now);
+        let events = match recovery {
+            Some(change) => ledger.commit(change)?,
+            None => Vec::new(),
+        };
+        Ok((ledger, events))
+    }
+
+    /// The registry, for readers that outlive this borrow (the bus's check handlers).
+    pub fn shared_registry(&self) -> SharedRegistry {
+        Arc::clone(&self.registry)
+    }
+
+    /// A read view of the registry.
+    pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read()
+    }
+
+    /// The store (audit reads and verification).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// How long a commit waits for a lock held by another process before failing.
+    pub fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<(), StoreError> {
+        self.store.set_busy_timeout(timeout)
+    }
+
+    /// Plans with `plan` against the current registry, commits, applies, and returns the
+    /// planner's value with the announcements to make.
+    pub fn execute<T>(
+        &mut self,
+        plan: impl FnOnce(&Registry) -> Result<(Change, T), CoreError>,
+    ) -> Result<(T, Vec<Event>), LedgerError> {
+        let (change, value) = plan(&self.registry.read())?;
+        Ok((value, self.commit(change)?))
+    }
+
+    /// Plans a change that returns nothing else; see [`Ledger::execute`].
+    pub fn run(
+        &mut self,
+        plan: impl FnOnce(&Registry) -> Result<Change, CoreError>,
+    ) -> Result<Vec<Event>, LedgerError> {
+        self.execute(|registry| plan(registry).map(|change| (change, ())))
+            .map(|((), events)| events)
+    }
+
+    /// Commits a planned change and applies it. A store failure leaves the registry as it was
+    /// and makes checks fail closed until a commit succeeds again.
+    pub fn commit(&mut self, change: Change) -> Result<Vec<Event>, StoreError> {
+        if change.needs_commit()
+            && let Err(err) = self.store.commit(&change)
+        {
+            self.registry.write().set_store_fault(Some(err.to_string()));
+            return Err(err);
+        }
+        let mut registry = self.registry.write();
+        registry.set_store_fault(None);
+        Ok(registry.apply(change))
+    }
+
+    /// Appends audit records decided outside the writer (denied checks).
+    pub fn record_audit(
+        &mut self,
+        events: &[AuditEvent],
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        self.commit(Change {
+            at: Some(now),
+            audit: events.to_vec(),
+            ..Change::default()
+        })
+        .map(|_| ())
+        .map_err(LedgerError::from)
+    }
+
+    /// RegisterMemory: the creation (and abstraction) check and the record in one
+    /// transaction. A denial is audited and returned as the decision, not as an error.
+    pub fn register_memory(
+        &mut self,
+        caller: &Caller,
+        request: &CheckRequest,
+        memory_id: Option<MemoryId>,
+        derived_from: &[MemoryId],
+        now: Timestamp,
+    ) -> Result<(Decision, MemoryId, Vec<Event>), LedgerError> {
+        let memory_id = memory_id.unwrap_or_else(|| ulid::Ulid::new().to_string());
+        let registration = self.registry.read().plan_register_memory(
+            caller,
+            request,
+            memory_id,
+            derived_from,
+            now,
+        )?;
+        let events = self.commit(registration.change)?;
+        Ok((registration.decision, registration.memory_id, events))
+    }
+
+    /// The first step of the deep purge: a one-time token bound to the caller and the
+    /// contract, valid two minutes. The token is returned to the caller and never logged.
+    pub fn request_purge(
+        &mut self,
+        actor: &Actor,
+        contract_id: &str,
+        now: Timestamp,
+    ) -> Result<String, LedgerError> {
+        let change = self
+            .registry
+            .read()
+            .plan_purge_request(actor, contract_id, now)?;
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|err| {
+            LedgerError::Core(CoreError::InvalidState {
+                message: format!("no randomness for a purge token: {err}"),
+            })
+        })?;
+        self.commit(change)?;
+        Ok(self.purge_tokens.issue(actor.uid, contract_id, now, secret))
+    }
+
+    /// The second step: redeems the token and deletes the contract's memory records, keeping
+    /// a hash of each id. Returns how many were purged.
+    pub fn confirm_purge(
+        &mut self,
+        actor: &Actor,
+        contract_id: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<(u32, Vec<Event>), LedgerError> {
+        // Check visibility and state first so that a stranger learns nothing from the token.
+        self.registry.read().purge_allowed(actor, contract_id)?;
+        self.purge_tokens
+            .redeem(token, actor.uid, contract_id, now)?;
+        let change = self.registry.read().plan_purge(actor, contract_id, now)?;
+        let count = change.purged.len() as u32;
+        Ok((count, self.commit(change)?))
+    }
+}

@@ -50,6 +50,8 @@ pub enum Code {
     NotTransferable,
     /// The tool is on the host's deny list.
     ToolDenied,
+    /// The store cannot be written, so nothing can be recorded: fail closed.
+    StoreUnavailable,
 }
 
 impl Code {
@@ -75,6 +77,7 @@ impl Code {
             Self::OwnerAbsent => "owner_absent",
             Self::NotTransferable => "not_transferable",
             Self::ToolDenied => "tool_denied",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 }
@@ -222,14 +225,25 @@ impl Registry {
             }
             EffectiveMode::Known(_) => {}
         }
+        // 1b. A store that cannot be written means doubt: deny (SEMANTICS.md section 14).
+        if self.store_fault().is_some() {
+            return Decision::deny(
+                Code::StoreUnavailable,
+                "The daemon cannot write its store, so it denies everything until the store works again.",
+                None,
+            );
+        }
         // 2. A pause stops learning, not recall.
         if kind.is_learning() && self.is_paused(request.owner) {
             return Decision::deny(Code::Paused, "Learning is paused for this owner.", None);
         }
         // 3. Prohibitions win whichever contract was named.
-        if let Some(prohibition) =
-            self.covering_prohibition(request.owner, request.domain.as_str(), request.context.as_str(), now)
-        {
+        if let Some(prohibition) = self.covering_prohibition(
+            request.owner,
+            request.domain.as_str(),
+            request.context.as_str(),
+            now,
+        ) {
             return Decision::deny(
                 Code::Prohibited,
                 format!(
@@ -281,7 +295,10 @@ impl Registry {
         if contract.state != super::contract::ContractState::Active {
             return deny(
                 Code::NotActive,
-                format!("Contract {} is {}, not active.", contract.id, contract.state),
+                format!(
+                    "Contract {} is {}, not active.",
+                    contract.id, contract.state
+                ),
             );
         }
         if contract.is_past_end(now) {
@@ -319,7 +336,10 @@ impl Registry {
         {
             return deny(
                 Code::BoundaryMode,
-                format!("Contract {} needs {required} or more isolation; the host is in {current}.", contract.id),
+                format!(
+                    "Contract {} needs {required} or more isolation; the host is in {current}.",
+                    contract.id
+                ),
             );
         }
         // 7. What the type allows.
@@ -373,29 +393,35 @@ impl Registry {
         if kind.reads_memory()
             && let Some(memory_id) = request.memory_id.as_deref()
         {
-            let usable = memory.is_some_and(|m| {
-                m.contract_id == contract.id && m.status == MemoryStatus::Active
-            });
+            let usable = memory
+                .is_some_and(|m| m.contract_id == contract.id && m.status == MemoryStatus::Active);
             if !usable {
                 return deny(
                     Code::MemoryUnavailable,
-                    format!("Memory {memory_id} is not available under contract {}.", contract.id),
+                    format!(
+                        "Memory {memory_id} is not available under contract {}.",
+                        contract.id
+                    ),
                 );
             }
         }
         match kind {
-            CheckKind::Recall
-                if contract.spec.recall_requires_owner && !request.owner_present =>
-            {
+            CheckKind::Recall if contract.spec.recall_requires_owner && !request.owner_present => {
                 return deny(
                     Code::OwnerAbsent,
-                    format!("Contract {} allows recall only while its owner is present.", contract.id),
+                    format!(
+                        "Contract {} allows recall only while its owner is present.",
+                        contract.id
+                    ),
                 );
             }
             CheckKind::Export if !contract.spec.transferable => {
                 return deny(
                     Code::NotTransferable,
-                    format!("Contract {} does not allow anything to leave this machine.", contract.id),
+                    format!(
+                        "Contract {} does not allow anything to leave this machine.",
+                        contract.id
+                    ),
                 );
             }
             CheckKind::Export if current >= BoundaryMode::Airgap => {
@@ -413,10 +439,19 @@ impl Registry {
     /// request, the effective one with an explicitly named context beats `*`, then the newest.
     /// When none is effective, the best non-effective one is returned so that the denial says
     /// why (suspended, expired …) rather than pretending there is no contract.
-    fn discover(&self, kind: CheckKind, request: &CheckRequest, now: Timestamp) -> Option<&Contract> {
+    fn discover(
+        &self,
+        kind: CheckKind,
+        request: &CheckRequest,
+        now: Timestamp,
+    ) -> Option<&Contract> {
         let tool = request.tool.as_ref().map(Name::as_str);
         self.active_in_domain(request.owner, request.domain.as_str())
-            .filter(|c| c.spec.scope.covers(request.domain.as_str(), request.context.as_str(), tool))
+            .filter(|c| {
+                c.spec
+                    .scope
+                    .covers(request.domain.as_str(), request.context.as_str(), tool)
+            })
             .max_by(|a, b| {
                 let rank = |c: &Contract| {
                     (
@@ -440,7 +475,10 @@ fn type_refusal(
         ContractKind::Prohibited => {
             return Some((
                 Code::TypeForbids,
-                format!("Contract {} is a prohibition; it allows nothing.", contract.id),
+                format!(
+                    "Contract {} is a prohibition; it allows nothing.",
+                    contract.id
+                ),
             ));
         }
         ContractKind::Observation => {
@@ -460,7 +498,10 @@ fn type_refusal(
     if contract.kind == ContractKind::Episodic {
         return Some((
             Code::TypeForbids,
-            format!("Contract {} is episodic: it allows no generalization.", contract.id),
+            format!(
+                "Contract {} is episodic: it allows no generalization.",
+                contract.id
+            ),
         ));
     }
     match contract.max_abstraction() {

@@ -362,7 +362,10 @@ impl ContractSpec {
         if self.description.len() > DESCRIPTION_MAX_BYTES {
             problems.push((
                 "description",
-                format!("is {} bytes long; keep it under {DESCRIPTION_MAX_BYTES}", self.description.len()),
+                format!(
+                    "is {} bytes long; keep it under {DESCRIPTION_MAX_BYTES}",
+                    self.description.len()
+                ),
             ));
         }
         if self

@@ -6,8 +6,8 @@ use super::change::{Caller, Change};
 use super::check::{CheckKind, CheckRequest, Code, Decision};
 use super::contract::{Abstraction, Contract, ContractId, ContractState, MemoryId, Uid};
 use super::error::CoreError;
-use super::lifecycle::{push_memories_event, Actor};
-use super::memory::{memory_id_hash, MemoryRecord, MemoryStatus, PurgedMemory};
+use super::lifecycle::{Actor, push_memories_event};
+use super::memory::{MemoryRecord, MemoryStatus, PurgedMemory, memory_id_hash};
 use super::registry::Registry;
 use super::scope::Name;
 use super::time::Timestamp;
@@ -47,7 +47,10 @@ impl Registry {
         if derived_from.len() > MAX_DERIVED_FROM {
             return Err(CoreError::InvalidArgument {
                 key: "derived_from".into(),
-                message: format!("names {} memories; at most {MAX_DERIVED_FROM}", derived_from.len()),
+                message: format!(
+                    "names {} memories; at most {MAX_DERIVED_FROM}",
+                    derived_from.len()
+                ),
             });
         }
         if self.memory(&memory_id).is_some() || self.purged_contract(&memory_id).is_some() {
@@ -76,7 +79,12 @@ impl Registry {
         }
         let mut change = Change::at(now);
         if !decision.allowed {
-            change.audit.push(denial_audit(caller, CheckKind::MemoryCreation, request, &decision));
+            change.audit.push(denial_audit(
+                caller,
+                CheckKind::MemoryCreation,
+                request,
+                &decision,
+            ));
             return Ok(Registration {
                 decision,
                 memory_id,
@@ -143,12 +151,12 @@ impl Registry {
         for memory in self.memories_of(&old.id) {
             let mut moved = memory.clone();
             moved.contract_id = new.id.clone();
-            let covered = new
-                .spec
-                .scope
-                .covers(memory.domain.as_str(), memory.context.as_str(), None)
-                && cap.is_some_and(|cap| memory.classification <= cap)
-                && max.is_some_and(|max| memory.abstraction <= max);
+            let covered =
+                new.spec
+                    .scope
+                    .covers(memory.domain.as_str(), memory.context.as_str(), None)
+                    && cap.is_some_and(|cap| memory.classification <= cap)
+                    && max.is_some_and(|max| memory.abstraction <= max);
             if !covered && moved.status == MemoryStatus::Active {
                 moved.status = MemoryStatus::Frozen;
                 frozen.push(moved.id.clone());
@@ -170,7 +178,8 @@ impl Registry {
             .iter()
             .partition(|m| m.abstraction >= Abstraction::Heuristic);
         let tombstoned = self.set_status(plain.into_iter(), MemoryStatus::Tombstoned, change);
-        let invalidated = self.set_status(generalized.into_iter(), MemoryStatus::Invalidated, change);
+        let invalidated =
+            self.set_status(generalized.into_iter(), MemoryStatus::Invalidated, change);
         push_memories_event(change, &contract.id, MemoryStatus::Tombstoned, tombstoned);
         push_memories_event(change, &contract.id, MemoryStatus::Invalidated, invalidated);
 
@@ -212,7 +221,10 @@ impl Registry {
                 "a deep purge needs the owner's interactive confirmation, or an admin".into(),
             ));
         }
-        if !matches!(contract.state, ContractState::Revoked | ContractState::Expired) {
+        if !matches!(
+            contract.state,
+            ContractState::Revoked | ContractState::Expired
+        ) {
             return Err(CoreError::state(format!(
                 "contract {contract_id} is {}; only a revoked or expired contract's memories can be purged",
                 contract.state
@@ -222,7 +234,12 @@ impl Registry {
     }
 
     /// Plans the audit record of a purge token being issued (never the token itself).
-    pub fn plan_purge_request(&self, actor: &Actor, contract_id: &str, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_purge_request(
+        &self,
+        actor: &Actor,
+        contract_id: &str,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         self.purge_allowed(actor, contract_id)?;
         let mut change = Change::at(now);
         change.audit(
@@ -236,7 +253,12 @@ impl Registry {
 
     /// Plans the deep purge itself, once the token was redeemed: every memory record of the
     /// contract is deleted, a hash of each id kept.
-    pub fn plan_purge(&self, actor: &Actor, contract_id: &str, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_purge(
+        &self,
+        actor: &Actor,
+        contract_id: &str,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         let contract = self.purge_allowed(actor, contract_id)?;
         let mut change = Change::at(now);
         let mut ids = Vec::new();
@@ -299,7 +321,13 @@ struct PendingPurge {
 impl PurgeTokens {
     /// Issues a token for `caller` and `contract_id` from 32 random bytes, valid for two
     /// minutes from `now`. Expired tokens are dropped on the way.
-    pub fn issue(&mut self, caller: Uid, contract_id: &str, now: Timestamp, secret: [u8; 32]) -> String {
+    pub fn issue(
+        &mut self,
+        caller: Uid,
+        contract_id: &str,
+        now: Timestamp,
+        secret: [u8; 32],
+    ) -> String {
         self.pending.retain(|_, pending| pending.expires > now);
         let token = hex::encode(secret);
         self.pending.insert(
@@ -315,12 +343,19 @@ impl PurgeTokens {
 
     /// Redeems a token. Any presentation of a known token uses it up, even a failed one, so a
     /// token seen by the wrong party cannot be tried again.
-    pub fn redeem(&mut self, token: &str, caller: Uid, contract_id: &str, now: Timestamp) -> Result<(), CoreError> {
+    pub fn redeem(
+        &mut self,
+        token: &str,
+        caller: Uid,
+        contract_id: &str,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
         let pending = self
             .pending
             .remove(&Self::key(token))
             .ok_or(CoreError::TokenInvalid)?;
-        if pending.caller != caller || pending.contract_id != contract_id || now >= pending.expires {
+        if pending.caller != caller || pending.contract_id != contract_id || now >= pending.expires
+        {
             return Err(CoreError::TokenInvalid);
         }
         Ok(())

@@ -26,7 +26,12 @@ pub enum PauseScope {
 impl Registry {
     /// Plans the move to a new effective mode: the mode, and the contracts it suspends and
     /// resumes, as one change. `None` when the mode does not change.
-    pub fn plan_mode_change(&self, new: EffectiveMode, reason: &str, now: Timestamp) -> Option<Change> {
+    pub fn plan_mode_change(
+        &self,
+        new: EffectiveMode,
+        reason: &str,
+        now: Timestamp,
+    ) -> Option<Change> {
         let old = self.mode();
         if old == new {
             return None;
@@ -88,7 +93,9 @@ impl Registry {
         });
         for (ids, why) in [(to_lockdown, "lockdown"), (to_mode, "mode")] {
             if !ids.is_empty() {
-                change.events.push(Event::ContractsSuspended { ids, reason: why });
+                change
+                    .events
+                    .push(Event::ContractsSuspended { ids, reason: why });
             }
         }
         if !resumed.is_empty() {
@@ -98,7 +105,12 @@ impl Registry {
 
     /// Plans an admin's (or a tripwire's) lockdown: the latch is stored and the mode becomes
     /// LOCKDOWN in the same change.
-    pub fn plan_enter_lockdown(&self, actor: &Actor, reason: &str, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_enter_lockdown(
+        &self,
+        actor: &Actor,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         require_admin(actor, "enter lockdown")?;
         let reason = require_reason(reason, "entering lockdown")?;
         let mut host = self.host().clone();
@@ -110,9 +122,20 @@ impl Registry {
         let new = EffectiveMode::Known(BoundaryMode::Lockdown);
         host.mode = new;
         let mut change = Change::at(now);
-        change.audit(&actor.caller, "lockdown.enter", None, json!({"reason": reason}));
+        change.audit(
+            &actor.caller,
+            "lockdown.enter",
+            None,
+            json!({"reason": reason}),
+        );
         if self.mode() != new {
-            self.mode_transition_into(self.mode(), new, &format!("lockdown: {reason}"), host, &mut change);
+            self.mode_transition_into(
+                self.mode(),
+                new,
+                &format!("lockdown: {reason}"),
+                host,
+                &mut change,
+            );
         } else {
             change.host = Some(host);
         }
@@ -122,7 +145,12 @@ impl Registry {
 
     /// Plans the release of a latched lockdown by an admin, with a reason. The mode then
     /// follows the source reading (after the settle time), decided by the caller.
-    pub fn plan_release_lockdown(&self, actor: &Actor, reason: &str, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_release_lockdown(
+        &self,
+        actor: &Actor,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         require_admin(actor, "release lockdown")?;
         let reason = require_reason(reason, "releasing lockdown")?;
         if self.host().lockdown.is_none() {
@@ -131,7 +159,12 @@ impl Registry {
         let mut host = self.host().clone();
         host.lockdown = None;
         let mut change = Change::at(now);
-        change.audit(&actor.caller, "lockdown.release", None, json!({"reason": reason}));
+        change.audit(
+            &actor.caller,
+            "lockdown.release",
+            None,
+            json!({"reason": reason}),
+        );
         change.host = Some(host);
         change.events.push(Event::HostChanged);
         Ok(change)
@@ -159,7 +192,12 @@ impl Registry {
             reason: reason.to_string(),
         });
         let mut change = Change::at(now);
-        change.audit(&actor.caller, "mode.override", None, json!({"mode": mode.name(), "reason": reason}));
+        change.audit(
+            &actor.caller,
+            "mode.override",
+            None,
+            json!({"mode": mode.name(), "reason": reason}),
+        );
         change.host = Some(host);
         change.events.push(Event::HostChanged);
         Ok(change)
@@ -180,12 +218,23 @@ impl Registry {
     }
 
     /// Plans a pause of learning: an owner's own (no prompt) or everyone's (admin).
-    pub fn plan_pause(&self, actor: &Actor, scope: PauseScope, reason: &str, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_pause(
+        &self,
+        actor: &Actor,
+        scope: PauseScope,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         self.plan_pause_state(actor, scope, Some(reason), now)
     }
 
     /// Plans the end of a pause.
-    pub fn plan_resume(&self, actor: &Actor, scope: PauseScope, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_resume(
+        &self,
+        actor: &Actor,
+        scope: PauseScope,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         self.plan_pause_state(actor, scope, None, now)
     }
 
@@ -225,9 +274,8 @@ impl Registry {
             PauseScope::Owner(owner) => c.owner == owner,
         };
         let before = |c: &Contract| self.suspension(c).pause;
-        let after = |c: &Contract| {
-            host.paused_all.is_some() || host.paused_owners.contains_key(&c.owner)
-        };
+        let after =
+            |c: &Contract| host.paused_all.is_some() || host.paused_owners.contains_key(&c.owner);
         let mut changed: Vec<ContractId> = self
             .active_contracts()
             .filter(affected)
@@ -237,8 +285,22 @@ impl Registry {
             .collect();
         changed.sort_unstable();
         let (action, owner) = match scope {
-            PauseScope::All => (if pause.is_some() { "learning.pause_all" } else { "learning.resume_all" }, None),
-            PauseScope::Owner(owner) => (if pause.is_some() { "learning.pause" } else { "learning.resume" }, Some(owner)),
+            PauseScope::All => (
+                if pause.is_some() {
+                    "learning.pause_all"
+                } else {
+                    "learning.resume_all"
+                },
+                None,
+            ),
+            PauseScope::Owner(owner) => (
+                if pause.is_some() {
+                    "learning.pause"
+                } else {
+                    "learning.resume"
+                },
+                Some(owner),
+            ),
         };
         let mut change = Change::at(now);
         change.audit(
@@ -250,7 +312,10 @@ impl Registry {
         change.host = Some(host);
         if !changed.is_empty() {
             change.events.push(if pause.is_some() {
-                Event::ContractsSuspended { ids: changed, reason: "pause" }
+                Event::ContractsSuspended {
+                    ids: changed,
+                    reason: "pause",
+                }
             } else {
                 Event::ContractsResumed { ids: changed }
             });
@@ -264,7 +329,9 @@ fn require_admin(actor: &Actor, action: &str) -> Result<(), CoreError> {
     if actor.admin {
         Ok(())
     } else {
-        Err(CoreError::AccessDenied(format!("only an admin can {action}")))
+        Err(CoreError::AccessDenied(format!(
+            "only an admin can {action}"
+        )))
     }
 }
 

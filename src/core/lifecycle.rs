@@ -4,8 +4,7 @@
 
 use super::change::{Caller, Change, Event};
 use super::contract::{
-    Contract, ContractId, ContractKind, ContractSpec, ContractState, RetentionKind, SpecPatch,
-    Uid,
+    Contract, ContractId, ContractKind, ContractSpec, ContractState, RetentionKind, SpecPatch, Uid,
 };
 use super::error::CoreError;
 use super::memory::MemoryStatus;
@@ -82,7 +81,12 @@ impl Registry {
     }
 
     /// A contract the actor owns; an admin who is not the owner is told why, others NotFound.
-    fn owned_contract(&self, actor: &Actor, id: &str, action: &str) -> Result<&Contract, CoreError> {
+    fn owned_contract(
+        &self,
+        actor: &Actor,
+        id: &str,
+        action: &str,
+    ) -> Result<&Contract, CoreError> {
         let contract = self.visible_contract(actor, id)?;
         if contract.owner != actor.uid {
             return Err(CoreError::AccessDenied(format!(
@@ -135,7 +139,9 @@ impl Registry {
             Some(&contract.id),
             json!({"kind": kind.as_str(), "owner": actor.uid, "system": contract.spec.system}),
         );
-        change.events.push(contract_event(self, &contract, "created"));
+        change
+            .events
+            .push(contract_event(self, &contract, "created"));
         change.contracts.push(contract);
         Ok(change)
     }
@@ -150,7 +156,11 @@ impl Registry {
     ) -> Result<Change, CoreError> {
         let current = self.owned_contract(actor, id, "edit")?;
         expect_state(current, &[ContractState::Draft], "edit")?;
-        if patch.system.is_some_and(|system| system != current.spec.system) && !actor.admin {
+        if patch
+            .system
+            .is_some_and(|system| system != current.spec.system)
+            && !actor.admin
+        {
             return Err(CoreError::AccessDenied(
                 "only an admin can change whether a prohibition applies to every owner".into(),
             ));
@@ -168,11 +178,24 @@ impl Registry {
     }
 
     /// Plans Draft → Review by the owner; full validation runs here.
-    pub fn plan_submit(&self, actor: &Actor, id: &str, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_submit(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         let current = self.owned_contract(actor, id, "submit")?;
         expect_state(current, &[ContractState::Draft], "submit")?;
         reject_problems(current.spec.problems(current.kind, true, now))?;
-        self.plan_transition(actor, current, ContractState::Review, "contract.submit", "submitted for review", json!({}), now)
+        self.plan_transition(
+            actor,
+            current,
+            ContractState::Review,
+            "contract.submit",
+            "submitted for review",
+            json!({}),
+            now,
+        )
     }
 
     /// Plans Review → Draft ("request changes") by the owner or an admin.
@@ -186,7 +209,15 @@ impl Registry {
         let current = self.visible_contract(actor, id)?;
         require_owner_or_admin(actor, current, "return to draft")?;
         expect_state(current, &[ContractState::Review], "return to draft")?;
-        self.plan_transition(actor, current, ContractState::Draft, "contract.return", note, json!({"note": note}), now)
+        self.plan_transition(
+            actor,
+            current,
+            ContractState::Draft,
+            "contract.return",
+            note,
+            json!({"note": note}),
+            now,
+        )
     }
 
     fn plan_transition(
@@ -212,7 +243,12 @@ impl Registry {
     /// Plans Review → Active, by the owner with human confirmation or by an admin. An
     /// amendment hands over in the same change: the new version Active, the old one Amended,
     /// the old one's memories moved (and frozen where the new terms no longer cover them).
-    pub fn plan_activate(&self, actor: &Actor, id: &str, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_activate(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         let current = self.visible_contract(actor, id)?;
         let owner_confirmed = current.owner == actor.uid && actor.confirmed;
         if !(owner_confirmed || actor.admin) {
@@ -250,7 +286,9 @@ impl Registry {
                 Some(old_id),
                 json!({"superseded_by": next.id}),
             );
-            change.events.push(contract_event(self, &retired, "amended"));
+            change
+                .events
+                .push(contract_event(self, &retired, "amended"));
             change.contracts.push(retired);
         }
         change.audit(
@@ -307,7 +345,9 @@ impl Registry {
             Some(&draft.id),
             json!({"supersedes": current.id}),
         );
-        change.events.push(contract_event(self, &draft, "amendment drafted"));
+        change
+            .events
+            .push(contract_event(self, &draft, "amendment drafted"));
         change.contracts.push(draft);
         Ok(change)
     }
@@ -328,7 +368,11 @@ impl Registry {
         }
         expect_state(
             current,
-            &[ContractState::Draft, ContractState::Review, ContractState::Active],
+            &[
+                ContractState::Draft,
+                ContractState::Review,
+                ContractState::Active,
+            ],
             "revoke",
         )?;
         let mut next = current.clone();
@@ -365,7 +409,13 @@ impl Registry {
     }
 
     /// Adds the expiry of an Active contract, and the freezing of its memories, to `change`.
-    pub(crate) fn expire_into(&self, contract: &Contract, reason: &str, now: Timestamp, change: &mut Change) {
+    pub(crate) fn expire_into(
+        &self,
+        contract: &Contract,
+        reason: &str,
+        now: Timestamp,
+        change: &mut Change,
+    ) {
         let mut next = contract.clone();
         next.state = ContractState::Expired;
         next.ended = Some(now);
@@ -403,7 +453,12 @@ impl Registry {
             .collect();
         orphaned.sort_by(|a, b| a.id.cmp(&b.id));
         for contract in orphaned {
-            self.expire_into(contract, "session ended: the daemon restarted", now, &mut change);
+            self.expire_into(
+                contract,
+                "session ended: the daemon restarted",
+                now,
+                &mut change,
+            );
         }
         change.needs_commit().then_some(change)
     }
@@ -426,7 +481,11 @@ pub(crate) fn push_memories_event(
     });
 }
 
-fn expect_state(contract: &Contract, allowed: &[ContractState], action: &str) -> Result<(), CoreError> {
+fn expect_state(
+    contract: &Contract,
+    allowed: &[ContractState],
+    action: &str,
+) -> Result<(), CoreError> {
     if allowed.contains(&contract.state) {
         return Ok(());
     }
@@ -439,7 +498,11 @@ fn expect_state(contract: &Contract, allowed: &[ContractState], action: &str) ->
     )))
 }
 
-fn require_owner_or_admin(actor: &Actor, contract: &Contract, action: &str) -> Result<(), CoreError> {
+fn require_owner_or_admin(
+    actor: &Actor,
+    contract: &Contract,
+    action: &str,
+) -> Result<(), CoreError> {
     if actor.admin || contract.owner == actor.uid {
         Ok(())
     } else {

@@ -39,6 +39,8 @@ pub struct Registry {
     purged: HashMap<String, ContractId>,
     host: HostState,
     sessions: HashMap<SessionId, Session>,
+    /// Why the store last failed to commit, while it keeps failing (checks then fail closed).
+    store_fault: Option<String>,
 }
 
 impl Registry {
@@ -193,6 +195,16 @@ impl Registry {
         self.host.mode
     }
 
+    /// Why the store cannot be written, while that lasts.
+    pub fn store_fault(&self) -> Option<&str> {
+        self.store_fault.as_deref()
+    }
+
+    /// Records that the store failed (`Some`) or works again (`None`).
+    pub fn set_store_fault(&mut self, fault: Option<String>) {
+        self.store_fault = fault;
+    }
+
     /// The host state (latch, override, pauses, mode).
     pub fn host(&self) -> &HostState {
         &self.host
@@ -211,6 +223,11 @@ impl Registry {
     /// A memory record by id.
     pub fn memory(&self, id: &str) -> Option<&MemoryRecord> {
         self.memories.get(id)
+    }
+
+    /// Every memory record, in no particular order.
+    pub fn memories(&self) -> impl Iterator<Item = &MemoryRecord> {
+        self.memories.values()
     }
 
     /// The memory records of a contract, by id.
@@ -314,7 +331,9 @@ impl Registry {
                 ..Suspension::NONE
             },
             Some(current) => Suspension {
-                mode: contract.required_mode().is_some_and(|needed| current < needed),
+                mode: contract
+                    .required_mode()
+                    .is_some_and(|needed| current < needed),
                 ..Suspension::NONE
             },
         }

@@ -132,7 +132,9 @@ impl Scope {
 
     /// True when the context is listed by name rather than through `*` (more specific).
     pub fn names_context(&self, context: &str) -> bool {
-        self.contexts.iter().any(|listed| listed.as_str() == context)
+        self.contexts
+            .iter()
+            .any(|listed| listed.as_str() == context)
     }
 
     /// Problems with the scope's shape that a person must fix, keyed by spec key.

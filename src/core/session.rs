@@ -31,7 +31,7 @@ impl Session {
 use super::change::{Change, Event, SessionUpdate};
 use super::contract::{ContractState, RetentionKind};
 use super::error::CoreError;
-use super::lifecycle::{contract_event, Actor};
+use super::lifecycle::{Actor, contract_event};
 use super::registry::Registry;
 use serde_json::json;
 
@@ -52,7 +52,12 @@ impl Registry {
             )));
         }
         let mut change = Change::at(now);
-        change.audit(opener, "session.open", None, json!({"session_id": id, "owner": owner}));
+        change.audit(
+            opener,
+            "session.open",
+            None,
+            json!({"session_id": id, "owner": owner}),
+        );
         change.sessions.push(SessionUpdate::Opened(Session {
             id,
             owner,
@@ -74,7 +79,9 @@ impl Registry {
     ) -> Result<Change, CoreError> {
         let session = self
             .session(id)
-            .filter(|s| actor.is_none_or(|a| a.admin || a.uid == s.owner || Some(a.uid) == s.opener.uid))
+            .filter(|s| {
+                actor.is_none_or(|a| a.admin || a.uid == s.owner || Some(a.uid) == s.opener.uid)
+            })
             .ok_or_else(|| CoreError::not_found("session", id))?;
         let mut change = Change::at(now);
         let mut bound: Vec<_> = self
@@ -84,11 +91,23 @@ impl Registry {
         bound.sort_by(|a, b| a.id.cmp(&b.id));
         let expired: Vec<_> = bound.iter().map(|c| c.id.clone()).collect();
         for contract in bound {
-            self.expire_into(contract, &format!("session ended: {reason}"), now, &mut change);
+            self.expire_into(
+                contract,
+                &format!("session ended: {reason}"),
+                now,
+                &mut change,
+            );
         }
         let caller = actor.map_or_else(Caller::daemon, |a| a.caller.clone());
-        change.audit(&caller, "session.end", None, json!({"session_id": session.id, "reason": reason}));
-        change.sessions.push(SessionUpdate::Ended(session.id.clone()));
+        change.audit(
+            &caller,
+            "session.end",
+            None,
+            json!({"session_id": session.id, "reason": reason}),
+        );
+        change
+            .sessions
+            .push(SessionUpdate::Ended(session.id.clone()));
         change.events.push(Event::SessionEnded {
             session_id: session.id.clone(),
             expired_contract_ids: expired,
@@ -97,7 +116,13 @@ impl Registry {
     }
 
     /// Plans binding an Active session-retention contract to an open session of its owner.
-    pub fn plan_bind(&self, actor: &Actor, session_id: &str, contract_id: &str, now: Timestamp) -> Result<Change, CoreError> {
+    pub fn plan_bind(
+        &self,
+        actor: &Actor,
+        session_id: &str,
+        contract_id: &str,
+        now: Timestamp,
+    ) -> Result<Change, CoreError> {
         let session = self
             .session(session_id)
             .filter(|s| actor.admin || actor.uid == s.owner || Some(actor.uid) == s.opener.uid)
@@ -106,7 +131,9 @@ impl Registry {
             .contract(contract_id)
             .filter(|c| c.owner == session.owner)
             .ok_or_else(|| CoreError::not_found("contract", contract_id))?;
-        if contract.state != ContractState::Active || contract.spec.retention != Some(RetentionKind::Session) {
+        if contract.state != ContractState::Active
+            || contract.spec.retention != Some(RetentionKind::Session)
+        {
             return Err(CoreError::state(format!(
                 "contract {contract_id} is not an active session contract; only those can be bound"
             )));
@@ -120,8 +147,15 @@ impl Registry {
         next.session = Some(session.id.clone());
         next.updated = now;
         let mut change = Change::at(now);
-        change.audit(&actor.caller, "session.bind", Some(contract_id), json!({"session_id": session_id}));
-        change.events.push(contract_event(self, &next, "bound to a session"));
+        change.audit(
+            &actor.caller,
+            "session.bind",
+            Some(contract_id),
+            json!({"session_id": session_id}),
+        );
+        change
+            .events
+            .push(contract_event(self, &next, "bound to a session"));
         change.contracts.push(next);
         Ok(change)
     }

@@ -1,0 +1,526 @@
+//! The durable store: one SQLite file in WAL mode with `synchronous=FULL`, one writer, schema
+//! migrations by `user_version`, and the hash-chained audit log. A [`Change`] commits in one
+//! transaction; when [`Store::commit`] returns `Ok`, the change is on disk.
+
+pub mod audit;
+pub mod schema;
+
+use crate::core::{
+    AuditEvent, Change, Contract, HostState, MemoryRecord, Name, Timestamp,
+    memory::{MemoryStatus, PurgedMemory},
+};
+use audit::{AuditRecord, AuditVerification, GENESIS_HASH, verify_chain};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why the store could not be opened, read or written.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The file could not be opened or created.
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not a healthy database: refuse it rather than start over empty.
+    #[error(
+        "the store at {path} is damaged ({detail}); restore it from a backup or move it aside, the daemon will not start over with an empty store"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the integrity check or SQLite reported.
+        detail: String,
+    },
+    /// A newer build wrote this database.
+    #[error(
+        "the store at {path} has schema version {found}, newer than this build supports ({supported}); run the newer learning-contractsd, or restore a backup"
+    )]
+    NewerSchema {
+        /// The file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The highest this build knows.
+        supported: i64,
+    },
+    /// A database, but not one of ours.
+    #[error(
+        "{path} is an SQLite database that is not a learning-contracts store; point the daemon at another file"
+    )]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A read or write failed (disk full, I/O error, locked).
+    #[error("the store could not be written or read: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored record does not decode.
+    #[error("a stored record does not decode: {0}")]
+    Decode(String),
+}
+
+/// What the store holds, loaded at startup.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every contract.
+    pub contracts: Vec<Contract>,
+    /// Every memory record.
+    pub memories: Vec<MemoryRecord>,
+    /// What is left of purged memories.
+    pub purged: Vec<PurgedMemory>,
+    /// The host state.
+    pub host: HostState,
+}
+
+/// The last record of the audit chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Its sequence number (0 when the log is empty).
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+}
+
+/// The store. Owned by exactly one writer.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    head: AuditHead,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("head", &self.head)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it (mode 0600) when the file does not exist or is
+    /// empty. A damaged database, one from a newer schema, or a foreign database is refused.
+    pub fn open(path: &Path) -> Result<(Store, Loaded), StoreError> {
+        let path = path.to_path_buf();
+        create_private_file(&path)?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|err| corrupt_or(&path, err))?;
+        let corrupt = |err: rusqlite::Error| corrupt_or(&path, err);
+        // The first statement reads the header: a file that is not a database fails here.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(corrupt)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(corrupt)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path,
+                detail: check,
+            });
+        }
+        if version > schema::CURRENT_VERSION {
+            return Err(StoreError::NewerSchema {
+                path,
+                found: version,
+                supported: schema::CURRENT_VERSION,
+            });
+        }
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(corrupt)?;
+        if version == 0 && tables > 0 {
+            return Err(StoreError::Foreign { path });
+        }
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Decode(format!(
+                "the store could not switch to WAL mode (it reports {mode})"
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store {
+            conn,
+            path,
+            head: AuditHead {
+                seq: 0,
+                hash: GENESIS_HASH.to_string(),
+            },
+        };
+        store.migrate(version)?;
+        store.head = store.read_head()?;
+        let loaded = store.load()?;
+        Ok((store, loaded))
+    }
+
+    /// The file the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The journal mode and synchronous level in force, as SQLite reports them
+    /// (expected: "wal" and 2, FULL).
+    pub fn settings(&self) -> Result<(String, i64), StoreError> {
+        let mode = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+        let synchronous = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))?;
+        Ok((mode, synchronous))
+    }
+
+    /// How long a write waits for a lock held by another process before failing.
+    pub fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<(), StoreError> {
+        Ok(self.conn.busy_timeout(timeout)?)
+    }
+
+    /// The last audit record's sequence number and hash.
+    pub fn head(&self) -> &AuditHead {
+        &self.head
+    }
+
+    fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
+        for (index, sql) in schema::MIGRATIONS.iter().enumerate() {
+            let to = index as i64 + 1;
+            if to <= from {
+                continue;
+            }
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", to)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn read_head(&self) -> Result<AuditHead, StoreError> {
+        let (seq, hash): (i64, String) = self.conn.query_row(
+            "SELECT seq, hash FROM audit_head WHERE singleton = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(AuditHead {
+            seq: seq as u64,
+            hash,
+        })
+    }
+
+    fn load(&self) -> Result<Loaded, StoreError> {
+        let mut loaded = Loaded::default();
+        let mut statement = self.conn.prepare("SELECT record FROM contracts")?;
+        for record in statement.query_map([], |row| row.get::<_, String>(0))? {
+            loaded.contracts.push(decode(&record?)?);
+        }
+        let mut statement = self.conn.prepare(
+            "SELECT id, contract_id, owner, domain, context, classification, abstraction, derived_from, status, created FROM memories",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, u32>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, u8>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, String>(7)?,
+                row.get::<_, String>(8)?,
+                row.get::<_, i64>(9)?,
+            ))
+        })?;
+        for row in rows {
+            let (
+                id,
+                contract_id,
+                owner,
+                domain,
+                context,
+                class,
+                abstraction,
+                derived,
+                status,
+                created,
+            ) = row?;
+            let bad = |what: &str| StoreError::Decode(format!("memory {id}: bad {what}"));
+            loaded.memories.push(MemoryRecord {
+                contract_id,
+                owner,
+                domain: Name::parse(&domain).map_err(|_| bad("domain"))?,
+                context: Name::parse(&context).map_err(|_| bad("context"))?,
+                classification: crate::core::MemoryClass::from_wire(class)
+                    .ok_or_else(|| bad("classification"))?,
+                abstraction: crate::core::Abstraction::parse(&abstraction)
+                    .ok_or_else(|| bad("abstraction"))?,
+                derived_from: decode(&derived)?,
+                status: MemoryStatus::parse(&status).ok_or_else(|| bad("status"))?,
+                created: Timestamp::from_millis(created),
+                id,
+            });
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT id_hash, contract_id FROM purged_memories")?;
+        for row in statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })? {
+            let (id_hash, contract_id) = row?;
+            loaded.purged.push(PurgedMemory {
+                id_hash,
+                contract_id,
+                id: String::new(),
+            });
+        }
+        let host: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT state FROM host_state WHERE singleton = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(host) = host {
+            loaded.host = decode(&host)?;
+        }
+        Ok(loaded)
+    }
+
+    /// Commits a change in one transaction. On `Ok` it is durably on disk; on `Err` nothing of
+    /// it was written.
+    pub fn commit(&mut self, change: &Change) -> Result<(), StoreError> {
+        let at = change.at.unwrap_or_else(Timestamp::now);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        write_contracts(&tx, &change.contracts)?;
+        write_memories(&tx, &change.memories)?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM memories WHERE id = ?1")?;
+            let mut keep = tx.prepare_cached(
+                "INSERT OR REPLACE INTO purged_memories (id_hash, contract_id, purged) VALUES (?1, ?2, ?3)",
+            )?;
+            for gone in &change.purged {
+                delete.execute(params![gone.id])?;
+                keep.execute(params![gone.id_hash, gone.contract_id, at.as_millis()])?;
+            }
+        }
+        if let Some(host) = &change.host {
+            tx.execute(
+                "INSERT INTO host_state (singleton, state) VALUES (1, ?1)
+                 ON CONFLICT(singleton) DO UPDATE SET state = excluded.state",
+                params![encode(host)?],
+            )?;
+        }
+        let head = append_audit(&tx, &self.head, &change.audit, at)?;
+        tx.commit()?;
+        self.head = head;
+        Ok(())
+    }
+
+    /// Appends audit records alone (denied checks, which are decided without the writer).
+    pub fn append_audit(&mut self, events: &[AuditEvent], at: Timestamp) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let head = append_audit(&tx, &self.head, events, at)?;
+        tx.commit()?;
+        self.head = head;
+        Ok(())
+    }
+
+    /// Up to `limit` audit records after sequence number `after_seq`, oldest first.
+    pub fn read_audit(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
+             FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![after_seq as i64, limit], audit_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Recomputes the whole chain and reports the first broken record.
+    pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        let head = self.read_head()?;
+        let mut statement = self.conn.prepare(
+            "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
+             FROM audit ORDER BY seq",
+        )?;
+        let rows = statement.query_map([], audit_row)?;
+        let mut failure = None;
+        let records = rows.map_while(|row| match row {
+            Ok(record) => Some(record),
+            Err(err) => {
+                failure = Some(err);
+                None
+            }
+        });
+        let verification = verify_chain(records, (head.seq, &head.hash));
+        match failure {
+            Some(err) => Err(err.into()),
+            None => Ok(verification),
+        }
+    }
+}
+
+fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: row.get::<_, i64>(0)? as u64,
+        id: row.get(1)?,
+        ts: Timestamp::from_millis(row.get(2)?),
+        caller_uid: row.get(3)?,
+        caller_pid: row.get(4)?,
+        caller_bus: row.get(5)?,
+        action: row.get(6)?,
+        contract_id: row.get(7)?,
+        details: row.get(8)?,
+        prev_hash: row.get(9)?,
+        hash: row.get(10)?,
+    })
+}
+
+fn write_contracts(tx: &Transaction<'_>, contracts: &[Contract]) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO contracts (id, owner, kind, state, supersedes, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, kind = excluded.kind,
+             state = excluded.state, supersedes = excluded.supersedes, record = excluded.record",
+    )?;
+    for contract in contracts {
+        upsert.execute(params![
+            contract.id,
+            contract.owner,
+            contract.kind.as_str(),
+            contract.state.as_str(),
+            contract.supersedes,
+            encode(contract)?,
+        ])?;
+    }
+    Ok(())
+}
+
+fn write_memories(tx: &Transaction<'_>, memories: &[MemoryRecord]) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO memories (id, contract_id, owner, domain, context, classification, abstraction, derived_from, status, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(id) DO UPDATE SET contract_id = excluded.contract_id, status = excluded.status",
+    )?;
+    for memory in memories {
+        upsert.execute(params![
+            memory.id,
+            memory.contract_id,
+            memory.owner,
+            memory.domain.as_str(),
+            memory.context.as_str(),
+            memory.classification.wire(),
+            memory.abstraction.as_str(),
+            encode(&memory.derived_from)?,
+            memory.status.as_str(),
+            memory.created.as_millis(),
+        ])?;
+    }
+    Ok(())
+}
+
+/// Appends `events` after `head` inside `tx`, returning the new head.
+fn append_audit(
+    tx: &Transaction<'_>,
+    head: &AuditHead,
+    events: &[AuditEvent],
+    at: Timestamp,
+) -> Result<AuditHead, StoreError> {
+    if events.is_empty() {
+        return Ok(head.clone());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO audit (seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    let mut seq = head.seq;
+    let mut prev_hash = head.hash.clone();
+    for event in events {
+        seq += 1;
+        let mut record = AuditRecord {
+            seq,
+            id: ulid::Ulid::new().to_string(),
+            ts: at,
+            caller_uid: event.caller.uid,
+            caller_pid: event.caller.pid,
+            caller_bus: event.caller.bus_name.clone(),
+            action: event.action.to_string(),
+            contract_id: event.contract_id.clone(),
+            details: event.details.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash();
+        insert.execute(params![
+            record.seq as i64,
+            record.id,
+            record.ts.as_millis(),
+            record.caller_uid,
+            record.caller_pid,
+            record.caller_bus,
+            record.action,
+            record.contract_id,
+            record.details,
+            record.prev_hash,
+            record.hash,
+        ])?;
+        prev_hash = record.hash;
+    }
+    tx.execute(
+        "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE singleton = 1",
+        params![seq as i64, prev_hash],
+    )?;
+    Ok(AuditHead {
+        seq,
+        hash: prev_hash,
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|err| StoreError::Decode(err.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|err| StoreError::Decode(err.to_string()))
+}
+
+/// Creates the file with mode 0600 if it does not exist, so private data is never readable by
+/// others even for a moment.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// SQLite's "not a database" and "malformed" answers mean a damaged file; anything else is
+/// reported as it is.
+fn corrupt_or(path: &Path, err: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match err.sqlite_error_code() {
+        Some(NotADatabase | DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: err.to_string(),
+        },
+        _ => StoreError::Sqlite(err),
+    }
+}

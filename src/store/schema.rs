@@ -1,0 +1,71 @@
+//! The database schema and its migrations, numbered by SQLite's `user_version`.
+
+/// The schema version this build writes. A database with a higher version was written by a
+/// newer build and is refused rather than misread.
+pub const CURRENT_VERSION: i64 = 1;
+
+/// Migration `n` (1-based) takes the schema from version `n - 1` to `n`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: contracts, memories, purge hashes, host state, the audit chain and its head.
+    r#"
+    CREATE TABLE contracts (
+        id          TEXT PRIMARY KEY,
+        owner       INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        supersedes  TEXT,
+        record      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX contracts_by_owner ON contracts(owner);
+
+    CREATE TABLE memories (
+        id              TEXT PRIMARY KEY,
+        contract_id     TEXT NOT NULL,
+        owner           INTEGER NOT NULL,
+        domain          TEXT NOT NULL,
+        context         TEXT NOT NULL,
+        classification  INTEGER NOT NULL,
+        abstraction     TEXT NOT NULL,
+        derived_from    TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        created         INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX memories_by_contract ON memories(contract_id);
+
+    CREATE TABLE purged_memories (
+        id_hash      TEXT PRIMARY KEY,
+        contract_id  TEXT NOT NULL,
+        purged       INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE host_state (
+        singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+        state      TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE audit (
+        seq          INTEGER PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,
+        ts           INTEGER NOT NULL,
+        caller_uid   INTEGER,
+        caller_pid   INTEGER,
+        caller_bus   TEXT,
+        action       TEXT NOT NULL,
+        contract_id  TEXT,
+        details      TEXT NOT NULL,
+        prev_hash    TEXT NOT NULL,
+        hash         TEXT NOT NULL
+    ) STRICT;
+    CREATE TRIGGER audit_refuses_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+    CREATE TRIGGER audit_refuses_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+
+    CREATE TABLE audit_head (
+        singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+        seq        INTEGER NOT NULL,
+        hash       TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO audit_head (singleton, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+    "#,
+];

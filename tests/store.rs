@@ -1,0 +1,588 @@
+//! The store on real SQLite files: every kind of change survives a reopen, the audit chain's
+//! verifier finds tampering at the right record, and damaged, newer or foreign databases are
+//! refused with a clear message and left untouched.
+
+use learning_contracts::core::{
+    Abstraction, Actor, BoundaryMode, Caller, CheckRequest, ContractKind, ContractState,
+    EffectiveMode, MemoryClass, MemoryStatus, Name, PauseScope, Registry, RetentionKind, SpecPatch,
+    Timestamp,
+};
+use learning_contracts::ledger::{Ledger, LedgerError};
+use learning_contracts::store::{Store, StoreError};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+
+const OWNER: u32 = 1000;
+const T0: i64 = 1_800_000_000_000;
+
+fn at(offset_ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + offset_ms)
+}
+
+fn names(list: &[&str]) -> Vec<Name> {
+    list.iter().map(|n| Name::parse(n).unwrap()).collect()
+}
+
+fn spec(domains: &[&str], contexts: &[&str]) -> SpecPatch {
+    SpecPatch {
+        domains: Some(names(domains)),
+        contexts: Some(names(contexts)),
+        retention: Some(RetentionKind::Permanent),
+        ..SpecPatch::default()
+    }
+}
+
+fn store_path() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contracts.db");
+    (dir, path)
+}
+
+/// Everything a reopen must give back: contracts, memories, purge hashes (through their
+/// effect) and the host state, except the mode, which restarts UNKNOWN by rule.
+fn snapshot(registry: &Registry) -> String {
+    let mut contracts: Vec<_> = registry.contracts().cloned().collect();
+    contracts.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut memories: Vec<_> = registry.memories().cloned().collect();
+    memories.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut host = registry.host().clone();
+    host.mode = EffectiveMode::Unknown;
+    format!("{contracts:#?}\n{memories:#?}\n{host:#?}")
+}
+
+fn assert_survives_reopen(ledger: Ledger, path: &Path, step: &str) -> Ledger {
+    let before = snapshot(&ledger.registry());
+    let head = ledger.store().head().clone();
+    drop(ledger);
+    let (reopened, _) = Ledger::open(path, at(0)).unwrap();
+    assert_eq!(
+        snapshot(&reopened.registry()),
+        before,
+        "state differs after reopen following: {step}"
+    );
+    assert_eq!(
+        reopened.store().head(),
+        &head,
+        "audit head differs after: {step}"
+    );
+    assert!(
+        reopened.store().verify_audit().unwrap().ok,
+        "audit chain broken after: {step}"
+    );
+    reopened
+}
+
+fn create_active(ledger: &mut Ledger, id: &str, kind: ContractKind, patch: &SpecPatch) {
+    let owner = Actor::user(OWNER);
+    ledger
+        .run(|r| r.plan_create_draft(&owner, kind, patch, id.to_string(), at(0)))
+        .unwrap();
+    ledger.run(|r| r.plan_submit(&owner, id, at(1))).unwrap();
+    ledger
+        .run(|r| r.plan_activate(&owner.clone().confirmed(), id, at(2)))
+        .unwrap();
+}
+
+fn register(ledger: &mut Ledger, memory: &str, domain: &str, level: Abstraction, derived: &[&str]) {
+    let mut request = CheckRequest::new(
+        OWNER,
+        Name::parse(domain).unwrap(),
+        Name::parse("home").unwrap(),
+        MemoryClass::Internal,
+    );
+    request.abstraction = level;
+    let derived: Vec<String> = derived.iter().map(|d| d.to_string()).collect();
+    let (decision, id, _) = ledger
+        .register_memory(
+            &Caller::uid(OWNER),
+            &request,
+            Some(memory.into()),
+            &derived,
+            at(10),
+        )
+        .unwrap();
+    assert!(
+        decision.allowed,
+        "registration of {memory} denied: {decision:?}"
+    );
+    assert_eq!(id, memory);
+}
+
+#[test]
+fn every_kind_of_change_survives_a_reopen() {
+    let (_dir, path) = store_path();
+    let (mut ledger, _) = Ledger::open(&path, at(0)).unwrap();
+    let owner = Actor::user(OWNER);
+    let admin = Actor::admin(0);
+
+    ledger
+        .run(|r| {
+            r.plan_create_draft(
+                &owner,
+                ContractKind::Procedural,
+                &spec(&["coding"], &["*"]),
+                "c1".into(),
+                at(0),
+            )
+        })
+        .unwrap();
+    let mut ledger = assert_survives_reopen(ledger, &path, "create draft");
+    ledger
+        .run(|r| {
+            r.plan_update_draft(
+                &owner,
+                "c1",
+                &spec(&["coding", "cooking"], &["home"]),
+                at(1),
+            )
+        })
+        .unwrap();
+    let mut ledger = assert_survives_reopen(ledger, &path, "update draft");
+    ledger.run(|r| r.plan_submit(&owner, "c1", at(2))).unwrap();
+    let mut ledger = assert_survives_reopen(ledger, &path, "submit");
+    ledger
+        .run(|r| r.plan_return_to_draft(&owner, "c1", "narrow it", at(3)))
+        .unwrap();
+    let mut ledger = assert_survives_reopen(ledger, &path, "return to draft");
+    ledger.run(|r| r.plan_submit(&owner, "c1", at(4))).unwrap();
+    ledger
+        .run(|r| r.plan_activate(&owner.clone().confirmed(), "c1", at(5)))
+        .unwrap();
+    let mut ledger = assert_survives_reopen(ledger, &path, "activate");
+
+    ledger
+        .run(|r| {
+            r.plan_mode_change(EffectiveMode::Known(BoundaryMode::Airgap), "test", at(6))
+                .ok_or_else(|| unreachable!())
+        })
+        .unwrap();
+    register(&mut ledger, "m1", "coding", Abstraction::Raw, &[]);
+    register(
+        &mut ledger,
+        "m2",
+        "cooking",
+        Abstraction::Heuristic,
+        &["m1"],
+    );
+    let mut ledger = assert_survives_reopen(ledger, &path, "register memories");
+    // The reopen restarted in UNKNOWN; give it a mode again.
+    ledger
+        .run(|r| {
+            r.plan_mode_change(EffectiveMode::Known(BoundaryMode::Airgap), "test", at(7))
+                .ok_or_else(|| unreachable!())
+        })
+        .unwrap();
+
+    let narrower = SpecPatch {
+        domains: Some(names(&["coding"])),
+        ..SpecPatch::default()
+    };
+    ledger
+        .run(|r| r.plan_amend(&owner, "c1", &narrower, "c2".into(), at(8)))
+        .unwrap();
+    ledger.run(|r| r.plan_submit(&owner, "c2", at(9))).unwrap();
+    ledger
+        .run(|r| r.plan_activate(&admin, "c2", at(10)))
+        .unwrap();
+    {
+        let registry = ledger.registry();
+        assert_eq!(
+            registry.contract("c1").unwrap().state,
+            ContractState::Amended
+        );
+        assert_eq!(registry.memory("m2").unwrap().status, MemoryStatus::Frozen);
+        assert_eq!(registry.memory("m1").unwrap().contract_id, "c2");
+    }
+    let mut ledger = assert_survives_reopen(ledger, &path, "amendment hand-over");
+
+    create_active(
+        &mut ledger,
+        "c3",
+        ContractKind::Episodic,
+        &spec(&["music"], &["*"]),
+    );
+    ledger
+        .run(|r| {
+            r.plan_mode_change(EffectiveMode::Known(BoundaryMode::Airgap), "test", at(11))
+                .ok_or_else(|| unreachable!())
+        })
+        .unwrap();
+    let mut request = CheckRequest::new(
+        OWNER,
+        Name::parse("music").unwrap(),
+        Name::parse("home").unwrap(),
+        MemoryClass::Public,
+    );
+    request.contract_id = Some("c3".into());
+    ledger
+        .register_memory(
+            &Caller::uid(OWNER),
+            &request,
+            Some("m3".into()),
+            &["m1".into()],
+            at(12),
+        )
+        .unwrap();
+    ledger
+        .run(|r| r.plan_revoke(&owner, "c2", "no longer wanted", at(13)))
+        .unwrap();
+    {
+        let registry = ledger.registry();
+        assert_eq!(
+            registry.memory("m1").unwrap().status,
+            MemoryStatus::Tombstoned
+        );
+        assert_eq!(
+            registry.memory("m3").unwrap().status,
+            MemoryStatus::Quarantined
+        );
+    }
+    let mut ledger = assert_survives_reopen(ledger, &path, "revoke with cascade");
+
+    let token = ledger
+        .request_purge(&owner.clone().confirmed(), "c2", at(14))
+        .unwrap();
+    let (count, _) = ledger
+        .confirm_purge(&owner.clone().confirmed(), "c2", &token, at(15))
+        .unwrap();
+    assert_eq!(count, 2);
+    let ledger = assert_survives_reopen(ledger, &path, "deep purge");
+    assert_eq!(
+        ledger.registry().purged_contract("m1").map(String::as_str),
+        Some("c2")
+    );
+    assert!(ledger.registry().memory("m1").is_none());
+    let mut ledger = ledger;
+
+    let timebound = SpecPatch {
+        retention: Some(RetentionKind::Timebound),
+        retention_until: Some(at(1_000)),
+        ..spec(&["travel"], &["*"])
+    };
+    create_active(&mut ledger, "c4", ContractKind::Episodic, &timebound);
+    let expiry = ledger.registry().plan_expire_due(at(1_000)).unwrap();
+    ledger.commit(expiry).unwrap();
+    assert_eq!(
+        ledger.registry().contract("c4").unwrap().state,
+        ContractState::Expired
+    );
+    let mut ledger = assert_survives_reopen(ledger, &path, "expiry");
+
+    ledger
+        .run(|r| r.plan_pause(&owner, PauseScope::Owner(OWNER), "thinking", at(20)))
+        .unwrap();
+    ledger
+        .run(|r| r.plan_pause(&admin, PauseScope::All, "maintenance", at(21)))
+        .unwrap();
+    let mut ledger = assert_survives_reopen(ledger, &path, "pauses");
+    ledger
+        .run(|r| r.plan_set_override(&admin, BoundaryMode::Restricted, "testing", at(22)))
+        .unwrap();
+    ledger
+        .run(|r| r.plan_enter_lockdown(&admin, "incident", at(23)))
+        .unwrap();
+    let ledger = assert_survives_reopen(ledger, &path, "override and lockdown latch");
+    let host = ledger.registry().host().clone();
+    assert_eq!(host.lockdown.unwrap().reason, "incident");
+    assert_eq!(host.mode_override.unwrap().mode, BoundaryMode::Restricted);
+    assert!(host.paused_all.is_some() && host.paused_owners.contains_key(&OWNER));
+}
+
+#[test]
+fn a_restart_expires_contracts_bound_to_sessions() {
+    let (_dir, path) = store_path();
+    let (mut ledger, _) = Ledger::open(&path, at(0)).unwrap();
+    let session_spec = SpecPatch {
+        retention: Some(RetentionKind::Session),
+        ..spec(&["chat"], &["*"])
+    };
+    create_active(&mut ledger, "s1", ContractKind::Episodic, &session_spec);
+    let opener = Caller::uid(OWNER);
+    ledger
+        .run(|r| r.plan_open_session(&opener, OWNER, "sess".into(), 8, at(3)))
+        .unwrap();
+    ledger
+        .run(|r| r.plan_bind(&Actor::user(OWNER), "sess", "s1", at(4)))
+        .unwrap();
+    drop(ledger);
+    let (reopened, events) = Ledger::open(&path, at(5)).unwrap();
+    assert_eq!(
+        reopened.registry().contract("s1").unwrap().state,
+        ContractState::Expired
+    );
+    assert!(!events.is_empty(), "the recovery must be announced");
+    assert!(reopened.store().verify_audit().unwrap().ok);
+}
+
+#[test]
+fn the_store_uses_wal_full_sync_and_a_private_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path) = store_path();
+    let (store, _) = Store::open(&path).unwrap();
+    let (mode, synchronous) = store.settings().unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(synchronous, 2, "synchronous must be FULL (2)");
+    let permissions = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(permissions, 0o600);
+}
+
+/// A ledger with `count` audit records (one per created draft).
+fn ledger_with_audit(path: &Path, count: usize) -> Ledger {
+    let (mut ledger, _) = Ledger::open(path, at(0)).unwrap();
+    for n in 0..count {
+        ledger
+            .run(|r| {
+                r.plan_create_draft(
+                    &Actor::user(OWNER),
+                    ContractKind::Episodic,
+                    &spec(&["d"], &["*"]),
+                    format!("c{n}"),
+                    at(n as i64),
+                )
+            })
+            .unwrap();
+    }
+    assert_eq!(ledger.store().head().seq, count as u64);
+    ledger
+}
+
+fn raw(path: &Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_refuses_update; DROP TRIGGER audit_refuses_delete;")
+        .unwrap();
+    conn
+}
+
+fn verify(path: &Path) -> learning_contracts::store::audit::AuditVerification {
+    let (store, _) = Store::open(path).unwrap();
+    store.verify_audit().unwrap()
+}
+
+#[test]
+fn the_audit_log_refuses_updates_and_deletes() {
+    let (_dir, path) = store_path();
+    drop(ledger_with_audit(&path, 3));
+    let conn = Connection::open(&path).unwrap();
+    let update = conn.execute("UPDATE audit SET action = 'x' WHERE seq = 2", []);
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = conn.execute("DELETE FROM audit WHERE seq = 3", []);
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    drop(conn);
+    assert!(verify(&path).ok);
+}
+
+#[test]
+fn an_edited_audit_record_is_found_at_its_sequence_number() {
+    let (_dir, path) = store_path();
+    drop(ledger_with_audit(&path, 6));
+    raw(&path)
+        .execute(
+            "UPDATE audit SET details = '{\"kind\":\"strategic\"}' WHERE seq = 4",
+            [],
+        )
+        .unwrap();
+    let verification = verify(&path);
+    assert!(!verification.ok);
+    assert_eq!(verification.first_bad, 4, "{}", verification.message);
+    assert!(verification.message.contains("altered"));
+}
+
+#[test]
+fn an_edited_record_with_a_recomputed_hash_breaks_the_next_link() {
+    let (_dir, path) = store_path();
+    drop(ledger_with_audit(&path, 6));
+    let conn = raw(&path);
+    let (store, _) = Store::open(&path).unwrap();
+    let mut record = store.read_audit(2, 1).unwrap().remove(0);
+    drop(store);
+    record.action = "contract.revoke".into();
+    record.hash = record.compute_hash();
+    conn.execute(
+        "UPDATE audit SET action = ?1, hash = ?2 WHERE seq = 3",
+        rusqlite::params![record.action, record.hash],
+    )
+    .unwrap();
+    let verification = verify(&path);
+    assert_eq!(verification.first_bad, 4, "{}", verification.message);
+    assert!(verification.message.contains("does not link"));
+}
+
+#[test]
+fn a_deleted_audit_record_is_found_at_its_sequence_number() {
+    let (_dir, path) = store_path();
+    drop(ledger_with_audit(&path, 6));
+    raw(&path)
+        .execute("DELETE FROM audit WHERE seq = 3", [])
+        .unwrap();
+    let verification = verify(&path);
+    assert!(!verification.ok);
+    assert_eq!(verification.first_bad, 3, "{}", verification.message);
+    assert!(verification.message.contains("missing"));
+}
+
+#[test]
+fn reordered_audit_records_are_found_at_the_first_moved_one() {
+    let (_dir, path) = store_path();
+    drop(ledger_with_audit(&path, 6));
+    raw(&path)
+        .execute_batch(
+            "UPDATE audit SET seq = -1 WHERE seq = 2;
+             UPDATE audit SET seq = 2 WHERE seq = 5;
+             UPDATE audit SET seq = 5 WHERE seq = -1;",
+        )
+        .unwrap();
+    let verification = verify(&path);
+    assert!(!verification.ok);
+    assert_eq!(verification.first_bad, 2, "{}", verification.message);
+}
+
+#[test]
+fn a_truncated_audit_tail_is_found() {
+    let (_dir, path) = store_path();
+    drop(ledger_with_audit(&path, 6));
+    raw(&path)
+        .execute("DELETE FROM audit WHERE seq >= 5", [])
+        .unwrap();
+    let verification = verify(&path);
+    assert!(!verification.ok);
+    assert_eq!(verification.first_bad, 5, "{}", verification.message);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let (_dir, path) = store_path();
+    let garbage =
+        b"this is not an sqlite database, it is a text file with enough bytes to have a header"
+            .repeat(64);
+    std::fs::write(&path, &garbage).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("damaged") && err.to_string().contains("will not start over"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        garbage,
+        "the damaged file must not be touched"
+    );
+}
+
+#[test]
+fn a_database_with_damaged_pages_is_refused() {
+    let (_dir, path) = store_path();
+    drop(ledger_with_audit(&path, 200));
+    // Fold the WAL into the main file, then overwrite part of a page in the middle.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 4096 * 4, "the test needs several pages");
+    let page_size = 4096;
+    for byte in &mut bytes[page_size * 2 + 8..page_size * 2 + 2000] {
+        *byte = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+}
+
+#[test]
+fn a_database_from_a_newer_schema_is_refused() {
+    let (_dir, path) = store_path();
+    drop(ledger_with_audit(&path, 1));
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 99, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("newer than this build supports"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_foreign_database_is_refused() {
+    let (_dir, path) = store_path();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (text TEXT);")
+        .unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+}
+
+#[test]
+fn a_store_that_cannot_be_written_fails_mutations_and_closes_checks_until_it_recovers() {
+    let (_dir, path) = store_path();
+    let (mut ledger, _) = Ledger::open(&path, at(0)).unwrap();
+    create_active(
+        &mut ledger,
+        "c1",
+        ContractKind::Episodic,
+        &spec(&["coding"], &["*"]),
+    );
+    ledger
+        .run(|r| {
+            r.plan_mode_change(EffectiveMode::Known(BoundaryMode::Open), "test", at(3))
+                .ok_or_else(|| unreachable!())
+        })
+        .unwrap();
+    let request = CheckRequest::new(
+        OWNER,
+        Name::parse("coding").unwrap(),
+        Name::parse("x").unwrap(),
+        MemoryClass::Public,
+    );
+    let check = |ledger: &Ledger| {
+        ledger.registry().check(
+            learning_contracts::core::CheckKind::MemoryCreation,
+            &request,
+            at(4),
+        )
+    };
+    assert!(check(&ledger).allowed);
+
+    // Another process holds the write lock: every commit fails.
+    ledger
+        .set_busy_timeout(std::time::Duration::from_millis(20))
+        .unwrap();
+    let blocker = Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    let head = ledger.store().head().clone();
+    let err = ledger
+        .run(|r| r.plan_revoke(&Actor::user(OWNER), "c1", "x", at(5)))
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::Store(StoreError::Sqlite(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        ledger.registry().contract("c1").unwrap().state,
+        ContractState::Active,
+        "nothing applied"
+    );
+    assert_eq!(ledger.store().head(), &head, "nothing appended");
+    let denied = check(&ledger);
+    assert!(!denied.allowed);
+    assert_eq!(denied.code.as_str(), "store_unavailable");
+
+    blocker.execute_batch("ROLLBACK;").unwrap();
+    ledger
+        .run(|r| r.plan_pause(&Actor::user(OWNER), PauseScope::Owner(OWNER), "x", at(6)))
+        .unwrap();
+    ledger
+        .run(|r| r.plan_resume(&Actor::user(OWNER), PauseScope::Owner(OWNER), at(7)))
+        .unwrap();
+    assert!(
+        check(&ledger).allowed,
+        "checks answer again once the store works"
+    );
+    assert!(ledger.store().verify_audit().unwrap().ok);
+}
