@@ -1,0 +1,213 @@
+//! The measurements: checks with 100,000 active contracts across 1,000 owners, a mode
+//! change that suspends or resumes 10,000 active contracts including the committed
+//! transaction, registering a memory (commit included), and audit verification speed.
+//! Numbers and how to read them: benches/README.md.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use learning_contracts::core::{
+    Abstraction, Actor, BoundaryMode, Caller, Change, CheckKind, CheckRequest, Contract,
+    ContractKind, ContractSpec, ContractState, EffectiveMode, HostState, MemoryClass,
+    MemoryRecord, MemoryStatus, Name, Registry, RetentionKind, Scope, SpecPatch, Timestamp,
+};
+use learning_contracts::ledger::Ledger;
+use std::hint::black_box;
+use std::time::Duration;
+
+const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+fn name(text: &str) -> Name {
+    Name::parse(text).unwrap()
+}
+
+/// `owners` owners with `per_owner` Active contracts each, spread over 20 domains, half with
+/// an explicit context and half with `*`, kinds rotating through episodic, procedural and
+/// strategic.
+fn contracts(owners: u32, per_owner: u32) -> Vec<Contract> {
+    let kinds = [ContractKind::Episodic, ContractKind::Procedural, ContractKind::Strategic];
+    let mut all = Vec::with_capacity((owners * per_owner) as usize);
+    for owner in 0..owners {
+        for n in 0..per_owner {
+            let context = if n % 2 == 0 { format!("ctx-{}", n % 7) } else { "*".into() };
+            all.push(Contract {
+                id: format!("c-{owner:05}-{n:04}"),
+                owner: 1000 + owner,
+                kind: kinds[(n % 3) as usize],
+                state: ContractState::Active,
+                spec: ContractSpec {
+                    scope: Scope {
+                        domains: vec![name(&format!("domain-{}", n % 20))],
+                        contexts: vec![name(&context)],
+                        tools: vec![name("editor")],
+                    },
+                    retention: Some(RetentionKind::Permanent),
+                    ..ContractSpec::default()
+                },
+                created: NOW,
+                updated: NOW,
+                activated: Some(NOW.plus_millis(i64::from(n))),
+                ended: None,
+                supersedes: None,
+                superseded_by: None,
+                session: None,
+            });
+        }
+    }
+    all
+}
+
+fn airgap_host() -> HostState {
+    HostState::default()
+}
+
+fn checks(c: &mut Criterion) {
+    let all = contracts(1_000, 100);
+    // One memory to recall by id, under an episodic contract of owner 1500.
+    let memory = MemoryRecord {
+        id: "m-recall".into(),
+        contract_id: "c-00500-0003".into(),
+        owner: 1500,
+        domain: name("domain-3"),
+        context: name("ctx-3"),
+        classification: MemoryClass::Internal,
+        abstraction: Abstraction::Raw,
+        derived_from: vec![],
+        status: MemoryStatus::Active,
+        created: NOW,
+    };
+    let mut registry = Registry::from_parts(all, vec![memory], vec![], airgap_host());
+    let change = registry
+        .plan_mode_change(EffectiveMode::Known(BoundaryMode::Airgap), "bench", NOW)
+        .unwrap();
+    registry.apply(change);
+    assert_eq!(registry.active_count(), 100_000);
+
+    let mut creation = CheckRequest::new(1500, name("domain-7"), name("ctx-0"), MemoryClass::Confidential);
+    creation.tool = Some(name("editor"));
+    assert!(registry.check(CheckKind::MemoryCreation, &creation, NOW).allowed);
+    let mut recall = CheckRequest::new(1500, name("domain-3"), name("ctx-3"), MemoryClass::Internal);
+    recall.memory_id = Some("m-recall".into());
+    assert!(registry.check(CheckKind::Recall, &recall, NOW).allowed);
+
+    let mut group = c.benchmark_group("check_100k_contracts_1k_owners");
+    group.bench_function("memory_creation_by_discovery", |b| {
+        b.iter(|| registry.check(CheckKind::MemoryCreation, black_box(&creation), NOW))
+    });
+    group.bench_function("recall_of_named_memory", |b| {
+        b.iter(|| registry.check(CheckKind::Recall, black_box(&recall), NOW))
+    });
+    group.finish();
+}
+
+/// A ledger on a real file with `count` Active contracts (one owner per 10), in OPEN.
+fn ledger_with_contracts(dir: &std::path::Path, count: u32) -> Ledger {
+    let (mut ledger, _) = Ledger::open(&dir.join("bench.db"), NOW).unwrap();
+    let mut change = Change::at(NOW);
+    change.contracts = contracts(count / 10, 10);
+    ledger.commit(change).unwrap();
+    let open = ledger
+        .registry()
+        .plan_mode_change(EffectiveMode::Known(BoundaryMode::Open), "bench", NOW)
+        .unwrap();
+    ledger.commit(open).unwrap();
+    ledger
+}
+
+fn mode_change(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = ledger_with_contracts(dir.path(), 10_000);
+    let mut group = c.benchmark_group("mode_change_10k_active_committed");
+    group.sample_size(30).measurement_time(Duration::from_secs(10));
+    // OPEN → LOCKDOWN suspends all 10,000; LOCKDOWN → OPEN resumes them. Each iteration is
+    // one full change: plan, commit (fsync), apply.
+    let mut to_lockdown = true;
+    group.bench_function("suspend_or_resume_all", |b| {
+        b.iter(|| {
+            let next = if to_lockdown { BoundaryMode::Lockdown } else { BoundaryMode::Open };
+            to_lockdown = !to_lockdown;
+            let change = ledger
+                .registry()
+                .plan_mode_change(EffectiveMode::Known(next), "bench", NOW)
+                .unwrap();
+            ledger.commit(change).unwrap()
+        })
+    });
+    // OPEN ↔ TRUSTED: only the OPEN-level contracts stay; strategic ones (a third) change.
+    let mut to_trusted = true;
+    group.bench_function("suspend_or_resume_strategic_third", |b| {
+        b.iter(|| {
+            let next = if to_trusted { BoundaryMode::Restricted } else { BoundaryMode::Trusted };
+            to_trusted = !to_trusted;
+            let change = ledger
+                .registry()
+                .plan_mode_change(EffectiveMode::Known(next), "bench", NOW)
+                .unwrap();
+            ledger.commit(change).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn register_memory(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = ledger_with_contracts(dir.path(), 10_000);
+    let owner = Actor::user(1000);
+    let spec = SpecPatch {
+        domains: Some(vec![name("notes")]),
+        contexts: Some(vec![name("*")]),
+        retention: Some(RetentionKind::Permanent),
+        ..SpecPatch::default()
+    };
+    ledger
+        .run(|r| r.plan_create_draft(&owner, ContractKind::Episodic, &spec, "notes".into(), NOW))
+        .unwrap();
+    ledger.run(|r| r.plan_submit(&owner, "notes", NOW)).unwrap();
+    ledger.run(|r| r.plan_activate(&owner.clone().confirmed(), "notes", NOW)).unwrap();
+    let request = CheckRequest::new(1000, name("notes"), name("diary"), MemoryClass::Public);
+    let caller = Caller::uid(1000);
+    let mut group = c.benchmark_group("register_memory");
+    group.sample_size(30).measurement_time(Duration::from_secs(10));
+    let mut n = 0u64;
+    group.bench_function("check_and_commit", |b| {
+        b.iter(|| {
+            n += 1;
+            let (decision, _, _) = ledger
+                .register_memory(&caller, &request, Some(format!("m{n}")), &[], NOW)
+                .unwrap();
+            assert!(decision.allowed);
+        })
+    });
+    group.finish();
+}
+
+fn audit_verification(c: &mut Criterion) {
+    const RECORDS: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ledger, _) = Ledger::open(&dir.path().join("audit.db"), NOW).unwrap();
+    // Denials as the bus would batch them, 1,000 per transaction.
+    let event = learning_contracts::core::AuditEvent {
+        caller: Caller::uid(1000),
+        action: "check.denied",
+        contract_id: Some("c-00001-0001".into()),
+        details: serde_json::json!({"check": "memory_creation", "code": "out_of_scope", "owner": 1000, "domain": "coding", "context": "project", "classification": 1}),
+    };
+    let batch = vec![event; 1_000];
+    for _ in 0..RECORDS / 1_000 {
+        ledger.record_audit(&batch, NOW).unwrap();
+    }
+    let mut group = c.benchmark_group("audit_verify");
+    group.sample_size(10).throughput(Throughput::Elements(RECORDS));
+    group.bench_function("100k_records", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                let verification = ledger.store().verify_audit().unwrap();
+                assert!(verification.ok && verification.records == RECORDS);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, checks, mode_change, register_memory, audit_verification);
+criterion_main!(benches);
