@@ -6,8 +6,8 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use learning_contracts::core::{
     Abstraction, Actor, BoundaryMode, Caller, Change, CheckKind, CheckRequest, Contract,
-    ContractKind, ContractSpec, ContractState, EffectiveMode, HostState, MemoryClass,
-    MemoryRecord, MemoryStatus, Name, Registry, RetentionKind, Scope, SpecPatch, Timestamp,
+    ContractKind, ContractSpec, ContractState, EffectiveMode, HostState, MemoryClass, MemoryRecord,
+    MemoryStatus, Name, Registry, RetentionKind, Scope, SpecPatch, Timestamp,
 };
 use learning_contracts::ledger::Ledger;
 use std::hint::black_box;
@@ -23,11 +23,19 @@ fn name(text: &str) -> Name {
 /// an explicit context and half with `*`, kinds rotating through episodic, procedural and
 /// strategic.
 fn contracts(owners: u32, per_owner: u32) -> Vec<Contract> {
-    let kinds = [ContractKind::Episodic, ContractKind::Procedural, ContractKind::Strategic];
+    let kinds = [
+        ContractKind::Episodic,
+        ContractKind::Procedural,
+        ContractKind::Strategic,
+    ];
     let mut all = Vec::with_capacity((owners * per_owner) as usize);
     for owner in 0..owners {
         for n in 0..per_owner {
-            let context = if n % 2 == 0 { format!("ctx-{}", n % 7) } else { "*".into() };
+            let context = if n % 2 == 0 {
+                format!("ctx-{}", n % 7)
+            } else {
+                "*".into()
+            };
             all.push(Contract {
                 id: format!("c-{owner:05}-{n:04}"),
                 owner: 1000 + owner,
@@ -81,10 +89,20 @@ fn checks(c: &mut Criterion) {
     registry.apply(change);
     assert_eq!(registry.active_count(), 100_000);
 
-    let mut creation = CheckRequest::new(1500, name("domain-7"), name("ctx-0"), MemoryClass::Confidential);
+    let mut creation = CheckRequest::new(
+        1500,
+        name("domain-7"),
+        name("ctx-0"),
+        MemoryClass::Confidential,
+    );
     creation.tool = Some(name("editor"));
-    assert!(registry.check(CheckKind::MemoryCreation, &creation, NOW).allowed);
-    let mut recall = CheckRequest::new(1500, name("domain-3"), name("ctx-3"), MemoryClass::Internal);
+    assert!(
+        registry
+            .check(CheckKind::MemoryCreation, &creation, NOW)
+            .allowed
+    );
+    let mut recall =
+        CheckRequest::new(1500, name("domain-3"), name("ctx-3"), MemoryClass::Internal);
     recall.memory_id = Some("m-recall".into());
     assert!(registry.check(CheckKind::Recall, &recall, NOW).allowed);
 
@@ -116,13 +134,19 @@ fn mode_change(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = ledger_with_contracts(dir.path(), 10_000);
     let mut group = c.benchmark_group("mode_change_10k_active_committed");
-    group.sample_size(30).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(10));
     // OPEN → LOCKDOWN suspends all 10,000; LOCKDOWN → OPEN resumes them. Each iteration is
     // one full change: plan, commit (fsync), apply.
     let mut to_lockdown = true;
     group.bench_function("suspend_or_resume_all", |b| {
         b.iter(|| {
-            let next = if to_lockdown { BoundaryMode::Lockdown } else { BoundaryMode::Open };
+            let next = if to_lockdown {
+                BoundaryMode::Lockdown
+            } else {
+                BoundaryMode::Open
+            };
             to_lockdown = !to_lockdown;
             let change = ledger
                 .registry()
@@ -135,7 +159,11 @@ fn mode_change(c: &mut Criterion) {
     let mut to_trusted = true;
     group.bench_function("suspend_or_resume_strategic_third", |b| {
         b.iter(|| {
-            let next = if to_trusted { BoundaryMode::Restricted } else { BoundaryMode::Trusted };
+            let next = if to_trusted {
+                BoundaryMode::Restricted
+            } else {
+                BoundaryMode::Trusted
+            };
             to_trusted = !to_trusted;
             let change = ledger
                 .registry()
@@ -161,11 +189,15 @@ fn register_memory(c: &mut Criterion) {
         .run(|r| r.plan_create_draft(&owner, ContractKind::Episodic, &spec, "notes".into(), NOW))
         .unwrap();
     ledger.run(|r| r.plan_submit(&owner, "notes", NOW)).unwrap();
-    ledger.run(|r| r.plan_activate(&owner.clone().confirmed(), "notes", NOW)).unwrap();
+    ledger
+        .run(|r| r.plan_activate(&owner.clone().confirmed(), "notes", NOW))
+        .unwrap();
     let request = CheckRequest::new(1000, name("notes"), name("diary"), MemoryClass::Public);
     let caller = Caller::uid(1000);
     let mut group = c.benchmark_group("register_memory");
-    group.sample_size(30).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(10));
     let mut n = 0u64;
     group.bench_function("check_and_commit", |b| {
         b.iter(|| {
@@ -195,7 +227,9 @@ fn audit_verification(c: &mut Criterion) {
         ledger.record_audit(&batch, NOW).unwrap();
     }
     let mut group = c.benchmark_group("audit_verify");
-    group.sample_size(10).throughput(Throughput::Elements(RECORDS));
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(RECORDS));
     group.bench_function("100k_records", |b| {
         b.iter_batched(
             || (),
@@ -209,5 +243,11 @@ fn audit_verification(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, checks, mode_change, register_memory, audit_verification);
+criterion_group!(
+    benches,
+    checks,
+    mode_change,
+    register_memory,
+    audit_verification
+);
 criterion_main!(benches);

@@ -4,6 +4,10 @@
 //! - [`store`]: the durable SQLite store and its hash-chained audit log.
 //! - [`ledger`]: the one writer that plans, commits, then applies every change.
 
+pub mod bus;
+pub mod config;
 pub mod core;
 pub mod ledger;
+pub mod service;
+pub mod source;
 pub mod store;

@@ -83,7 +83,10 @@ fn any_local_user_creates_a_draft_and_becomes_its_owner() {
         assert_eq!(contract.kind, ContractKind::Procedural);
         assert_eq!(contract.created, at(5));
         assert_eq!(audit_actions(&change), vec!["contract.create"]);
-        assert_eq!(change.audit[0].contract_id.as_deref(), Some(&*format!("c-{uid}")));
+        assert_eq!(
+            change.audit[0].contract_id.as_deref(),
+            Some(&*format!("c-{uid}"))
+        );
     }
 }
 
@@ -181,7 +184,10 @@ fn only_the_owner_submits() {
     let mut registry = Registry::default();
     draft(&mut registry, "c1");
     let e = err(registry.plan_submit(&other(), "c1", at(1)));
-    assert!(is_not_found(&e), "another uid must not learn it exists: {e:?}");
+    assert!(
+        is_not_found(&e),
+        "another uid must not learn it exists: {e:?}"
+    );
     let e = err(registry.plan_submit(&admin(), "c1", at(1)));
     assert!(is_access_denied(&e), "{e:?}");
     assert_eq!(state(&registry, "c1"), ContractState::Draft);
@@ -463,7 +469,13 @@ fn terminal_states_allow_no_transition() {
     let change = registry.plan_expire_due(at(10)).unwrap();
     registry.apply(change);
     active(&mut registry, "amended");
-    let planned = registry.plan_amend(&owner(), "amended", &SpecPatch::default(), "v2".into(), at(1));
+    let planned = registry.plan_amend(
+        &owner(),
+        "amended",
+        &SpecPatch::default(),
+        "v2".into(),
+        at(1),
+    );
     apply_ok(&mut registry, planned);
     let planned = registry.plan_submit(&owner(), "v2", at(2));
     apply_ok(&mut registry, planned);
@@ -495,7 +507,8 @@ fn terminal_states_allow_no_transition() {
                 );
             }
         }
-        let e = err(registry.plan_amend(&owner(), id, &SpecPatch::default(), "again".into(), at(20)));
+        let e =
+            err(registry.plan_amend(&owner(), id, &SpecPatch::default(), "again".into(), at(20)));
         assert!(is_invalid_state(&e), "{id}: {e:?}");
     }
 }
@@ -521,7 +534,11 @@ fn an_amendment_is_a_draft_of_the_same_owner_and_kind_that_supersedes() {
     assert_eq!(v2.kind, ContractKind::Episodic);
     assert_eq!(v2.supersedes.as_deref(), Some("v1"));
     assert_eq!(v2.spec.scope.contexts, ns(&["work"]));
-    assert_eq!(v2.spec.scope.domains, ns(&["email"]), "unpatched keys carry over");
+    assert_eq!(
+        v2.spec.scope.domains,
+        ns(&["email"]),
+        "unpatched keys carry over"
+    );
     registry.apply(change);
     assert_eq!(state(&registry, "v1"), ContractState::Active);
 }
@@ -651,10 +668,34 @@ fn an_amendment_moves_memories_and_freezes_those_no_longer_covered() {
     let base = |domain: &str, class: MemoryClass, level: Abstraction| {
         at_level(req(OWNER, domain, "work", class), level)
     };
-    must_register(&mut registry, &base("email", MemoryClass::Internal, Abstraction::Raw), "m-kept", &[], at(1));
-    must_register(&mut registry, &base("calendar", MemoryClass::Internal, Abstraction::Raw), "m-scope", &[], at(1));
-    must_register(&mut registry, &base("email", MemoryClass::Secret, Abstraction::Raw), "m-cap", &[], at(1));
-    must_register(&mut registry, &base("email", MemoryClass::Public, Abstraction::Heuristic), "m-abs", &[], at(1));
+    must_register(
+        &mut registry,
+        &base("email", MemoryClass::Internal, Abstraction::Raw),
+        "m-kept",
+        &[],
+        at(1),
+    );
+    must_register(
+        &mut registry,
+        &base("calendar", MemoryClass::Internal, Abstraction::Raw),
+        "m-scope",
+        &[],
+        at(1),
+    );
+    must_register(
+        &mut registry,
+        &base("email", MemoryClass::Secret, Abstraction::Raw),
+        "m-cap",
+        &[],
+        at(1),
+    );
+    must_register(
+        &mut registry,
+        &base("email", MemoryClass::Public, Abstraction::Heuristic),
+        "m-abs",
+        &[],
+        at(1),
+    );
     assert_eq!(registry.memories_of("v1").count(), 4);
 
     let narrower = SpecPatch {
@@ -664,10 +705,16 @@ fn an_amendment_moves_memories_and_freezes_those_no_longer_covered() {
         ..SpecPatch::default()
     };
     amend_and_submit(&mut registry, "v1", &narrower, "v2", 2);
-    let change = registry.plan_activate(&owner_confirmed(), "v2", at(3)).unwrap();
+    let change = registry
+        .plan_activate(&owner_confirmed(), "v2", at(3))
+        .unwrap();
     let events = registry.apply(change);
 
-    assert_eq!(registry.memories_of("v1").count(), 0, "nothing stays with the old version");
+    assert_eq!(
+        registry.memories_of("v1").count(),
+        0,
+        "nothing stays with the old version"
+    );
     for id in ["m-kept", "m-scope", "m-cap", "m-abs"] {
         assert_eq!(registry.memory(id).unwrap().contract_id, "v2", "{id} moved");
     }
@@ -790,24 +837,40 @@ fn submit_names_every_missing_dimension_by_key() {
         domains: Some(Vec::new()),
         ..email_patch()
     };
-    assert_eq!(submit_problems(ContractKind::Episodic, &no_domains, 1), vec!["domains"]);
+    assert_eq!(
+        submit_problems(ContractKind::Episodic, &no_domains, 1),
+        vec!["domains"]
+    );
     let no_contexts = SpecPatch {
         contexts: Some(Vec::new()),
         ..email_patch()
     };
-    assert_eq!(submit_problems(ContractKind::Episodic, &no_contexts, 1), vec!["contexts"]);
+    assert_eq!(
+        submit_problems(ContractKind::Episodic, &no_contexts, 1),
+        vec!["contexts"]
+    );
     let no_retention = SpecPatch {
         retention: None,
         ..email_patch()
     };
-    assert_eq!(submit_problems(ContractKind::Episodic, &no_retention, 1), vec!["retention"]);
+    assert_eq!(
+        submit_problems(ContractKind::Episodic, &no_retention, 1),
+        vec!["retention"]
+    );
 }
 
 #[test]
 fn empty_tools_is_a_complete_scope() {
     let no_tools = scope_patch(&["email"], &["work"], &[]);
     let mut registry = Registry::default();
-    create_draft(&mut registry, &owner(), ContractKind::Episodic, &no_tools, "c", at(0));
+    create_draft(
+        &mut registry,
+        &owner(),
+        ContractKind::Episodic,
+        &no_tools,
+        "c",
+        at(0),
+    );
     registry
         .plan_submit(&owner(), "c", at(1))
         .expect("empty tools means no tool-mediated learning, not an incomplete scope");
@@ -819,7 +882,10 @@ fn submit_refuses_a_timebound_contract_without_an_end_or_with_an_end_in_the_past
         retention: Some(RetentionKind::Timebound),
         ..email_patch()
     };
-    assert_eq!(submit_problems(ContractKind::Episodic, &no_end, 1), vec!["retention_until"]);
+    assert_eq!(
+        submit_problems(ContractKind::Episodic, &no_end, 1),
+        vec!["retention_until"]
+    );
     // The end lies at or before the moment of submission.
     assert_eq!(
         submit_problems(ContractKind::Episodic, &timebound_patch(at(50)), 50),
@@ -829,7 +895,11 @@ fn submit_refuses_a_timebound_contract_without_an_end_or_with_an_end_in_the_past
         submit_problems(ContractKind::Episodic, &timebound_patch(at(50)), 60),
         vec!["retention_until"]
     );
-    assert!(submit_problems_ok(ContractKind::Episodic, &timebound_patch(at(50)), 49));
+    assert!(submit_problems_ok(
+        ContractKind::Episodic,
+        &timebound_patch(at(50)),
+        49
+    ));
 }
 
 fn submit_problems_ok(kind: ContractKind, patch: &SpecPatch, now: i64) -> bool {
@@ -936,7 +1006,12 @@ fn submit_reports_every_spec_problem_by_key() {
 fn spec_problems_are_refused_already_when_the_draft_is_written() {
     let registry = Registry::default();
     let cases: Vec<(&str, ContractKind, SpecPatch, bool)> = vec![
-        ("domains", ContractKind::Episodic, scope_patch(&["*"], &["*"], &["*"]), false),
+        (
+            "domains",
+            ContractKind::Episodic,
+            scope_patch(&["*"], &["*"], &["*"]),
+            false,
+        ),
         (
             "classification_cap",
             ContractKind::Procedural,
@@ -964,6 +1039,21 @@ fn spec_problems_are_refused_already_when_the_draft_is_written() {
             },
             true,
         ),
+        (
+            "contexts",
+            ContractKind::Episodic,
+            scope_patch(&["email"], &["*", "work"], &["*"]),
+            false,
+        ),
+        (
+            "retention_until",
+            ContractKind::Episodic,
+            SpecPatch {
+                retention_until: Some(at(1_000)),
+                ..email_patch()
+            },
+            false,
+        ),
     ];
     for (key, kind, patch, as_admin) in cases {
         let actor = if as_admin { admin() } else { owner() };
@@ -975,10 +1065,26 @@ fn spec_problems_are_refused_already_when_the_draft_is_written() {
 #[test]
 fn caps_and_modes_at_the_kind_limits_are_accepted() {
     for (kind, cap, mode) in [
-        (ContractKind::Observation, MemoryClass::Public, BoundaryMode::Open),
-        (ContractKind::Episodic, MemoryClass::Secret, BoundaryMode::Open),
-        (ContractKind::Procedural, MemoryClass::Secret, BoundaryMode::Coldroom),
-        (ContractKind::Strategic, MemoryClass::TopSecret, BoundaryMode::Trusted),
+        (
+            ContractKind::Observation,
+            MemoryClass::Public,
+            BoundaryMode::Open,
+        ),
+        (
+            ContractKind::Episodic,
+            MemoryClass::Secret,
+            BoundaryMode::Open,
+        ),
+        (
+            ContractKind::Procedural,
+            MemoryClass::Secret,
+            BoundaryMode::Coldroom,
+        ),
+        (
+            ContractKind::Strategic,
+            MemoryClass::TopSecret,
+            BoundaryMode::Trusted,
+        ),
     ] {
         let patch = SpecPatch {
             classification_cap: Some(cap),
@@ -1022,23 +1128,40 @@ fn submit_reports_several_problems_at_once() {
 fn transitions_are_audited_and_announced() {
     let mut registry = Registry::default();
     let change = registry
-        .plan_create_draft(&owner(), ContractKind::Episodic, &email_patch(), "c".into(), at(0))
+        .plan_create_draft(
+            &owner(),
+            ContractKind::Episodic,
+            &email_patch(),
+            "c".into(),
+            at(0),
+        )
         .unwrap();
     assert!(matches!(
         change.events.as_slice(),
-        [Event::ContractChanged { state: ContractState::Draft, .. }]
+        [Event::ContractChanged {
+            state: ContractState::Draft,
+            ..
+        }]
     ));
     registry.apply(change);
     let change = registry.plan_submit(&owner(), "c", at(1)).unwrap();
     assert!(matches!(
         change.events.as_slice(),
-        [Event::ContractChanged { state: ContractState::Review, .. }]
+        [Event::ContractChanged {
+            state: ContractState::Review,
+            ..
+        }]
     ));
     registry.apply(change);
-    let change = registry.plan_activate(&owner_confirmed(), "c", at(2)).unwrap();
+    let change = registry
+        .plan_activate(&owner_confirmed(), "c", at(2))
+        .unwrap();
     assert_eq!(change.audit[0].caller, Caller::uid(OWNER));
     assert!(matches!(
         change.events.as_slice(),
-        [Event::ContractChanged { state: ContractState::Active, .. }]
+        [Event::ContractChanged {
+            state: ContractState::Active,
+            ..
+        }]
     ));
 }

@@ -237,29 +237,28 @@ impl Registry {
         if kind.is_learning() && self.is_paused(request.owner) {
             return Decision::deny(Code::Paused, "Learning is paused for this owner.", None);
         }
-        // 3. Prohibitions win whichever contract was named.
-        if let Some(prohibition) = self.covering_prohibition(
-            request.owner,
-            request.domain.as_str(),
-            request.context.as_str(),
-            now,
-        ) {
-            return Decision::deny(
-                Code::Prohibited,
-                format!(
-                    "Learning about '{}' in '{}' is prohibited.",
-                    request.domain, request.context
-                ),
-                Some(prohibition),
-            );
-        }
-        // 4. Resolve the contract: the named one, the memory's own, or the most specific one.
+        // 3. Prohibitions win whichever contract was named, for the request's domain and
+        // context and for those of a named memory.
         let memory = request
             .memory_id
             .as_deref()
             .filter(|_| kind.reads_memory())
             .and_then(|id| self.memory(id))
             .filter(|memory| memory.owner == request.owner);
+        let places = std::iter::once((&request.domain, &request.context))
+            .chain(memory.map(|m| (&m.domain, &m.context)));
+        for (domain, context) in places {
+            if let Some(prohibition) =
+                self.covering_prohibition(request.owner, domain.as_str(), context.as_str(), now)
+            {
+                return Decision::deny(
+                    Code::Prohibited,
+                    format!("Learning about '{domain}' in '{context}' is prohibited."),
+                    Some(prohibition),
+                );
+            }
+        }
+        // 4. Resolve the contract: the named one, the memory's own, or the most specific one.
         let named = request
             .contract_id
             .as_deref()

@@ -191,9 +191,7 @@ impl Registry {
             actor,
             current,
             ContractState::Review,
-            "contract.submit",
-            "submitted for review",
-            json!({}),
+            ("contract.submit", "submitted for review", json!({})),
             now,
         )
     }
@@ -213,23 +211,21 @@ impl Registry {
             actor,
             current,
             ContractState::Draft,
-            "contract.return",
-            note,
-            json!({"note": note}),
+            ("contract.return", note, json!({"note": note})),
             now,
         )
     }
 
+    /// A plain state change; `audit` is the action, the reason announced and the details.
     fn plan_transition(
         &self,
         actor: &Actor,
         current: &Contract,
         state: ContractState,
-        action: &'static str,
-        reason: &str,
-        details: serde_json::Value,
+        audit: (&'static str, &str, serde_json::Value),
         now: Timestamp,
     ) -> Result<Change, CoreError> {
+        let (action, reason, details) = audit;
         let mut next = current.clone();
         next.state = state;
         next.updated = now;

@@ -263,6 +263,18 @@ impl ModeSettler {
             .map(|(_, since)| since.plus_millis(self.settle_millis))
     }
 
+    /// Changes the settle time (a reloaded config); a pending candidate keeps its start.
+    pub fn set_settle_millis(&mut self, settle_millis: i64) {
+        self.settle_millis = settle_millis.max(0);
+    }
+
+    /// Applies `candidate` at once, whatever its direction: for the first reading after
+    /// startup, which has nothing to settle against.
+    pub fn force(&mut self, candidate: EffectiveMode) -> Option<EffectiveMode> {
+        self.pending = None;
+        (candidate != std::mem::replace(&mut self.applied, candidate)).then_some(candidate)
+    }
+
     /// Feeds the latest candidate mode observed at `now`. Returns the newly applied mode when
     /// the applied mode changes.
     pub fn observe(&mut self, candidate: EffectiveMode, now: Timestamp) -> Option<EffectiveMode> {

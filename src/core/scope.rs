@@ -60,10 +60,17 @@ impl Name {
     }
 }
 
-/// Zero-width and bidirectional formatting characters: printable-looking names must not hide
+/// Zero-width and bidirectional formatting characters and the line and paragraph separators: printable-looking names must not hide
 /// text that a person reviewing the contract cannot see.
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 impl TryFrom<String> for Name {

@@ -1,0 +1,143 @@
+//! learning-contractsd: the daemon that enforces learning contracts on this host.
+
+use clap::Parser;
+use learning_contracts::service::{self, BusChoice, Options, ServiceError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Enforces learning contracts: what local AI agents may learn from their owners, how far they
+/// may generalize it, how long they may keep it, when they may recall it, and whether it may
+/// leave the machine. Nothing is learned by default.
+///
+/// The daemon keeps the contracts in an SQLite store, follows the host's boundary mode,
+/// suspends and resumes contracts when it changes, and answers agents on D-Bus as
+/// org.learningcontracts.Daemon1 at /org/learningcontracts/Daemon1.
+///
+/// As a system service it runs under systemd (Type=notify) on the system bus, with its store
+/// in $STATE_DIRECTORY (else /var/lib/learning-contracts) and its configuration in
+/// /etc/learning-contracts/daemon.toml plus daemon.toml.d/*.toml. With --user it serves the
+/// caller's session bus, with its store under $XDG_STATE_HOME/learning-contracts and its
+/// configuration under $XDG_CONFIG_HOME/learning-contracts.
+///
+/// Signals: SIGHUP reloads the configuration (a configuration that does not parse is refused
+/// and the old one stays in force); SIGTERM and SIGINT stop the daemon cleanly.
+///
+/// Exit status: 0 after a clean stop; 1 on a failure while running or a bus that cannot be
+/// reached; 2 on bad command-line arguments; 65 when the store is damaged, from a newer
+/// version, or not a store; 69 when another instance already owns the bus name; 78 when the
+/// configuration is invalid.
+#[derive(Debug, Parser)]
+#[command(name = "learning-contractsd", version, verbatim_doc_comment)]
+struct Cli {
+    /// Serve the session bus of the calling user instead of the system bus, with the store and
+    /// configuration under the user's XDG directories.
+    #[arg(long, conflicts_with = "bus_address")]
+    user: bool,
+
+    /// Serve the bus at this D-Bus address (for example unix:path=/tmp/bus.sock) instead of the
+    /// system bus. Used by tests.
+    #[arg(long, value_name = "ADDRESS")]
+    bus_address: Option<String>,
+
+    /// The directory that holds the store (contracts.db). Created with mode 0700 if missing.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// The main configuration file; drop-ins are read from FILE.d/*.toml. A missing file means
+    /// the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Check the configuration, print what is in force, and exit (0 when valid, 78 when not).
+    #[arg(long)]
+    check_config: bool,
+
+    /// Log level when RUST_LOG is not set: error, warn, info, debug or trace.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: String,
+}
+
+fn xdg_dir(variable: &str, fallback: &str) -> PathBuf {
+    std::env::var_os(variable)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(fallback)
+        })
+        .join("learning-contracts")
+}
+
+fn options(cli: &Cli) -> Options {
+    let bus = match (&cli.bus_address, cli.user) {
+        (Some(address), _) => BusChoice::Address(address.clone()),
+        (None, true) => BusChoice::Session,
+        (None, false) => BusChoice::System,
+    };
+    let state_dir = cli.state_dir.clone().unwrap_or_else(|| {
+        if cli.user {
+            xdg_dir("XDG_STATE_HOME", ".local/state")
+        } else {
+            std::env::var_os("STATE_DIRECTORY")
+                .and_then(|dirs| std::env::split_paths(&dirs).next())
+                .unwrap_or_else(|| PathBuf::from("/var/lib/learning-contracts"))
+        }
+    });
+    let config = cli.config.clone().unwrap_or_else(|| {
+        if cli.user {
+            xdg_dir("XDG_CONFIG_HOME", ".config").join("daemon.toml")
+        } else {
+            PathBuf::from(learning_contracts::config::SYSTEM_CONFIG)
+        }
+    });
+    Options {
+        bus,
+        state_dir,
+        config,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    service::logging::init(&cli.log_level);
+    let options = options(&cli);
+    if cli.check_config {
+        return match learning_contracts::config::load(&options.config) {
+            Ok(loaded) => {
+                println!(
+                    "configuration is valid ({} file(s) read)",
+                    loaded.files.len()
+                );
+                println!("{:#?}", loaded.config);
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("learning-contractsd: invalid configuration: {err}");
+                ExitCode::from(78)
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("learning-contractsd: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(service::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("learning-contractsd: {err}");
+            ExitCode::from(match err {
+                ServiceError::Config(_) => 78,
+                ServiceError::Store(_) => 65,
+                ServiceError::NameTaken => 69,
+                _ => 1,
+            })
+        }
+    }
+}

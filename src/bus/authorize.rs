@@ -1,0 +1,202 @@
+//! Authorization (SEMANTICS.md section 12) behind one trait with two implementations: polkit,
+//! which asks polkitd about the caller's bus name, and unix, where uid 0 and a configured admin
+//! group are admins and a human confirmation is approximated by being the owner's own uid.
+//! uid 0 is always an admin in both.
+
+use super::caller::Identity;
+use super::error::BusError;
+use std::collections::HashMap;
+use zbus::OwnedVariant;
+
+/// The actions that need more than being a local caller. Their ids are the polkit action ids
+/// in `dbus/org.learningcontracts.policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The owner confirms activating or amend-activating a contract, or asking for a deep purge.
+    ConfirmOwn,
+    /// Act on any owner's contracts (read all, activate, revoke, purge, system prohibitions).
+    ManageAll,
+    /// Pause or resume everyone's learning.
+    PauseAll,
+    /// Set or clear the mode override.
+    SetOverride,
+    /// Enter lockdown.
+    EnterLockdown,
+    /// Release a latched lockdown.
+    ReleaseLockdown,
+    /// Reload the config.
+    Reload,
+}
+
+impl Action {
+    /// The polkit action id.
+    pub const fn id(self) -> &'static str {
+        match self {
+            Self::ConfirmOwn => "org.learningcontracts.confirm-own",
+            Self::ManageAll => "org.learningcontracts.manage-all",
+            Self::PauseAll => "org.learningcontracts.pause-all",
+            Self::SetOverride => "org.learningcontracts.set-override",
+            Self::EnterLockdown => "org.learningcontracts.enter-lockdown",
+            Self::ReleaseLockdown => "org.learningcontracts.release-lockdown",
+            Self::Reload => "org.learningcontracts.reload",
+        }
+    }
+
+    /// Every action.
+    pub const ALL: [Action; 7] = [
+        Self::ConfirmOwn,
+        Self::ManageAll,
+        Self::PauseAll,
+        Self::SetOverride,
+        Self::EnterLockdown,
+        Self::ReleaseLockdown,
+        Self::Reload,
+    ];
+}
+
+/// An authorizer's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Authorized.
+    Granted,
+    /// Not authorized.
+    Denied,
+    /// Authorized only after authenticating, which the caller did not allow.
+    ChallengeRequired,
+}
+
+/// Decides whether a caller may perform an action.
+#[async_trait::async_trait]
+pub trait Authorizer: Send + Sync + std::fmt::Debug {
+    /// Asks whether `subject` may do `action`. `interactive` is true when the caller set the
+    /// message's allow-interactive-authorization flag.
+    async fn check(
+        &self,
+        subject: &Identity,
+        action: Action,
+        interactive: bool,
+    ) -> Result<Verdict, BusError>;
+
+    /// `polkit` or `unix`, for the log and `Features`.
+    fn name(&self) -> &'static str;
+}
+
+/// uid 0 and members of the admin group are admins; ConfirmOwn is granted (the daemon asks for
+/// it only when the caller is the owner's own uid).
+#[derive(Debug, Clone)]
+pub struct UnixAuthorizer {
+    admin_gid: Option<u32>,
+}
+
+impl UnixAuthorizer {
+    /// An authorizer whose admins are uid 0 and members of `admin_gid`.
+    pub fn new(admin_gid: Option<u32>) -> Self {
+        Self { admin_gid }
+    }
+}
+
+#[async_trait::async_trait]
+impl Authorizer for UnixAuthorizer {
+    async fn check(
+        &self,
+        subject: &Identity,
+        action: Action,
+        _interactive: bool,
+    ) -> Result<Verdict, BusError> {
+        let admin = subject.uid == 0
+            || self.admin_gid.is_some_and(|gid| {
+                subject
+                    .groups
+                    .as_ref()
+                    .is_some_and(|groups| groups.contains(&gid))
+            });
+        Ok(if admin || action == Action::ConfirmOwn {
+            Verdict::Granted
+        } else {
+            Verdict::Denied
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "unix"
+    }
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.PolicyKit1.Authority",
+    default_service = "org.freedesktop.PolicyKit1",
+    default_path = "/org/freedesktop/PolicyKit1/Authority"
+)]
+trait Authority {
+    #[allow(clippy::type_complexity)]
+    fn check_authorization(
+        &self,
+        subject: &(&str, HashMap<&str, OwnedVariant>),
+        action_id: &str,
+        details: &HashMap<&str, &str>,
+        flags: u32,
+        cancellation_id: &str,
+    ) -> zbus::Result<(bool, bool, HashMap<String, String>)>;
+}
+
+/// Asks polkitd, with the caller's bus name as the subject (never the daemon's own pid).
+#[derive(Debug, Clone)]
+pub struct PolkitAuthorizer {
+    authority: AuthorityProxy<'static>,
+}
+
+impl PolkitAuthorizer {
+    /// The well-known name polkitd owns.
+    pub const SERVICE: &'static str = "org.freedesktop.PolicyKit1";
+
+    /// Connects one long-lived proxy to polkitd's authority.
+    pub async fn new(connection: &zbus::Connection) -> zbus::Result<Self> {
+        let authority = AuthorityProxy::builder(connection)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await?;
+        Ok(Self { authority })
+    }
+}
+
+#[async_trait::async_trait]
+impl Authorizer for PolkitAuthorizer {
+    async fn check(
+        &self,
+        subject: &Identity,
+        action: Action,
+        interactive: bool,
+    ) -> Result<Verdict, BusError> {
+        if subject.uid == 0 {
+            return Ok(Verdict::Granted);
+        }
+        let mut fields = HashMap::new();
+        fields.insert(
+            "name",
+            OwnedVariant::try_from(zbus::Variant::from(subject.bus_name.as_str()))?,
+        );
+        const ALLOW_USER_INTERACTION: u32 = 1;
+        let flags = if interactive {
+            ALLOW_USER_INTERACTION
+        } else {
+            0
+        };
+        let (authorized, challenge, _) = self
+            .authority
+            .check_authorization(&("system-bus-name", fields), action.id(), &HashMap::new(), flags, "")
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, action = action.id(), "polkit did not answer; denying");
+                BusError::access_denied("the authorization service did not answer; denied")
+            })?;
+        Ok(match (authorized, challenge) {
+            (true, _) => Verdict::Granted,
+            (false, true) => Verdict::ChallengeRequired,
+            (false, false) => Verdict::Denied,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "polkit"
+    }
+}

@@ -1,0 +1,84 @@
+//! Who is calling: the uid, pid and groups the bus reports for the sender's connection,
+//! never what the caller says about itself. Credentials are cached per unique name (unique
+//! names are never reused on a bus) and dropped when the connection leaves the bus.
+
+use crate::core::{Caller, Uid};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use zbus::message::Header;
+
+use super::error::BusError;
+
+/// A caller's credentials as the bus daemon reported them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The sender's unique bus name.
+    pub bus_name: String,
+    /// Its uid.
+    pub uid: Uid,
+    /// Its pid, when the bus knows it.
+    pub pid: Option<u32>,
+    /// Its groups, when the bus knows them.
+    pub groups: Option<Vec<u32>>,
+}
+
+impl Identity {
+    /// The audit form of the caller.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            uid: Some(self.uid),
+            pid: self.pid,
+            bus_name: Some(self.bus_name.clone()),
+        }
+    }
+}
+
+/// Credentials cache.
+#[derive(Debug, Default)]
+pub struct Identities {
+    known: Mutex<HashMap<String, Identity>>,
+}
+
+/// The most connections remembered; past it the cache starts over (lookups are cheap).
+const MAX_CACHED: usize = 4096;
+
+impl Identities {
+    /// The identity of the sender of the call with header `header`.
+    pub async fn of(
+        &self,
+        connection: &zbus::Connection,
+        header: &Header<'_>,
+    ) -> Result<Identity, BusError> {
+        let sender = header
+            .sender()
+            .ok_or_else(|| BusError::access_denied("the call carries no sender"))?
+            .to_string();
+        if let Some(known) = self.known.lock().get(&sender) {
+            return Ok(known.clone());
+        }
+        let proxy = zbus::fdo::DBusProxy::new(connection).await?;
+        let credentials = proxy
+            .get_connection_credentials(zbus::names::BusName::try_from(sender.as_str())?)
+            .await?;
+        let uid = credentials
+            .unix_user_id()
+            .ok_or_else(|| BusError::access_denied("the bus does not know the caller's uid"))?;
+        let identity = Identity {
+            bus_name: sender.clone(),
+            uid,
+            pid: credentials.process_id(),
+            groups: credentials.unix_group_ids().cloned(),
+        };
+        let mut known = self.known.lock();
+        if known.len() >= MAX_CACHED {
+            known.clear();
+        }
+        known.insert(sender, identity.clone());
+        Ok(identity)
+    }
+
+    /// Forgets a connection that left the bus.
+    pub fn forget(&self, bus_name: &str) {
+        self.known.lock().remove(bus_name);
+    }
+}

@@ -1,0 +1,352 @@
+//! `org.learningcontracts.Contracts1`: drafting, reviewing, activating, amending, revoking and
+//! reading contracts.
+
+use super::Daemon;
+use super::args::{self, Dict, Fields};
+use super::authorize::Action;
+use super::dicts;
+use super::error::BusError;
+use crate::core::{ContractKind, ContractState, Timestamp};
+use std::sync::Arc;
+use zbus::interface;
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+
+/// Contracts and their lifecycle.
+#[derive(Debug)]
+pub struct Contracts1 {
+    pub(crate) daemon: Arc<Daemon>,
+}
+
+fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+fn parse_kind(kind: &str) -> Result<ContractKind, BusError> {
+    ContractKind::parse(kind).ok_or_else(|| {
+        BusError::invalid_args(
+            "kind",
+            "must be observation, episodic, procedural, strategic or prohibited",
+        )
+    })
+}
+
+/// Learning contracts: create a draft, submit it for review, activate it (the owner with
+/// interactive confirmation, or an admin), amend or revoke it, and read contracts. Contracts
+/// are dictionaries with the spec keys (domains as, contexts as, tools as, retention s,
+/// retention_until x, classification_cap y, required_mode s, max_abstraction s, transferable b,
+/// recall_requires_owner b, description s, system b) plus id s, kind s, state s, owner u,
+/// suspension as, effective b, created x, activated x, ended x, supersedes s, superseded_by s
+/// and session_id s.
+#[interface(name = "org.learningcontracts.Contracts1")]
+impl Contracts1 {
+    /// Creates a Draft owned by the caller. kind: observation, episodic, procedural, strategic
+    /// or prohibited. A system prohibition (system = true) needs an admin. Returns the new id.
+    async fn create_draft(
+        &self,
+        kind: &str,
+        spec: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<String, BusError> {
+        let kind = parse_kind(kind)?;
+        let patch = args::spec_patch(&spec, &self.daemon.config().config.limits)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let mut actor = crate::core::Actor {
+            caller: who.caller(),
+            uid: who.uid,
+            admin: false,
+            confirmed: false,
+        };
+        if patch.system == Some(true) {
+            actor = self
+                .daemon
+                .require(&who, Action::ManageAll, &header)
+                .await?;
+        }
+        let id = new_id();
+        let new = id.clone();
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Changes a Draft (its owner only); keys not given keep their value.
+    async fn update_draft(
+        &self,
+        id: &str,
+        spec: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        let id = args::parse_id("id", id)?;
+        let patch = args::spec_patch(&spec, &self.daemon.config().config.limits)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let mut actor = crate::core::Actor {
+            caller: who.caller(),
+            uid: who.uid,
+            admin: false,
+            confirmed: false,
+        };
+        if patch.system.is_some() {
+            actor.admin = self
+                .daemon
+                .authorize(&who, Action::ManageAll, &header)
+                .await?;
+        }
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_update_draft(&actor, &id, &patch, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await
+    }
+
+    /// Submits a Draft for review (its owner only). Full validation runs here; problems come
+    /// back as org.learningcontracts.Error.InvalidSpec, one sentence per key.
+    async fn submit(
+        &self,
+        id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        let id = args::parse_id("id", id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_submit(&actor, &id, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await
+    }
+
+    /// Sends a contract in Review back to Draft ("request changes"), by its owner or an admin.
+    async fn return_to_draft(
+        &self,
+        id: &str,
+        note: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        let id = args::parse_id("id", id)?;
+        let note = bounded("note", note, &self.daemon)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_return_to_draft(&actor, &id, &note, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await
+    }
+
+    /// Activates a contract in Review: its owner with interactive confirmation (polkit action
+    /// org.learningcontracts.confirm-own), or an admin. Activating an amendment replaces the
+    /// contract it amends in the same transaction.
+    async fn activate(
+        &self,
+        id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        let id = args::parse_id("id", id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let actor = self
+            .daemon
+            .actor_for(&who, &id, Some(Action::ConfirmOwn), &header)
+            .await?;
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_activate(&actor, &id, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await
+    }
+
+    /// Drafts an amendment of an Active contract (its owner only): a new Draft with the same
+    /// kind and the changes applied, which supersedes the contract once activated. Returns the
+    /// new id.
+    async fn amend(
+        &self,
+        id: &str,
+        changes: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<String, BusError> {
+        let id = args::parse_id("id", id)?;
+        let patch = args::spec_patch(&changes, &self.daemon.config().config.limits)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
+        let new = new_id();
+        let reply = new.clone();
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_amend(&actor, &id, &patch, new, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await?;
+        Ok(reply)
+    }
+
+    /// Revokes a contract (its owner or an admin): a Draft or Review is withdrawn; an Active
+    /// contract's memories are tombstoned, its heuristics invalidated and memories derived from
+    /// them quarantined. Prohibitions cannot be revoked (org.learningcontracts.Error.NotRevocable).
+    async fn revoke(
+        &self,
+        id: &str,
+        reason: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        let id = args::parse_id("id", id)?;
+        let reason = bounded("reason", reason, &self.daemon)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_revoke(&actor, &id, &reason, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await
+    }
+
+    /// One contract: the caller's own, a system prohibition, or any for an admin.
+    async fn get(
+        &self,
+        id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<Dict, BusError> {
+        let id = args::parse_id("id", id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
+        let registry = self.daemon.registry.read();
+        let contract = registry.visible_contract(&actor, &id)?;
+        Ok(dicts::contract(&registry, contract, Timestamp::now()))
+    }
+
+    /// Contracts matching a filter (keys: state s, kind s, owner u). Without owner: the
+    /// caller's own and the system prohibitions; another owner's needs an admin.
+    async fn list(
+        &self,
+        filter: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<Vec<Dict>, BusError> {
+        let limits = self.daemon.config().config.limits.clone();
+        let fields = Fields::new(
+            &filter,
+            &[("state", "s"), ("kind", "s"), ("owner", "u")],
+            &limits,
+        )?;
+        let state = fields
+            .string("state")?
+            .map(|text| {
+                ContractState::parse(&text).ok_or_else(|| {
+                    BusError::invalid_args(
+                        "state",
+                        "must be draft, review, active, expired, revoked or amended",
+                    )
+                })
+            })
+            .transpose()?;
+        let kind = fields
+            .string("kind")?
+            .map(|text| parse_kind(&text))
+            .transpose()?;
+        let owner = fields.uint("owner")?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let everyone = match owner {
+            Some(owner) if owner != who.uid => {
+                self.daemon
+                    .require(&who, Action::ManageAll, &header)
+                    .await?;
+                true
+            }
+            _ => false,
+        };
+        let wanted_owner = owner.unwrap_or(who.uid);
+        let root_sees_all = who.uid == 0 && owner.is_none();
+        let now = Timestamp::now();
+        let registry = self.daemon.registry.read();
+        let mut found: Vec<_> = registry
+            .contracts()
+            .filter(|c| {
+                if root_sees_all {
+                    true
+                } else if everyone {
+                    c.owner == wanted_owner
+                } else {
+                    c.owner == wanted_owner || c.is_system()
+                }
+            })
+            .filter(|c| state.is_none_or(|s| c.state == s))
+            .filter(|c| kind.is_none_or(|k| c.kind == k))
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found
+            .into_iter()
+            .map(|c| dicts::contract(&registry, c, now))
+            .collect())
+    }
+
+    /// Emitted when a contract changes state or is bound: its id, new state, suspension
+    /// reasons and why.
+    #[zbus(signal)]
+    pub async fn contract_changed(
+        emitter: &SignalEmitter<'_>,
+        id: &str,
+        state: &str,
+        suspension: Vec<String>,
+        reason: &str,
+    ) -> zbus::Result<()>;
+
+    /// How many contracts are Active.
+    #[zbus(property)]
+    fn active_count(&self) -> u32 {
+        self.daemon.registry.read().active_count() as u32
+    }
+
+    /// How many Active contracts have at least one suspension reason.
+    #[zbus(property)]
+    fn suspended_count(&self) -> u32 {
+        self.daemon.registry.read().suspended_count() as u32
+    }
+}
+
+/// A free-text argument (reason, note) within the configured size.
+pub(crate) fn bounded(key: &str, text: &str, daemon: &Daemon) -> Result<String, BusError> {
+    let max = daemon.config().config.limits.max_string_bytes;
+    if text.len() > max {
+        return Err(BusError::invalid_args(
+            key,
+            format!("is {} bytes long; at most {max}", text.len()),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(BusError::invalid_args(key, "contains control characters"));
+    }
+    Ok(text.to_string())
+}

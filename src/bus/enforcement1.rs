@@ -1,0 +1,264 @@
+//! `org.learningcontracts.Enforcement1`: the four checks, memory registration and the two
+//! mode-only gates. Checks read the in-memory registry only: they never wait on the store.
+
+use super::Daemon;
+use super::args::{self, Dict, Fields, RequestFields, RequestKind};
+use super::caller::Identity;
+use super::error::BusError;
+use crate::core::forgetting::denial_audit;
+use crate::core::mode::{ToolNeeds, recall_gate, tool_gate};
+use crate::core::{CheckKind, CheckRequest, Decision, MemoryClass, Name, Timestamp, Uid};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use zbus::interface;
+use zbus::message::Header;
+
+/// The checks agents call.
+#[derive(Debug)]
+pub struct Enforcement1 {
+    pub(crate) daemon: Arc<Daemon>,
+}
+
+type DecisionTuple = (bool, String, String, String);
+
+fn tuple(decision: Decision) -> DecisionTuple {
+    (
+        decision.allowed,
+        decision.code.as_str().to_string(),
+        decision.reason,
+        decision.contract_id.unwrap_or_default(),
+    )
+}
+
+impl Enforcement1 {
+    fn request(owner: Uid, fields: RequestFields) -> CheckRequest {
+        CheckRequest {
+            owner,
+            domain: fields.domain,
+            context: fields.context,
+            tool: fields.tool,
+            classification: fields.classification,
+            contract_id: fields.contract_id,
+            abstraction: fields.abstraction,
+            memory_id: fields.memory_id,
+            owner_present: true,
+        }
+    }
+
+    async fn check(
+        &self,
+        kind: CheckKind,
+        dict: Dict,
+        header: &Header<'_>,
+        connection: &zbus::Connection,
+    ) -> Result<DecisionTuple, BusError> {
+        let fields = args::request(
+            &dict,
+            RequestKind::Check(kind),
+            &self.daemon.config().config.limits,
+        )?;
+        let who = self.daemon.identify(connection, header).await?;
+        let owner = self.daemon.resolve_owner(&who, fields.owner)?;
+        let mut request = Self::request(owner, fields);
+        let now = Timestamp::now();
+        let mut decision = self.daemon.registry.read().check(kind, &request, now);
+        // Owner presence is the last step of recall: ask logind only when it would decide.
+        if kind == CheckKind::Recall && decision.allowed && self.requires_owner(&decision) {
+            request.owner_present = owner_present(connection, owner, &who).await;
+            decision = self.daemon.registry.read().check(kind, &request, now);
+        }
+        if decision.allowed {
+            self.daemon.allowed_checks.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.daemon
+                .audit_denial(denial_audit(&who.caller(), kind, &request, &decision));
+        }
+        Ok(tuple(decision))
+    }
+
+    fn requires_owner(&self, decision: &Decision) -> bool {
+        decision
+            .contract_id
+            .as_deref()
+            .and_then(|id| {
+                self.daemon
+                    .registry
+                    .read()
+                    .contract(id)
+                    .map(|c| c.spec.recall_requires_owner)
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// Whether the owner is present: an active login session of the owner from logind; without
+/// logind on the bus, the requester must be the owner.
+async fn owner_present(connection: &zbus::Connection, owner: Uid, requester: &Identity) -> bool {
+    let user = connection
+        .call_method(
+            Some("org.freedesktop.login1"),
+            "/org/freedesktop/login1",
+            Some("org.freedesktop.login1.Manager"),
+            "GetUser",
+            &(owner,),
+        )
+        .await;
+    let path: zbus::OwnedObjectPath = match user {
+        Ok(reply) => match reply.body().deserialize() {
+            Ok(path) => path,
+            Err(_) => return false,
+        },
+        Err(zbus::Error::MethodError(name, _, _))
+            if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown"
+                || name.as_str() == "org.freedesktop.DBus.Error.NameHasNoOwner" =>
+        {
+            return requester.uid == owner;
+        }
+        Err(_) => return false,
+    };
+    let state = connection
+        .call_method(
+            Some("org.freedesktop.login1"),
+            &path,
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.freedesktop.login1.User", "State"),
+        )
+        .await;
+    match state.map(|reply| reply.body().deserialize::<zbus::OwnedVariant>()) {
+        Ok(Ok(value)) => String::try_from(value).is_ok_and(|state| state == "active"),
+        _ => false,
+    }
+}
+
+/// The four checks of learning contracts, memory registration, and the recall and tool gates.
+/// A request is a dictionary: domain s and context s (required), classification y (0–5,
+/// required), tool s, contract_id s, owner u (an agent delegated by several owners names one),
+/// and per check abstraction s (raw, pattern, heuristic, strategy) or memory_id s. A decision is
+/// (allowed, code, reason, contract id); codes are stable strings such as allowed, lockdown,
+/// boundary_unknown, paused, prohibited, no_contract, not_active, expired, suspended,
+/// boundary_mode, type_forbids, abstraction_cap, classification_cap, boundary_class,
+/// out_of_scope, memory_unavailable, owner_absent, not_transferable, store_unavailable.
+#[interface(name = "org.learningcontracts.Enforcement1")]
+impl Enforcement1 {
+    /// May a memory be created? Keys: domain, context, classification, tool, contract_id, owner.
+    async fn check_memory_creation(
+        &self,
+        request: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<DecisionTuple, BusError> {
+        self.check(CheckKind::MemoryCreation, request, &header, connection)
+            .await
+    }
+
+    /// May a memory be generalized to the level in abstraction? Keys as for creation, plus
+    /// abstraction (required).
+    async fn check_abstraction(
+        &self,
+        request: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<DecisionTuple, BusError> {
+        self.check(CheckKind::Abstraction, request, &header, connection)
+            .await
+    }
+
+    /// May a memory be recalled? Keys as for creation, plus memory_id: a named memory is
+    /// checked with its own domain, context and class too, and must be active.
+    async fn check_recall(
+        &self,
+        request: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<DecisionTuple, BusError> {
+        self.check(CheckKind::Recall, request, &header, connection)
+            .await
+    }
+
+    /// May knowledge leave the machine? Keys as for recall.
+    async fn check_export(
+        &self,
+        request: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<DecisionTuple, BusError> {
+        self.check(CheckKind::Export, request, &header, connection)
+            .await
+    }
+
+    /// Runs the creation check (and above raw the abstraction check) and records the memory in
+    /// the same transaction. Keys as for creation, plus abstraction, memory_id (the agent's own
+    /// id; a new one is made when absent) and derived_from as. Returns the decision and the
+    /// memory id; a denied registration records nothing but the denial.
+    #[zbus(out_args("allowed", "code", "reason", "contract_id", "memory_id"))]
+    async fn register_memory(
+        &self,
+        request: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(bool, String, String, String, String), BusError> {
+        let fields = args::request(
+            &request,
+            RequestKind::Register,
+            &self.daemon.config().config.limits,
+        )?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let owner = self.daemon.resolve_owner(&who, fields.owner)?;
+        let derived = fields.derived_from.clone();
+        let memory_id = fields.memory_id.clone();
+        let mut request = Self::request(owner, fields);
+        request.memory_id = None;
+        let caller = who.caller();
+        let (decision, memory_id) = self
+            .daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .register_memory(&caller, &request, memory_id, &derived, Timestamp::now())
+                    .map(|(decision, id, events)| ((decision, id), events))
+            })
+            .await?;
+        if decision.allowed {
+            self.daemon.allowed_checks.fetch_add(1, Ordering::Relaxed);
+        }
+        let (allowed, code, reason, contract) = tuple(decision);
+        Ok((allowed, code, reason, contract, memory_id))
+    }
+
+    /// The recall gate: may a memory of this class (0–5) be recalled in the current mode?
+    /// Needs no contract. Returns (allowed, code, reason).
+    async fn recall_gate(&self, class: u8) -> Result<(bool, String, String), BusError> {
+        let class = MemoryClass::from_wire(class)
+            .ok_or_else(|| BusError::invalid_args("class", "must be 0 to 5"))?;
+        let gate = recall_gate(self.daemon.registry.read().mode(), class);
+        Ok((gate.allowed, gate.code.as_str().to_string(), gate.reason))
+    }
+
+    /// The tool gate: may a tool that needs network, filesystem or usb (keys, b) run in the
+    /// current mode? Tools on the configured deny list never may. Returns (allowed, code,
+    /// reason).
+    async fn tool_gate(&self, tool: &str, needs: Dict) -> Result<(bool, String, String), BusError> {
+        let config = self.daemon.config();
+        let tool = Name::parse(tool).map_err(|err| BusError::invalid_args("tool", err))?;
+        let fields = Fields::new(
+            &needs,
+            &[("network", "b"), ("filesystem", "b"), ("usb", "b")],
+            &config.config.limits,
+        )?;
+        let needs = ToolNeeds {
+            network: fields.boolean("network")?.unwrap_or(false),
+            filesystem: fields.boolean("filesystem")?.unwrap_or(false),
+            usb: fields.boolean("usb")?.unwrap_or(false),
+        };
+        let vpn = self.daemon.source.read().route_out_is_vpn;
+        let gate = tool_gate(
+            self.daemon.registry.read().mode(),
+            tool.as_str(),
+            needs,
+            vpn,
+            &config.config.gates.denied_tools,
+        );
+        Ok((gate.allowed, gate.code.as_str().to_string(), gate.reason))
+    }
+}

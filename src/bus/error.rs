@@ -1,0 +1,166 @@
+//! The one mapping from internal errors to D-Bus errors: `org.learningcontracts.Error.<Name>`
+//! for domain errors, `org.freedesktop.DBus.Error.AccessDenied` and `.InvalidArgs` for the
+//! rest. Nothing is flattened into `Error.Failed`. Messages never carry paths or secrets.
+
+use crate::core::CoreError;
+use crate::ledger::LedgerError;
+use crate::store::StoreError;
+use zbus::message::{Header, Message};
+use zbus::names::ErrorName;
+
+/// The prefix of the daemon's own error names.
+pub const ERROR_PREFIX: &str = "org.learningcontracts.Error";
+
+/// An error a method call answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusError {
+    name: &'static str,
+    message: String,
+}
+
+impl BusError {
+    fn new(name: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            name,
+            message: message.into(),
+        }
+    }
+
+    /// `org.freedesktop.DBus.Error.InvalidArgs`, naming the key at fault.
+    pub fn invalid_args(key: &str, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            "org.freedesktop.DBus.Error.InvalidArgs",
+            format!("{key}: {message}"),
+        )
+    }
+
+    /// `org.freedesktop.DBus.Error.AccessDenied`.
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::new("org.freedesktop.DBus.Error.AccessDenied", message)
+    }
+
+    /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`: the caller could be
+    /// authorized after authenticating, but did not allow interaction.
+    pub fn interactive_required(message: impl Into<String>) -> Self {
+        Self::new(
+            "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+            message,
+        )
+    }
+
+    /// `org.learningcontracts.Error.NotFound`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new("org.learningcontracts.Error.NotFound", message)
+    }
+
+    /// `org.learningcontracts.Error.StoreFailed`: the change was not committed.
+    pub fn store_failed() -> Self {
+        Self::new(
+            "org.learningcontracts.Error.StoreFailed",
+            "the change could not be committed to the store; nothing was changed. The daemon's journal says why",
+        )
+    }
+
+    /// `org.learningcontracts.Error.Unavailable`: the daemon is shutting down or lost a part.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new("org.learningcontracts.Error.Unavailable", message)
+    }
+
+    /// `org.learningcontracts.Error.InvalidConfig`: a reload found a bad config; the old one
+    /// stays in force.
+    pub fn invalid_config(message: impl Into<String>) -> Self {
+        Self::new("org.learningcontracts.Error.InvalidConfig", message)
+    }
+
+    /// The error's D-Bus name.
+    pub fn error_name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for BusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.message)
+    }
+}
+
+impl std::error::Error for BusError {}
+
+impl zbus::DBusError for BusError {
+    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
+        Message::error(call, self.name).build(&(self.message.as_str(),))
+    }
+
+    fn name(&self) -> ErrorName<'_> {
+        ErrorName::from_static_str_unchecked(self.name)
+    }
+
+    fn description(&self) -> Option<&str> {
+        Some(&self.message)
+    }
+}
+
+impl From<CoreError> for BusError {
+    fn from(err: CoreError) -> Self {
+        let message = err.to_string();
+        match err {
+            CoreError::NotFound { .. } => {
+                Self::new("org.learningcontracts.Error.NotFound", message)
+            }
+            CoreError::InvalidState { .. } => {
+                Self::new("org.learningcontracts.Error.InvalidState", message)
+            }
+            CoreError::InvalidSpec { .. } => {
+                Self::new("org.learningcontracts.Error.InvalidSpec", message)
+            }
+            CoreError::InvalidArgument { key, message } => Self::invalid_args(&key, message),
+            CoreError::NotRevocable { .. } => {
+                Self::new("org.learningcontracts.Error.NotRevocable", message)
+            }
+            CoreError::TokenInvalid => {
+                Self::new("org.learningcontracts.Error.TokenInvalid", message)
+            }
+            CoreError::AccessDenied(_) => Self::access_denied(message),
+            CoreError::AlreadyExists { .. } => {
+                Self::new("org.learningcontracts.Error.AlreadyExists", message)
+            }
+            CoreError::LimitReached(_) => {
+                Self::new("org.learningcontracts.Error.LimitReached", message)
+            }
+        }
+    }
+}
+
+impl From<StoreError> for BusError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "store operation failed");
+        Self::store_failed()
+    }
+}
+
+impl From<LedgerError> for BusError {
+    fn from(err: LedgerError) -> Self {
+        match err {
+            LedgerError::Core(err) => err.into(),
+            LedgerError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<zbus::Error> for BusError {
+    fn from(err: zbus::Error) -> Self {
+        tracing::warn!(error = %err, "bus operation failed");
+        Self::unavailable("a bus operation the daemon needed failed; try again")
+    }
+}
+
+impl From<zbus::fdo::Error> for BusError {
+    fn from(err: zbus::fdo::Error) -> Self {
+        zbus::Error::from(err).into()
+    }
+}

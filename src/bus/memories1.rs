@@ -1,0 +1,174 @@
+//! `org.learningcontracts.Memories1`: memory records and the deep purge.
+
+use super::Daemon;
+use super::args;
+use super::authorize::Action;
+use super::dicts::{self, Dict};
+use super::error::BusError;
+use crate::core::{Actor, Timestamp};
+use std::sync::Arc;
+use zbus::interface;
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+
+/// Memory records.
+#[derive(Debug)]
+pub struct Memories1 {
+    pub(crate) daemon: Arc<Daemon>,
+}
+
+impl Memories1 {
+    /// Whether `who` may read the records of `owner`: the owner, an agent acting for it, or
+    /// an admin.
+    async fn may_read(
+        &self,
+        who: &super::caller::Identity,
+        owner: u32,
+        header: &Header<'_>,
+    ) -> Result<bool, BusError> {
+        if self.daemon.acts_for(who, owner) {
+            return Ok(true);
+        }
+        self.daemon.authorize(who, Action::ManageAll, header).await
+    }
+}
+
+/// The records the daemon keeps of memories (never their content): id s, contract_id s,
+/// owner u, domain s, context s, classification y, abstraction s, derived_from as, created x,
+/// status s (active, frozen, tombstoned, quarantined, invalidated, purged).
+#[interface(name = "org.learningcontracts.Memories1")]
+impl Memories1 {
+    /// One memory record (its owner, an agent acting for it, or an admin). A purged memory
+    /// answers with status purged and its contract.
+    async fn get(
+        &self,
+        memory_id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<Dict, BusError> {
+        let memory_id = args::parse_id("memory_id", memory_id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let (record, purged) = {
+            let registry = self.daemon.registry.read();
+            let record = registry.memory(&memory_id).cloned();
+            let purged = registry.purged_contract(&memory_id).and_then(|contract| {
+                registry
+                    .contract(contract)
+                    .map(|c| (contract.clone(), c.owner))
+            });
+            (record, purged)
+        };
+        let missing = || BusError::not_found(format!("no memory '{memory_id}' that you can see"));
+        if let Some(record) = record {
+            if self.may_read(&who, record.owner, &header).await? {
+                return Ok(dicts::memory(&record));
+            }
+        } else if let Some((contract, owner)) = purged
+            && self.may_read(&who, owner, &header).await?
+        {
+            return Ok(dicts::purged_memory(&memory_id, &contract));
+        }
+        Err(missing())
+    }
+
+    /// The memory records of a contract the caller may see.
+    async fn list(
+        &self,
+        contract_id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<Vec<Dict>, BusError> {
+        let contract_id = args::parse_id("contract_id", contract_id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let owner = self
+            .daemon
+            .registry
+            .read()
+            .contract(&contract_id)
+            .map(|c| c.owner);
+        let allowed = match owner {
+            Some(owner) => self.may_read(&who, owner, &header).await?,
+            None => false,
+        };
+        if !allowed {
+            return Err(BusError::not_found(format!(
+                "no contract '{contract_id}' that you can see"
+            )));
+        }
+        let registry = self.daemon.registry.read();
+        let mut records: Vec<_> = registry.memories_of(&contract_id).collect();
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(records.into_iter().map(dicts::memory).collect())
+    }
+
+    /// First step of the deep purge of a Revoked or Expired contract's memory records: the
+    /// owner with interactive confirmation (org.learningcontracts.confirm-own), or an admin,
+    /// gets a one-time token bound to the caller and the contract, valid two minutes. The token
+    /// is never logged.
+    async fn request_purge(
+        &self,
+        contract_id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<String, BusError> {
+        let contract_id = args::parse_id("contract_id", contract_id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let actor = self
+            .daemon
+            .actor_for(&who, &contract_id, Some(Action::ConfirmOwn), &header)
+            .await?;
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .request_purge(&actor, &contract_id, Timestamp::now())
+                    .map(|token| (token, Vec::new()))
+            })
+            .await
+    }
+
+    /// Second step: with the token, deletes every memory record of the contract, keeping only
+    /// a hash of each id. Returns how many were purged. The token is used up by any attempt.
+    async fn confirm_purge(
+        &self,
+        contract_id: &str,
+        token: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<u32, BusError> {
+        let contract_id = args::parse_id("contract_id", contract_id)?;
+        if token.len() > 128 {
+            return Err(BusError::invalid_args("token", "is not a purge token"));
+        }
+        let token = token.to_string();
+        let who = self.daemon.identify(connection, &header).await?;
+        let owner = self
+            .daemon
+            .registry
+            .read()
+            .contract(&contract_id)
+            .map(|c| c.owner);
+        // The token stands for the confirmation given when it was issued, to this uid.
+        let actor = Actor {
+            caller: who.caller(),
+            uid: who.uid,
+            admin: owner != Some(who.uid),
+            confirmed: owner == Some(who.uid),
+        };
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger.confirm_purge(&actor, &contract_id, &token, Timestamp::now())
+            })
+            .await
+    }
+
+    /// Memories of a contract changed status; memory stores act on it.
+    #[zbus(signal)]
+    pub async fn memories_changed(
+        emitter: &SignalEmitter<'_>,
+        contract_id: &str,
+        status: &str,
+        memory_ids: Vec<String>,
+    ) -> zbus::Result<()>;
+}

@@ -1,0 +1,424 @@
+//! The bus layer: one object, `/org/learningcontracts/Daemon1`, carrying seven interfaces, one
+//! file each. Handlers follow one order: parse → validate (InvalidArgs) → authorize → act →
+//! persist → emit signals → reply.
+
+pub mod args;
+pub mod audit1;
+pub mod authorize;
+pub mod boundary1;
+pub mod caller;
+pub mod contracts1;
+pub mod daemon1;
+pub mod dicts;
+pub mod enforcement1;
+pub mod error;
+pub mod memories1;
+pub mod sessions1;
+
+use crate::config;
+use crate::core::{Actor, AuditEvent, Event, Timestamp, Uid};
+use crate::ledger::SharedRegistry;
+use crate::service::writer::{Announcement, Writer};
+use authorize::{Action, Authorizer, Verdict};
+use caller::{Identities, Identity};
+use error::BusError;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Notify, mpsc};
+use zbus::message::{Flags, Header};
+use zbus::object_server::SignalEmitter;
+
+/// The well-known bus name.
+pub const BUS_NAME: &str = "org.learningcontracts.Daemon1";
+/// The one object path.
+pub const OBJECT_PATH: &str = "/org/learningcontracts/Daemon1";
+
+/// What the mode source last reported, for the Boundary1 properties.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceStatus {
+    /// `static`, `detect` or `boundary-daemon`.
+    pub source: &'static str,
+    /// Whether the source gives good readings.
+    pub healthy: bool,
+    /// What the source sees.
+    pub facts: serde_json::Value,
+    /// Why the mode is what it is.
+    pub explanation: String,
+    /// Whether every route out leaves through a VPN (for the tool gate in TRUSTED).
+    pub route_out_is_vpn: bool,
+}
+
+impl Default for SourceStatus {
+    fn default() -> Self {
+        Self {
+            source: "static",
+            healthy: false,
+            facts: serde_json::json!({}),
+            explanation: "no reading yet".into(),
+            route_out_is_vpn: false,
+        }
+    }
+}
+
+/// The most denials held for the audit log before they are written.
+const DENIAL_BUFFER: usize = 10_000;
+
+/// Everything the interfaces share.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The state checks read.
+    pub registry: SharedRegistry,
+    /// The one writer.
+    pub writer: Writer,
+    /// Who may do what.
+    pub authorizer: Arc<dyn Authorizer>,
+    /// The config in force.
+    pub config: RwLock<Arc<config::Loaded>>,
+    /// Callers' credentials.
+    pub identities: Identities,
+    /// What the mode source last reported.
+    pub source: RwLock<SourceStatus>,
+    /// Asks the mode supervisor to recompute the effective mode (override, latch changed).
+    pub mode_control: mpsc::UnboundedSender<()>,
+    /// Asks the service to reload the config; answered with the outcome.
+    pub reload_requests: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// Woken after every commit, so timers can look again.
+    pub changed: Notify,
+    /// Allowed checks, counted not logged.
+    pub allowed_checks: AtomicU64,
+    /// Denied checks not yet written to the audit log.
+    denials: Mutex<(Vec<AuditEvent>, u64)>,
+    /// Last call time per bus name of session openers (for the idle time).
+    pub activity: Mutex<HashMap<String, Timestamp>>,
+}
+
+impl Daemon {
+    /// Builds the shared context.
+    pub fn new(
+        registry: SharedRegistry,
+        writer: Writer,
+        authorizer: Arc<dyn Authorizer>,
+        config: config::Loaded,
+        mode_control: mpsc::UnboundedSender<()>,
+        reload_requests: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    ) -> Self {
+        Self {
+            registry,
+            writer,
+            authorizer,
+            config: RwLock::new(Arc::new(config)),
+            identities: Identities::default(),
+            source: RwLock::new(SourceStatus::default()),
+            mode_control,
+            reload_requests,
+            changed: Notify::new(),
+            allowed_checks: AtomicU64::new(0),
+            denials: Mutex::new((Vec::new(), 0)),
+            activity: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<config::Loaded> {
+        Arc::clone(&self.config.read())
+    }
+
+    /// The caller of a method call, and marks the connection active for session idle times.
+    pub async fn identify(
+        &self,
+        connection: &zbus::Connection,
+        header: &Header<'_>,
+    ) -> Result<Identity, BusError> {
+        let identity = self.identities.of(connection, header).await?;
+        let mut activity = self.activity.lock();
+        if let Some(seen) = activity.get_mut(&identity.bus_name) {
+            *seen = Timestamp::now();
+        }
+        Ok(identity)
+    }
+
+    /// Asks the authorizer; a caller who could authenticate but did not allow interaction gets
+    /// InteractiveAuthorizationRequired.
+    pub async fn authorize(
+        &self,
+        who: &Identity,
+        action: Action,
+        header: &Header<'_>,
+    ) -> Result<bool, BusError> {
+        let interactive = header
+            .primary()
+            .flags()
+            .contains(Flags::ALLOW_INTERACTIVE_AUTH);
+        match self.authorizer.check(who, action, interactive).await? {
+            Verdict::Granted => Ok(true),
+            Verdict::Denied => Ok(false),
+            Verdict::ChallengeRequired => Err(BusError::interactive_required(format!(
+                "{} needs authentication; call again allowing interactive authorization",
+                action.id()
+            ))),
+        }
+    }
+
+    /// Requires `action`, or answers AccessDenied.
+    pub async fn require(
+        &self,
+        who: &Identity,
+        action: Action,
+        header: &Header<'_>,
+    ) -> Result<Actor, BusError> {
+        if self.authorize(who, action, header).await? {
+            Ok(Actor {
+                caller: who.caller(),
+                uid: who.uid,
+                admin: true,
+                confirmed: false,
+            })
+        } else {
+            Err(BusError::access_denied(format!(
+                "not authorized for {}",
+                action.id()
+            )))
+        }
+    }
+
+    /// The actor for an action on the contract `id`: its owner as they are (with `own` asked
+    /// of the authorizer when given: a human confirmation), anyone else as an admin if the
+    /// authorizer grants ManageAll. A stranger who is not an admin acts as themselves, and the
+    /// core then answers NotFound without revealing the contract.
+    pub async fn actor_for(
+        &self,
+        who: &Identity,
+        id: &str,
+        own: Option<Action>,
+        header: &Header<'_>,
+    ) -> Result<Actor, BusError> {
+        let owner = self.registry.read().contract(id).map(|c| c.owner);
+        let mut actor = Actor {
+            caller: who.caller(),
+            uid: who.uid,
+            admin: false,
+            confirmed: false,
+        };
+        if owner == Some(who.uid) {
+            if let Some(action) = own {
+                if !self.authorize(who, action, header).await? {
+                    return Err(BusError::access_denied(format!(
+                        "this needs your interactive confirmation ({})",
+                        action.id()
+                    )));
+                }
+                actor.confirmed = true;
+            }
+        } else {
+            actor.admin = self.authorize(who, Action::ManageAll, header).await?;
+        }
+        Ok(actor)
+    }
+
+    /// The owner whose contracts decide a request from `who`: the caller itself, or an owner
+    /// that delegated to it in the config (named in the request when there are several).
+    pub fn resolve_owner(&self, who: &Identity, named: Option<Uid>) -> Result<Uid, BusError> {
+        let config = self.config();
+        let delegated = config
+            .delegations
+            .get(&who.uid)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        match named {
+            Some(owner) if owner == who.uid || delegated.contains(&owner) => Ok(owner),
+            Some(owner) => Err(BusError::access_denied(format!(
+                "uid {} is not delegated to act for owner {owner}",
+                who.uid
+            ))),
+            None => match delegated {
+                [] => Ok(who.uid),
+                [only] => Ok(*only),
+                _ => Err(BusError::invalid_args(
+                    "owner",
+                    "this agent acts for several owners; name the owner in the request",
+                )),
+            },
+        }
+    }
+
+    /// Whether `who` may read records of `owner` without being an admin: the owner, or an
+    /// agent the owner delegated to.
+    pub fn acts_for(&self, who: &Identity, owner: Uid) -> bool {
+        who.uid == owner
+            || self
+                .config()
+                .delegations
+                .get(&who.uid)
+                .is_some_and(|owners| owners.contains(&owner))
+    }
+
+    /// Holds a denied check for the audit log; written in batches by [`Daemon::flush_denials`].
+    pub fn audit_denial(&self, event: AuditEvent) {
+        let mut pending = self.denials.lock();
+        if pending.0.len() < DENIAL_BUFFER {
+            pending.0.push(event);
+        } else {
+            pending.1 += 1;
+        }
+    }
+
+    /// Writes held denials to the audit log (and how many were dropped when the buffer was
+    /// full: a flood of denials is summarized rather than let grow without bound).
+    pub fn flush_denials(&self) {
+        let (mut events, dropped) = {
+            let mut pending = self.denials.lock();
+            (
+                std::mem::take(&mut pending.0),
+                std::mem::take(&mut pending.1),
+            )
+        };
+        if dropped > 0 {
+            events.push(AuditEvent {
+                caller: crate::core::Caller::daemon(),
+                action: "check.denied_unrecorded",
+                contract_id: None,
+                details: serde_json::json!({"count": dropped, "why": "more denials than the audit buffer holds"}),
+            });
+        }
+        if events.is_empty() {
+            return;
+        }
+        self.writer.record(move |ledger| {
+            if let Err(err) = ledger.record_audit(&events, Timestamp::now()) {
+                tracing::error!(error = %err, count = events.len(), "denied checks could not be audited");
+            }
+        });
+    }
+}
+
+/// The announcer: turns committed events into signals and property changes, in commit order.
+pub async fn announce(
+    connection: zbus::Connection,
+    daemon: Arc<Daemon>,
+    mut queue: mpsc::UnboundedReceiver<Announcement>,
+) {
+    let emitter = match SignalEmitter::new(&connection, OBJECT_PATH) {
+        Ok(emitter) => emitter.into_owned(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot emit signals");
+            return;
+        }
+    };
+    while let Some(announcement) = queue.recv().await {
+        for event in &announcement.events {
+            if let Err(err) = emit(&connection, &emitter, event).await {
+                tracing::warn!(error = %err, "a signal could not be sent, ignoring");
+            }
+        }
+        if let Err(err) = properties_after(&connection, &announcement.events).await {
+            tracing::warn!(error = %err, "a property change could not be announced, ignoring");
+        }
+        daemon.changed.notify_waiters();
+        if let Some(done) = announcement.done {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn emit(
+    connection: &zbus::Connection,
+    emitter: &SignalEmitter<'_>,
+    event: &Event,
+) -> zbus::Result<()> {
+    use boundary1::Boundary1;
+    use contracts1::Contracts1;
+    use memories1::Memories1;
+    use sessions1::Sessions1;
+    let _ = connection;
+    match event {
+        Event::ContractChanged {
+            id,
+            state,
+            suspension,
+            reason,
+        } => {
+            let suspension: Vec<String> = suspension.iter().map(|s| s.to_string()).collect();
+            Contracts1::contract_changed(emitter, id, state.as_str(), suspension, reason).await
+        }
+        Event::ModeChanged { old, new, reason } => {
+            tracing::info!(
+                target: "lifecycle",
+                MESSAGE_ID = crate::service::logging::MESSAGE_MODE_CHANGED,
+                old = old.name(),
+                new = new.name(),
+                reason = reason.as_str(),
+                "boundary mode changed from {} to {}: {}", old.name(), new.name(), reason
+            );
+            Boundary1::mode_changed_signal(emitter, old.name(), new.name(), reason).await
+        }
+        Event::ContractsSuspended { ids, reason } => {
+            Boundary1::contracts_suspended(emitter, ids.clone(), reason).await
+        }
+        Event::ContractsResumed { ids } => Boundary1::contracts_resumed(emitter, ids.clone()).await,
+        Event::MemoriesChanged {
+            contract_id,
+            status,
+            memory_ids,
+        } => {
+            Memories1::memories_changed(emitter, contract_id, status.as_str(), memory_ids.clone())
+                .await
+        }
+        Event::SessionEnded {
+            session_id,
+            expired_contract_ids,
+        } => Sessions1::session_ended(emitter, session_id, expired_contract_ids.clone()).await,
+        Event::HostChanged => Ok(()),
+    }
+}
+
+/// Emits PropertiesChanged for the properties a batch of events touched.
+async fn properties_after(connection: &zbus::Connection, events: &[Event]) -> zbus::Result<()> {
+    let server = connection.object_server();
+    let contracts = events.iter().any(|e| {
+        matches!(
+            e,
+            Event::ContractChanged { .. }
+                | Event::ContractsSuspended { .. }
+                | Event::ContractsResumed { .. }
+                | Event::ModeChanged { .. }
+                | Event::HostChanged
+        )
+    });
+    if contracts {
+        let iface = server
+            .interface::<_, contracts1::Contracts1>(OBJECT_PATH)
+            .await?;
+        let emitter = iface.signal_emitter();
+        let guard = iface.get().await;
+        guard.active_count_changed(emitter).await?;
+        guard.suspended_count_changed(emitter).await?;
+    }
+    if events
+        .iter()
+        .any(|e| matches!(e, Event::ModeChanged { .. } | Event::HostChanged))
+    {
+        let iface = server
+            .interface::<_, boundary1::Boundary1>(OBJECT_PATH)
+            .await?;
+        let emitter = iface.signal_emitter();
+        let guard = iface.get().await;
+        guard.mode_changed(emitter).await?;
+        guard.lockdown_changed(emitter).await?;
+        guard.lockdown_reason_changed(emitter).await?;
+        guard.override_changed(emitter).await?;
+        guard.paused_all_changed(emitter).await?;
+    }
+    let iface = server.interface::<_, audit1::Audit1>(OBJECT_PATH).await?;
+    let emitter = iface.signal_emitter();
+    let guard = iface.get().await;
+    guard.head_seq_changed(emitter).await?;
+    guard.head_hash_changed(emitter).await?;
+    Ok(())
+}
+
+/// The counters a bus reader sees.
+pub fn allowed_checks(daemon: &Daemon) -> u64 {
+    daemon.allowed_checks.load(Ordering::Relaxed)
+}

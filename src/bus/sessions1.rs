@@ -1,0 +1,123 @@
+//! `org.learningcontracts.Sessions1`: agent sessions bound to their bus connection.
+
+use super::Daemon;
+use super::args::{self, Dict, Fields};
+use super::error::BusError;
+use crate::core::{Actor, Timestamp};
+use std::sync::Arc;
+use zbus::interface;
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+
+/// Sessions.
+#[derive(Debug)]
+pub struct Sessions1 {
+    pub(crate) daemon: Arc<Daemon>,
+}
+
+/// Sessions of agents. A session belongs to the connection that opened it and ends when the
+/// agent ends it, when that connection leaves the bus, or after the configured idle time; its
+/// session-scoped contracts then expire and their memories freeze.
+#[interface(name = "org.learningcontracts.Sessions1")]
+impl Sessions1 {
+    /// Opens a session for the caller's owner (options: owner u, for an agent delegated by
+    /// several owners). Returns the session id.
+    async fn open(
+        &self,
+        options: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<String, BusError> {
+        let config = self.daemon.config();
+        let fields = Fields::new(&options, &[("owner", "u")], &config.config.limits)?;
+        let named = fields.uint("owner")?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let owner = self.daemon.resolve_owner(&who, named)?;
+        let id = ulid::Ulid::new().to_string();
+        let session = id.clone();
+        let opener = who.caller();
+        let max = config.config.sessions.max_per_owner;
+        self.daemon
+            .activity
+            .lock()
+            .insert(who.bus_name.clone(), Timestamp::now());
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_open_session(&opener, owner, session, max, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Ends a session (its opener, its owner or an admin).
+    async fn end(
+        &self,
+        session_id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        let session_id = args::parse_id("session_id", session_id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let admin = who.uid == 0;
+        let actor = Actor {
+            caller: who.caller(),
+            uid: who.uid,
+            admin,
+            confirmed: false,
+        };
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| {
+                        r.plan_end_session(
+                            Some(&actor),
+                            &session_id,
+                            "ended by the agent",
+                            Timestamp::now(),
+                        )
+                    })
+                    .map(|e| ((), e))
+            })
+            .await
+    }
+
+    /// Binds an Active session-retention contract of the session's owner to the session: it
+    /// is effective while the session lasts and expires when it ends.
+    async fn bind(
+        &self,
+        session_id: &str,
+        contract_id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        let session_id = args::parse_id("session_id", session_id)?;
+        let contract_id = args::parse_id("contract_id", contract_id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let actor = Actor {
+            caller: who.caller(),
+            uid: who.uid,
+            admin: who.uid == 0,
+            confirmed: false,
+        };
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_bind(&actor, &session_id, &contract_id, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await
+    }
+
+    /// A session ended; these contracts expired with it.
+    #[zbus(signal)]
+    pub async fn session_ended(
+        emitter: &SignalEmitter<'_>,
+        session_id: &str,
+        expired_contract_ids: Vec<String>,
+    ) -> zbus::Result<()>;
+}

@@ -1,0 +1,383 @@
+//! The daemon's configuration: built-in defaults (documented in `config/daemon.toml`), then the
+//! main file, then `<main>.d/*.toml` in name order. Every file is checked on its own first, so
+//! an unknown key or a bad value is reported with the file it is in; a config that does not
+//! parse is refused as a whole.
+
+use crate::core::{BoundaryMode, Uid};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Where the system daemon reads its config.
+pub const SYSTEM_CONFIG: &str = "/etc/learning-contracts/daemon.toml";
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Who may do what.
+    pub authorization: AuthorizationConfig,
+    /// Agents acting for owners.
+    pub delegation: Vec<Delegation>,
+    /// Where the boundary mode comes from.
+    pub mode: ModeConfig,
+    /// The mode-only gates.
+    pub gates: GatesConfig,
+    /// Agent sessions.
+    pub sessions: SessionsConfig,
+    /// Bounds on what callers may send.
+    pub limits: LimitsConfig,
+}
+
+/// `[authorization]`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizationConfig {
+    /// `polkit` or `unix`.
+    pub mode: AuthorizationMode,
+    /// In unix mode, members of this group are admins (uid 0 always is). Empty: root only.
+    pub admin_group: String,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthorizationMode::Polkit,
+            admin_group: String::new(),
+        }
+    }
+}
+
+/// How callers are authorized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizationMode {
+    /// Ask polkitd; fall back to unix with a warning when it is not on the bus.
+    Polkit,
+    /// uid 0 and the admin group are admins; confirmation means being the owner's own uid.
+    Unix,
+}
+
+/// `[[delegation]]`: an agent uid that may act for owners.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delegation {
+    /// The agent's user, by name or uid.
+    pub agent: UserRef,
+    /// The owners it acts for, by name or uid.
+    pub owners: Vec<UserRef>,
+}
+
+/// A user by name or by uid.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum UserRef {
+    /// A uid.
+    Uid(u32),
+    /// A user name, looked up when the config is loaded.
+    Name(String),
+}
+
+/// `[mode]`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModeConfig {
+    /// The source of readings: `static` for now.
+    pub source: SourceKind,
+    /// For `static`: the fixed mode. Unset means no reading: UNKNOWN, everything denied.
+    pub static_mode: Option<String>,
+    /// How long a more permissive reading must hold before it applies, in milliseconds.
+    pub settle_time_ms: u64,
+}
+
+impl Default for ModeConfig {
+    fn default() -> Self {
+        Self {
+            source: SourceKind::Static,
+            static_mode: None,
+            settle_time_ms: 2000,
+        }
+    }
+}
+
+impl ModeConfig {
+    /// The configured static mode, parsed.
+    pub fn static_mode(&self) -> Option<BoundaryMode> {
+        self.static_mode.as_deref().and_then(BoundaryMode::parse)
+    }
+}
+
+/// Where mode readings come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// A fixed mode from this file.
+    Static,
+}
+
+impl SourceKind {
+    /// The name shown in the `Source` property.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+        }
+    }
+}
+
+/// `[gates]`
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatesConfig {
+    /// Tools the tool gate denies in every mode.
+    pub denied_tools: Vec<String>,
+}
+
+/// `[sessions]`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// A session with no call from its opener for this long ends.
+    pub idle_timeout_secs: u64,
+    /// The most sessions one owner may have open.
+    pub max_per_owner: usize,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 3600,
+            max_per_owner: 32,
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The most entries in one request or spec dictionary, and in one list in it.
+    pub max_entries: usize,
+    /// The most bytes in one string argument.
+    pub max_string_bytes: usize,
+    /// The most records one `Audit1.Read` returns.
+    pub max_audit_read: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 64,
+            max_string_bytes: 4096,
+            max_audit_read: 1000,
+        }
+    }
+}
+
+/// Why a config was refused.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file does not parse or holds an unknown key or a bad value.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key and what is wrong, as the parser said.
+        message: String,
+    },
+    /// A value is well-formed but wrong (an unknown user, a mode that does not exist).
+    #[error("{key}: {message}")]
+    Value {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The config as loaded, with user names resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// The settings.
+    pub config: Config,
+    /// agent uid → the owners it acts for.
+    pub delegations: std::collections::BTreeMap<Uid, Vec<Uid>>,
+    /// The admin group's gid, when one is configured.
+    pub admin_gid: Option<u32>,
+    /// The files read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+/// The files that make up the config rooted at `main`: the main file if it exists, then
+/// `<main>.d/*.toml` in name order.
+pub fn config_files(main: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut files = Vec::new();
+    if main.exists() {
+        files.push(main.to_path_buf());
+    }
+    let mut dropin_dir = main.as_os_str().to_owned();
+    dropin_dir.push(".d");
+    let dropin_dir = PathBuf::from(dropin_dir);
+    match std::fs::read_dir(&dropin_dir) {
+        Ok(entries) => {
+            let mut dropins: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+                .collect();
+            dropins.sort();
+            files.extend(dropins);
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: dropin_dir,
+                source,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// Loads and checks the config rooted at `main`. Blocking (reads files, looks up users).
+pub fn load(main: &Path) -> Result<Loaded, ConfigError> {
+    let files = config_files(main)?;
+    let mut merged = toml::Table::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let layer = parse_layer(&text).map_err(|message| ConfigError::Invalid {
+            path: path.clone(),
+            message,
+        })?;
+        merge(&mut merged, layer);
+    }
+    let config: Config =
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|err: toml::de::Error| ConfigError::Invalid {
+                path: files.last().cloned().unwrap_or_else(|| main.to_path_buf()),
+                message: err.message().to_string(),
+            })?;
+    resolve(config, files)
+}
+
+/// Parses one file and checks it against the schema on its own.
+pub fn parse_layer(text: &str) -> Result<toml::Table, String> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|err: toml::de::Error| err.to_string())?;
+    toml::Value::Table(table.clone())
+        .try_into::<Config>()
+        .map_err(|err| err.message().to_string())?;
+    Ok(table)
+}
+
+/// Later layers win key by key; tables merge, everything else (arrays included) is replaced.
+fn merge(into: &mut toml::Table, layer: toml::Table) {
+    for (key, value) in layer {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(existing)), toml::Value::Table(table)) => {
+                merge(existing, table)
+            }
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn resolve(config: Config, files: Vec<PathBuf>) -> Result<Loaded, ConfigError> {
+    if let Some(mode) = &config.mode.static_mode
+        && BoundaryMode::parse(mode).is_none()
+    {
+        return Err(ConfigError::Value {
+            key: "mode.static_mode".into(),
+            message: format!(
+                "'{mode}' is not a mode; use OPEN, RESTRICTED, TRUSTED, AIRGAP, COLDROOM or LOCKDOWN"
+            ),
+        });
+    }
+    if config.sessions.max_per_owner == 0
+        || config.limits.max_entries == 0
+        || config.limits.max_audit_read == 0
+    {
+        return Err(ConfigError::Value {
+            key: "sessions.max_per_owner, limits".into(),
+            message: "limits must be at least 1".into(),
+        });
+    }
+    let mut config = config;
+    for (index, tool) in config.gates.denied_tools.iter_mut().enumerate() {
+        // Tool names in requests are normalized; the deny list must be too, or case would
+        // slip past it.
+        *tool = crate::core::Name::parse(tool)
+            .map_err(|err| ConfigError::Value {
+                key: format!("gates.denied_tools[{index}]"),
+                message: format!("'{tool}' {err}"),
+            })?
+            .as_str()
+            .to_string();
+    }
+    let mut delegations = std::collections::BTreeMap::new();
+    for (index, delegation) in config.delegation.iter().enumerate() {
+        let key = format!("delegation[{index}]");
+        let agent = resolve_user(&delegation.agent, &format!("{key}.agent"))?;
+        if delegation.owners.is_empty() {
+            return Err(ConfigError::Value {
+                key: format!("{key}.owners"),
+                message: "name at least one owner".into(),
+            });
+        }
+        let owners: &mut Vec<Uid> = delegations.entry(agent).or_default();
+        for owner in &delegation.owners {
+            let uid = resolve_user(owner, &format!("{key}.owners"))?;
+            if uid != agent && !owners.contains(&uid) {
+                owners.push(uid);
+            }
+        }
+    }
+    let admin_gid = match config.authorization.admin_group.as_str() {
+        "" => None,
+        name => Some(
+            nix::unistd::Group::from_name(name)
+                .ok()
+                .flatten()
+                .ok_or_else(|| ConfigError::Value {
+                    key: "authorization.admin_group".into(),
+                    message: format!("no group named '{name}' on this host"),
+                })?
+                .gid
+                .as_raw(),
+        ),
+    };
+    Ok(Loaded {
+        config,
+        delegations,
+        admin_gid,
+        files,
+    })
+}
+
+fn resolve_user(user: &UserRef, key: &str) -> Result<Uid, ConfigError> {
+    match user {
+        UserRef::Uid(uid) => Ok(*uid),
+        UserRef::Name(name) => nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .map(|user| user.uid.as_raw())
+            .ok_or_else(|| ConfigError::Value {
+                key: key.to_string(),
+                message: format!("no user named '{name}' on this host"),
+            }),
+    }
+}

@@ -1,0 +1,47 @@
+//! Logging: to the journal when started by systemd (JOURNAL_STREAM set), to stderr otherwise.
+//! Lifecycle and lockdown events carry stable MESSAGE_IDs so admins can find them with
+//! `journalctl MESSAGE_ID=…`.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The daemon started and is ready.
+pub const MESSAGE_STARTED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50001";
+/// The effective boundary mode changed.
+pub const MESSAGE_MODE_CHANGED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50002";
+/// A contract changed lifecycle state.
+pub const MESSAGE_CONTRACT_CHANGED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50003";
+/// A lockdown was entered or released.
+pub const MESSAGE_LOCKDOWN: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50004";
+/// The configuration was reloaded, or a reload was refused.
+pub const MESSAGE_RELOAD: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50005";
+
+/// Sets up logging at `default_level` (overridden by RUST_LOG).
+pub fn init(default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let registry = tracing_subscriber::registry().with(filter);
+    if std::env::var_os("JOURNAL_STREAM").is_some()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        registry
+            .with(journald.with_syslog_identifier("learning-contractsd".into()))
+            .init();
+        return;
+    }
+    registry
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(use_colour()),
+        )
+        .init();
+}
+
+/// Colours only on a terminal, and never with NO_COLOR set.
+fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}

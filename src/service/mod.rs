@@ -1,0 +1,476 @@
+//! The service: loads the config and the store, serves the bus object, owns the well-known
+//! name, feeds the mode supervisor, keeps the timers, talks to systemd, and shuts down cleanly.
+
+pub mod logging;
+pub mod mode;
+pub mod notify;
+pub mod writer;
+
+use crate::bus::authorize::{Authorizer, PolkitAuthorizer, UnixAuthorizer};
+use crate::bus::{self, BUS_NAME, Daemon, OBJECT_PATH};
+use crate::config::{self, AuthorizationMode, SourceKind};
+use crate::core::Timestamp;
+use crate::ledger::Ledger;
+use crate::source::{ModeSource, fixed::StaticSource};
+use futures_util::StreamExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+use writer::{Announcement, Writer};
+
+/// Which bus to serve on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BusChoice {
+    /// The system bus.
+    System,
+    /// The caller's session bus.
+    Session,
+    /// A bus at this address (tests).
+    Address(String),
+}
+
+/// How the service was asked to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The bus.
+    pub bus: BusChoice,
+    /// The directory that holds the store.
+    pub state_dir: PathBuf,
+    /// The main config file (drop-ins in `<file>.d/`).
+    pub config: PathBuf,
+}
+
+/// Why the service could not start or had to stop.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// The config is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// The store cannot be used.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The state directory cannot be made.
+    #[error("cannot create the state directory {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bus cannot be reached.
+    #[error("cannot connect to the bus: {0}")]
+    Bus(#[from] zbus::Error),
+    /// Another instance serves the name.
+    #[error(
+        "another process already owns {BUS_NAME} on this bus; is learning-contractsd already running?"
+    )]
+    NameTaken,
+    /// A thread or signal handler could not be set up.
+    #[error("cannot start: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The file the store lives in.
+pub const STORE_FILE: &str = "contracts.db";
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(options: Options) -> Result<(), ServiceError> {
+    let config_path = options.config.clone();
+    let loaded = tokio::task::spawn_blocking(move || config::load(&config_path))
+        .await
+        .map_err(std::io::Error::other)??;
+    for file in &loaded.files {
+        tracing::info!(file = %file.display(), "configuration read");
+    }
+    create_state_dir(&options.state_dir)?;
+    let store_path = options.state_dir.join(STORE_FILE);
+    let (ledger, recovery) =
+        tokio::task::block_in_place(|| Ledger::open(&store_path, Timestamp::now()))?;
+    tracing::info!(
+        store = %store_path.display(),
+        contracts = ledger.registry().contracts().count(),
+        active = ledger.registry().active_count(),
+        "store opened"
+    );
+    let registry = ledger.shared_registry();
+    let (announce_tx, announce_rx) = mpsc::unbounded_channel();
+    let (writer, writer_thread) = Writer::spawn(ledger, announce_tx.clone())?;
+
+    let builder = match &options.bus {
+        BusChoice::System => zbus::connection::Builder::system(),
+        BusChoice::Session => zbus::connection::Builder::session(),
+        BusChoice::Address(address) => zbus::connection::Builder::address(address.as_str()),
+    };
+    let connection = builder.build().await?;
+    let authorizer = choose_authorizer(&connection, &loaded, &options.bus).await;
+    tracing::info!(authorization = authorizer.name(), "authorization mode");
+
+    let (mode_control, control_rx) = mpsc::unbounded_channel();
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
+    let source_kind = loaded.config.mode.source;
+    let source: Box<dyn ModeSource> = match source_kind {
+        SourceKind::Static => Box::new(StaticSource::new(loaded.config.mode.static_mode())),
+    };
+    let daemon = Arc::new(Daemon::new(
+        registry,
+        writer.clone(),
+        authorizer,
+        loaded,
+        mode_control,
+        reload_tx,
+    ));
+
+    // Objects first, then the name: a caller that sees the name finds every interface.
+    serve_objects(&connection, &daemon).await?;
+    tokio::spawn(bus::announce(
+        connection.clone(),
+        Arc::clone(&daemon),
+        announce_rx,
+    ));
+    if !recovery.is_empty() {
+        let _ = announce_tx.send(Announcement {
+            events: recovery,
+            done: None,
+        });
+    }
+    let (readings_tx, readings_rx) = watch::channel(None);
+    let source_name = source.name();
+    let source_task = tokio::spawn(source.run(readings_tx));
+    let (first_tx, first_rx) = oneshot::channel();
+    tokio::spawn(mode::supervise(
+        Arc::clone(&daemon),
+        connection.clone(),
+        source_name,
+        readings_rx,
+        control_rx,
+        first_tx,
+    ));
+    tokio::spawn(watch_connections(connection.clone(), Arc::clone(&daemon)));
+    tokio::spawn(keep_time(Arc::clone(&daemon)));
+    tokio::spawn(flush_denials(Arc::clone(&daemon)));
+
+    let reply = connection
+        .request_name_with_flags(BUS_NAME, zbus::fdo::RequestNameFlags::DO_NOT_QUEUE)
+        .await;
+    match reply {
+        Ok(
+            zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner,
+        ) => {}
+        Ok(_) | Err(zbus::Error::NameTaken) => return Err(ServiceError::NameTaken),
+        Err(err) => return Err(err.into()),
+    }
+    let _ = first_rx.await;
+    notify::ready(&status_line(&daemon));
+    tracing::info!(
+        MESSAGE_ID = logging::MESSAGE_STARTED,
+        mode = daemon.registry.read().mode().name(),
+        source = source_name,
+        "learning-contractsd is ready on {BUS_NAME}, mode {}",
+        daemon.registry.read().mode().name()
+    );
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let watchdog = notify::watchdog_interval();
+    let mut watchdog_tick =
+        tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                if let Err(err) = reload(&daemon, &options).await {
+                    tracing::error!(MESSAGE_ID = logging::MESSAGE_RELOAD, error = %err, "reload refused; the old configuration stays in force");
+                }
+            }
+            Some(reply) = reload_rx.recv() => {
+                let outcome = reload(&daemon, &options).await;
+                if let Err(err) = &outcome {
+                    tracing::error!(MESSAGE_ID = logging::MESSAGE_RELOAD, error = %err, "reload refused; the old configuration stays in force");
+                }
+                let _ = reply.send(outcome);
+            }
+            _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                // Only a writer that answers proves the daemon is alive.
+                let alive = tokio::time::timeout(watchdog.unwrap_or_default() / 2, writer.read(|_| ())).await;
+                if matches!(alive, Ok(Ok(()))) {
+                    notify::watchdog();
+                } else {
+                    tracing::error!("the store writer did not answer in time; withholding the watchdog ping");
+                }
+            }
+        }
+    }
+    notify::stopping();
+    tracing::info!("stopping");
+    source_task.abort();
+    daemon.flush_denials();
+    let _ = connection.release_name(BUS_NAME).await;
+    let _ = writer.read(|_| ()).await;
+    drop(writer);
+    drop(daemon);
+    drop(announce_tx);
+    connection.graceful_shutdown().await;
+    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    Ok(())
+}
+
+fn create_state_dir(path: &std::path::Path) -> Result<(), ServiceError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| ServiceError::StateDir {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+async fn serve_objects(connection: &zbus::Connection, daemon: &Arc<Daemon>) -> zbus::Result<()> {
+    use crate::bus::{audit1, boundary1, contracts1, daemon1, enforcement1, memories1, sessions1};
+    let server = connection.object_server();
+    let d = || Arc::clone(daemon);
+    server
+        .at(OBJECT_PATH, daemon1::Daemon1 { daemon: d() })
+        .await?;
+    server
+        .at(OBJECT_PATH, contracts1::Contracts1 { daemon: d() })
+        .await?;
+    server
+        .at(OBJECT_PATH, enforcement1::Enforcement1 { daemon: d() })
+        .await?;
+    server
+        .at(OBJECT_PATH, boundary1::Boundary1 { daemon: d() })
+        .await?;
+    server
+        .at(OBJECT_PATH, memories1::Memories1 { daemon: d() })
+        .await?;
+    server
+        .at(OBJECT_PATH, sessions1::Sessions1 { daemon: d() })
+        .await?;
+    server
+        .at(OBJECT_PATH, audit1::Audit1 { daemon: d() })
+        .await?;
+    Ok(())
+}
+
+/// polkit on the system bus unless configured otherwise, falling back to unix (with a
+/// warning) when polkitd is not on the bus; unix on a session bus.
+async fn choose_authorizer(
+    connection: &zbus::Connection,
+    loaded: &config::Loaded,
+    bus: &BusChoice,
+) -> Arc<dyn Authorizer> {
+    let unix = || Arc::new(UnixAuthorizer::new(loaded.admin_gid)) as Arc<dyn Authorizer>;
+    if loaded.config.authorization.mode == AuthorizationMode::Unix || *bus == BusChoice::Session {
+        return unix();
+    }
+    let available = match zbus::fdo::DBusProxy::new(connection).await {
+        Ok(proxy) => {
+            let Ok(name) = zbus::names::BusName::from_static_str(PolkitAuthorizer::SERVICE) else {
+                return unix();
+            };
+            let owned = proxy.name_has_owner(name.clone()).await.unwrap_or(false);
+            let activatable = proxy
+                .list_activatable_names()
+                .await
+                .map(|names| {
+                    names
+                        .iter()
+                        .any(|n| n.as_str() == PolkitAuthorizer::SERVICE)
+                })
+                .unwrap_or(false);
+            owned || activatable
+        }
+        Err(_) => false,
+    };
+    if !available {
+        tracing::warn!(
+            "polkitd is not on the bus; falling back to unix authorization (uid 0 and the admin group are admins)"
+        );
+        return unix();
+    }
+    match PolkitAuthorizer::new(connection).await {
+        Ok(polkit) => Arc::new(polkit),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot reach polkitd; falling back to unix authorization");
+            unix()
+        }
+    }
+}
+
+async fn reload(daemon: &Daemon, options: &Options) -> Result<(), String> {
+    notify::reloading();
+    let path = options.config.clone();
+    let outcome = tokio::task::spawn_blocking(move || config::load(&path))
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|loaded| loaded.map_err(|err| err.to_string()));
+    match outcome {
+        Ok(loaded) => {
+            let changed_source = loaded.config.mode != daemon.config().config.mode;
+            *daemon.config.write() = Arc::new(loaded);
+            if changed_source {
+                tracing::warn!(
+                    "mode settings changed; the new source settings apply at the next restart, the settle time now"
+                );
+            }
+            let _ = daemon.mode_control.send(());
+            tracing::info!(
+                MESSAGE_ID = logging::MESSAGE_RELOAD,
+                "configuration reloaded"
+            );
+            notify::ready(&status_line(daemon));
+            Ok(())
+        }
+        Err(err) => {
+            notify::ready(&status_line(daemon));
+            Err(err)
+        }
+    }
+}
+
+/// The one-line status systemd shows.
+pub fn status_line(daemon: &Daemon) -> String {
+    let registry = daemon.registry.read();
+    let source = daemon.source.read();
+    let mut line = format!(
+        "Mode {} (source {}, {}); {} active, {} suspended contracts",
+        registry.mode(),
+        source.source,
+        if source.healthy {
+            "healthy"
+        } else {
+            "unhealthy"
+        },
+        registry.active_count(),
+        registry.suspended_count()
+    );
+    if registry.host().lockdown.is_some() {
+        line.push_str("; LOCKDOWN latched");
+    }
+    if registry.host().paused_all.is_some() {
+        line.push_str("; all learning paused");
+    }
+    line
+}
+
+/// Sends the status line to systemd.
+pub fn update_status(daemon: &Daemon) {
+    notify::status(&status_line(daemon));
+}
+
+/// Ends the sessions of connections that leave the bus, and forgets their credentials.
+async fn watch_connections(connection: zbus::Connection, daemon: Arc<Daemon>) {
+    let Ok(proxy) = zbus::fdo::DBusProxy::new(&connection).await else {
+        tracing::error!("cannot watch bus connections; sessions will end only by idle time");
+        return;
+    };
+    let Ok(mut changes) = proxy.receive_name_owner_changed().await else {
+        tracing::error!("cannot watch bus connections; sessions will end only by idle time");
+        return;
+    };
+    while let Some(change) = changes.next().await {
+        let Ok(args) = change.args() else { continue };
+        if args.new_owner().is_some() || !args.name().as_str().starts_with(':') {
+            continue;
+        }
+        let gone = args.name().to_string();
+        daemon.identities.forget(&gone);
+        daemon.activity.lock().remove(&gone);
+        let sessions: Vec<String> = daemon
+            .registry
+            .read()
+            .sessions()
+            .filter(|s| s.opener.bus_name.as_deref() == Some(gone.as_str()))
+            .map(|s| s.id.clone())
+            .collect();
+        for id in sessions {
+            end_session(&daemon, id, "the agent's connection left the bus").await;
+        }
+    }
+}
+
+async fn end_session(daemon: &Daemon, id: String, reason: &'static str) {
+    let outcome = daemon
+        .writer
+        .mutate(move |ledger| {
+            ledger
+                .run(|r| r.plan_end_session(None, &id, reason, Timestamp::now()))
+                .map(|e| ((), e))
+        })
+        .await;
+    if let Err(err) = outcome {
+        tracing::warn!(error = %err, "a session could not be ended, will retry at the next timer");
+    }
+}
+
+/// Expires timebound contracts at their end and ends idle sessions; wakes at the next
+/// deadline, or when a commit may have changed it.
+async fn keep_time(daemon: Arc<Daemon>) {
+    loop {
+        let now = Timestamp::now();
+        let idle = daemon.config().config.sessions.idle_timeout_secs as i64 * 1000;
+        let due = daemon
+            .registry
+            .read()
+            .next_expiry()
+            .is_some_and(|end| end <= now);
+        if due {
+            let outcome = daemon
+                .writer
+                .mutate(|ledger| {
+                    let change = ledger.registry().plan_expire_due(Timestamp::now());
+                    match change {
+                        Some(change) => ledger.commit(change).map(|e| ((), e)).map_err(Into::into),
+                        None => Ok(((), Vec::new())),
+                    }
+                })
+                .await;
+            if let Err(err) = outcome {
+                tracing::error!(error = %err, "expired contracts could not be committed; checks still deny them by the clock");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            continue;
+        }
+        let mut next = daemon.registry.read().next_expiry();
+        let sessions: Vec<(String, Option<String>, Timestamp)> = daemon
+            .registry
+            .read()
+            .sessions()
+            .map(|s| (s.id.clone(), s.opener.bus_name.clone(), s.last_seen))
+            .collect();
+        for (id, bus_name, last_seen) in sessions {
+            let seen = bus_name
+                .and_then(|name| daemon.activity.lock().get(&name).copied())
+                .map_or(last_seen, |active| active.max(last_seen));
+            let deadline = seen.plus_millis(idle);
+            if deadline <= now {
+                end_session(&daemon, id, "idle time reached").await;
+            } else {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        let wait = next.map_or(60_000, |at| {
+            (at.as_millis() - Timestamp::now().as_millis()).clamp(0, 60_000)
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            _ = daemon.changed.notified() => {}
+        }
+    }
+}
+
+/// Writes denied checks to the audit log in batches.
+async fn flush_denials(daemon: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        daemon.flush_denials();
+    }
+}
