@@ -1,1 +1,2 @@
+pub mod bus;
 pub mod core_fixtures;

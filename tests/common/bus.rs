@@ -1,0 +1,559 @@
+//! Test harness for the daemon on a real bus: a private system-type dbus-daemon that loads the
+//! shipped `dbus/` policy, the real `learning-contractsd` binary, and clients connected as any
+//! uid (the socket is connected by a thread whose credentials alone were switched).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use zbus::OwnedVariant;
+
+pub const BUS_NAME: &str = "org.learningcontracts.Daemon1";
+pub const PATH: &str = "/org/learningcontracts/Daemon1";
+
+/// The identities tests act as. dbus-daemon drops connections of uids without a passwd entry,
+/// so tests use accounts every Debian system has (base-passwd) instead of adding users.
+pub struct Users {
+    /// Owns contracts.
+    pub owner: u32,
+    /// Another local user.
+    pub other: u32,
+    /// An agent the owner delegated to in the config.
+    pub agent: u32,
+    /// A member of the admin group configured for unix authorization.
+    pub group_admin: u32,
+    /// That admin group's gid.
+    pub admin_gid: u32,
+}
+
+fn uid_of(name: &str) -> u32 {
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("the test account '{name}' (from base-passwd) is missing"))
+        .uid
+        .as_raw()
+}
+
+/// The test identities.
+pub fn users() -> Users {
+    Users {
+        owner: uid_of("games"),
+        other: uid_of("news"),
+        agent: uid_of("uucp"),
+        group_admin: uid_of("proxy"),
+        admin_gid: nix::unistd::Group::from_name("staff")
+            .ok()
+            .flatten()
+            .expect("the group 'staff' (from base-passwd) is missing")
+            .gid
+            .as_raw(),
+    }
+}
+
+/// Tests on a real bus need root (to own the name under the shipped policy and to connect as
+/// other uids). Under CI they must run; elsewhere they say what was skipped.
+pub fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} needs root, and CI=true: tests may not be skipped in CI");
+    }
+    eprintln!("skipped {test}: needs root (a private system bus with the shipped policy)");
+    false
+}
+
+/// A private dbus-daemon of type system with the repository's policy folder included.
+pub struct TestBus {
+    pub dir: tempfile::TempDir,
+    pub address: String,
+    child: Child,
+    stderr_path: PathBuf,
+}
+
+impl TestBus {
+    pub fn start() -> TestBus {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let policy_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dbus");
+        let socket = dir.path().join("bus.sock");
+        let config = format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_destination="org.freedesktop.DBus"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+  </policy>
+  <policy user="root">
+    <allow own="org.freedesktop.PolicyKit1"/>
+    <allow own="org.freedesktop.login1"/>
+    <allow send_destination="org.freedesktop.PolicyKit1"/>
+  </policy>
+  <policy context="default">
+    <allow send_destination="org.freedesktop.PolicyKit1"/>
+  </policy>
+  <includedir>{policy}</includedir>
+</busconfig>
+"#,
+            socket = socket.display(),
+            policy = policy_dir.display()
+        );
+        let config_path = dir.path().join("bus.conf");
+        std::fs::write(&config_path, config).unwrap();
+        let stderr_path = dir.path().join("bus.stderr");
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config_path.display()))
+            .arg("--nofork")
+            .arg("--print-address=1")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("dbus-daemon must be installed (package dbus)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.trim().to_string();
+        assert!(
+            address.starts_with("unix:"),
+            "dbus-daemon printed no address: {line:?}"
+        );
+        let bus = TestBus {
+            dir,
+            address,
+            child,
+            stderr_path,
+        };
+        bus.assert_policy_loaded();
+        bus
+    }
+
+    /// A malformed policy file does not stop dbus-daemon; it only says so on stderr.
+    pub fn assert_policy_loaded(&self) {
+        let stderr = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        assert!(
+            !stderr.contains("Encountered error"),
+            "dbus-daemon refused part of the policy: {stderr}"
+        );
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("bus.sock")
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The daemon binary, started on a test bus.
+pub struct DaemonProcess {
+    pub child: Child,
+    pub state_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+}
+
+/// The config most tests use: a fixed mode, unix authorization.
+pub fn static_config(mode: &str, extra: &str) -> String {
+    format!(
+        "[authorization]\nmode = \"unix\"\n\n[mode]\nsource = \"static\"\nstatic_mode = \"{mode}\"\nsettle_time_ms = 0\n\n{extra}\n"
+    )
+}
+
+impl DaemonProcess {
+    /// Starts the daemon with `config` and waits until it owns the name.
+    pub fn start(bus: &TestBus, config: &str) -> DaemonProcess {
+        let root = tempfile::tempdir().unwrap().keep();
+        Self::start_in(bus, config, &root, &[])
+    }
+
+    /// Starts the daemon with its files in `root` and extra environment.
+    pub fn start_in(
+        bus: &TestBus,
+        config: &str,
+        root: &Path,
+        env: &[(&str, &str)],
+    ) -> DaemonProcess {
+        let state_dir = root.join("state");
+        let config_path = root.join("daemon.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log_path = root.join("daemon.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_learning-contractsd"))
+            .arg("--bus-address")
+            .arg(&bus.address)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .arg("--config")
+            .arg(&config_path)
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap();
+        let mut daemon = DaemonProcess {
+            child,
+            state_dir,
+            config_path,
+            log_path,
+        };
+        daemon.wait_for_name(bus);
+        daemon
+    }
+
+    fn wait_for_name(&mut self, bus: &TestBus) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the daemon exited with {status} before owning the name:\n{}",
+                    self.log()
+                );
+            }
+            let owned = Command::new("busctl")
+                .arg(format!("--address={}", bus.address))
+                .args(["status", BUS_NAME])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if owned {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not own its name in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the daemon did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Connects the bus socket with the credentials `uid`/`gid`/`groups` on a thread of its own:
+/// Linux credentials are per thread, so only that connect() sees them, and the bus records
+/// them as the peer's.
+fn connect_socket_as(
+    socket: &Path,
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+) -> std::os::unix::net::UnixStream {
+    let socket = socket.to_path_buf();
+    let groups = groups.to_vec();
+    std::thread::spawn(move || {
+        // SAFETY: raw syscalls change this thread's credentials only (glibc's wrappers would
+        // change every thread's); the thread ends right after.
+        unsafe {
+            let gids: Vec<libc::gid_t> = groups.clone();
+            assert_eq!(
+                libc::syscall(libc::SYS_setgroups, gids.len(), gids.as_ptr()),
+                0,
+                "setgroups"
+            );
+            assert_eq!(
+                libc::syscall(libc::SYS_setresgid, -1i32, gid, -1i32),
+                0,
+                "setresgid"
+            );
+            assert_eq!(
+                libc::syscall(libc::SYS_setresuid, -1i32, uid, -1i32),
+                0,
+                "setresuid"
+            );
+        }
+        std::os::unix::net::UnixStream::connect(&socket).expect("connect to the test bus")
+    })
+    .join()
+    .unwrap()
+}
+
+/// A client connection as `uid` (gid = uid, no extra groups unless given).
+pub async fn connect_as(bus: &TestBus, uid: u32, groups: &[u32]) -> zbus::Connection {
+    let stream = connect_socket_as(&bus.socket(), uid, uid, groups);
+    match zbus::connection::Builder::unix_stream(stream)
+        .user_id(uid)
+        .build()
+        .await
+    {
+        Ok(connection) => connection,
+        Err(err) => panic!(
+            "cannot authenticate on the test bus as uid {uid}: {err}\n{}",
+            std::fs::read_to_string(&bus.stderr_path).unwrap_or_default()
+        ),
+    }
+}
+
+/// A request dictionary from literal pairs.
+pub fn dict(pairs: &[(&str, zbus::Variant<'_>)]) -> HashMap<String, OwnedVariant> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                OwnedVariant::try_from(v.try_clone().unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The error name of a failed call, or "ok".
+pub fn outcome<T>(result: &zbus::Result<T>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(zbus::Error::MethodError(name, _, _)) => name.to_string(),
+        Err(zbus::Error::FDO(fdo)) => format!("org.freedesktop.DBus.Error.{}", fdo_name(fdo)),
+        Err(other) => format!("other: {other}"),
+    }
+}
+
+fn fdo_name(err: &zbus::fdo::Error) -> String {
+    use zbus::DBusError;
+    err.name()
+        .as_str()
+        .trim_start_matches("org.freedesktop.DBus.Error.")
+        .to_string()
+}
+
+/// The message of a failed call.
+pub fn error_message<T: std::fmt::Debug>(result: &zbus::Result<T>) -> String {
+    match result {
+        Err(zbus::Error::MethodError(_, Some(message), _)) => message.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[zbus::proxy(
+    interface = "org.learningcontracts.Contracts1",
+    default_service = "org.learningcontracts.Daemon1",
+    default_path = "/org/learningcontracts/Daemon1"
+)]
+pub trait Contracts1 {
+    fn create_draft(&self, kind: &str, spec: HashMap<String, OwnedVariant>)
+    -> zbus::Result<String>;
+    fn update_draft(&self, id: &str, spec: HashMap<String, OwnedVariant>) -> zbus::Result<()>;
+    fn submit(&self, id: &str) -> zbus::Result<()>;
+    fn return_to_draft(&self, id: &str, note: &str) -> zbus::Result<()>;
+    fn activate(&self, id: &str) -> zbus::Result<()>;
+    fn amend(&self, id: &str, changes: HashMap<String, OwnedVariant>) -> zbus::Result<String>;
+    fn revoke(&self, id: &str, reason: &str) -> zbus::Result<()>;
+    fn get(&self, id: &str) -> zbus::Result<HashMap<String, OwnedVariant>>;
+    fn list(
+        &self,
+        filter: HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
+    #[zbus(signal)]
+    fn contract_changed(
+        &self,
+        id: &str,
+        state: &str,
+        suspension: Vec<String>,
+        reason: &str,
+    ) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn active_count(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn suspended_count(&self) -> zbus::Result<u32>;
+}
+
+#[zbus::proxy(
+    interface = "org.learningcontracts.Enforcement1",
+    default_service = "org.learningcontracts.Daemon1",
+    default_path = "/org/learningcontracts/Daemon1"
+)]
+pub trait Enforcement1 {
+    fn check_memory_creation(
+        &self,
+        request: HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<(bool, String, String, String)>;
+    fn check_abstraction(
+        &self,
+        request: HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<(bool, String, String, String)>;
+    fn check_recall(
+        &self,
+        request: HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<(bool, String, String, String)>;
+    fn check_export(
+        &self,
+        request: HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<(bool, String, String, String)>;
+    fn register_memory(
+        &self,
+        request: HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<(bool, String, String, String, String)>;
+    fn recall_gate(&self, class: u8) -> zbus::Result<(bool, String, String)>;
+    fn tool_gate(
+        &self,
+        tool: &str,
+        needs: HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<(bool, String, String)>;
+}
+
+#[zbus::proxy(
+    interface = "org.learningcontracts.Boundary1",
+    default_service = "org.learningcontracts.Daemon1",
+    default_path = "/org/learningcontracts/Daemon1"
+)]
+pub trait Boundary1 {
+    fn explain(&self) -> zbus::Result<String>;
+    fn enter_lockdown(&self, reason: &str) -> zbus::Result<()>;
+    fn release_lockdown(&self, reason: &str) -> zbus::Result<()>;
+    fn set_override(&self, mode: &str, reason: &str) -> zbus::Result<()>;
+    fn clear_override(&self) -> zbus::Result<()>;
+    fn pause_learning(&self, reason: &str) -> zbus::Result<()>;
+    fn resume_learning(&self) -> zbus::Result<()>;
+    fn pause_all(&self, reason: &str) -> zbus::Result<()>;
+    fn resume_all(&self) -> zbus::Result<()>;
+    /// Named apart from the Mode property's own change stream (receive_mode_changed).
+    #[zbus(signal, name = "ModeChanged")]
+    fn mode_switched(&self, old: &str, new: &str, reason: &str) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn contracts_suspended(&self, ids: Vec<String>, reason: &str) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn contracts_resumed(&self, ids: Vec<String>) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn mode(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn source(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn source_healthy(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn lockdown(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn lockdown_reason(&self) -> zbus::Result<String>;
+    #[zbus(property, name = "Override")]
+    fn mode_override(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn facts(&self) -> zbus::Result<HashMap<String, OwnedVariant>>;
+    #[zbus(property)]
+    fn paused_all(&self) -> zbus::Result<bool>;
+}
+
+#[zbus::proxy(
+    interface = "org.learningcontracts.Memories1",
+    default_service = "org.learningcontracts.Daemon1",
+    default_path = "/org/learningcontracts/Daemon1"
+)]
+pub trait Memories1 {
+    fn get(&self, memory_id: &str) -> zbus::Result<HashMap<String, OwnedVariant>>;
+    fn list(&self, contract_id: &str) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
+    fn request_purge(&self, contract_id: &str) -> zbus::Result<String>;
+    fn confirm_purge(&self, contract_id: &str, token: &str) -> zbus::Result<u32>;
+    #[zbus(signal)]
+    fn memories_changed(
+        &self,
+        contract_id: &str,
+        status: &str,
+        memory_ids: Vec<String>,
+    ) -> zbus::Result<()>;
+}
+
+#[zbus::proxy(
+    interface = "org.learningcontracts.Sessions1",
+    default_service = "org.learningcontracts.Daemon1",
+    default_path = "/org/learningcontracts/Daemon1"
+)]
+pub trait Sessions1 {
+    fn open(&self, options: HashMap<String, OwnedVariant>) -> zbus::Result<String>;
+    fn end(&self, session_id: &str) -> zbus::Result<()>;
+    fn bind(&self, session_id: &str, contract_id: &str) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn session_ended(
+        &self,
+        session_id: &str,
+        expired_contract_ids: Vec<String>,
+    ) -> zbus::Result<()>;
+}
+
+#[zbus::proxy(
+    interface = "org.learningcontracts.Audit1",
+    default_service = "org.learningcontracts.Daemon1",
+    default_path = "/org/learningcontracts/Daemon1"
+)]
+pub trait Audit1 {
+    fn read(&self, after_seq: u64, limit: u32) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
+    fn verify(&self) -> zbus::Result<(bool, u64, u64, String)>;
+    #[zbus(property)]
+    fn head_seq(&self) -> zbus::Result<u64>;
+    #[zbus(property)]
+    fn head_hash(&self) -> zbus::Result<String>;
+}
+
+#[zbus::proxy(
+    interface = "org.learningcontracts.Daemon1",
+    default_service = "org.learningcontracts.Daemon1",
+    default_path = "/org/learningcontracts/Daemon1"
+)]
+pub trait Daemon1 {
+    fn reload(&self) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn version(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn features(&self) -> zbus::Result<Vec<String>>;
+}
+
+/// A spec for an episodic, permanent contract over `domains` in any context.
+pub fn episodic_spec(domains: &[&str]) -> HashMap<String, OwnedVariant> {
+    let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+    dict(&[
+        ("domains", domains.into()),
+        ("contexts", vec!["*".to_string()].into()),
+        ("retention", "permanent".into()),
+    ])
+}
