@@ -80,6 +80,7 @@ impl Audit1 {
 
     /// Recomputes the whole chain: (ok, records read, first broken sequence number or 0,
     /// message).
+    #[zbus(out_args("ok", "records", "first_bad", "message"))]
     async fn verify(&self) -> Result<(bool, u64, u64, String), BusError> {
         let verification = self
             .daemon

@@ -19,7 +19,12 @@ pub struct Enforcement1 {
     pub(crate) daemon: Arc<Daemon>,
 }
 
+/// A decision on the wire: the struct (bsss) of allowed, code, reason, contract id.
 type DecisionTuple = (bool, String, String, String);
+/// A registration on the wire: the struct (bssss), a decision and the memory id.
+type RegistrationTuple = (bool, String, String, String, String);
+/// A gate's answer on the wire: the struct (bss) of allowed, code, reason.
+type GateTuple = (bool, String, String);
 
 fn tuple(decision: Decision) -> DecisionTuple {
     (
@@ -189,15 +194,14 @@ impl Enforcement1 {
 
     /// Runs the creation check (and above raw the abstraction check) and records the memory in
     /// the same transaction. Keys as for creation, plus abstraction, memory_id (the agent's own
-    /// id; a new one is made when absent) and derived_from as. Returns the decision and the
-    /// memory id; a denied registration records nothing but the denial.
-    #[zbus(out_args("allowed", "code", "reason", "contract_id", "memory_id"))]
+    /// id; a new one is made when absent) and derived_from as. Returns (allowed, code, reason,
+    /// contract id, memory id); a denied registration records nothing but the denial.
     async fn register_memory(
         &self,
         request: Dict,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
-    ) -> Result<(bool, String, String, String, String), BusError> {
+    ) -> Result<RegistrationTuple, BusError> {
         let fields = args::request(
             &request,
             RequestKind::Register,
@@ -228,7 +232,7 @@ impl Enforcement1 {
 
     /// The recall gate: may a memory of this class (0–5) be recalled in the current mode?
     /// Needs no contract. Returns (allowed, code, reason).
-    async fn recall_gate(&self, class: u8) -> Result<(bool, String, String), BusError> {
+    async fn recall_gate(&self, class: u8) -> Result<GateTuple, BusError> {
         let class = MemoryClass::from_wire(class)
             .ok_or_else(|| BusError::invalid_args("class", "must be 0 to 5"))?;
         let gate = recall_gate(self.daemon.registry.read().mode(), class);
@@ -238,7 +242,7 @@ impl Enforcement1 {
     /// The tool gate: may a tool that needs network, filesystem or usb (keys, b) run in the
     /// current mode? Tools on the configured deny list never may. Returns (allowed, code,
     /// reason).
-    async fn tool_gate(&self, tool: &str, needs: Dict) -> Result<(bool, String, String), BusError> {
+    async fn tool_gate(&self, tool: &str, needs: Dict) -> Result<GateTuple, BusError> {
         let config = self.daemon.config();
         let tool = Name::parse(tool).map_err(|err| BusError::invalid_args("tool", err))?;
         let fields = Fields::new(

@@ -210,12 +210,11 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     source_task.abort();
     daemon.flush_denials();
     let _ = connection.release_name(BUS_NAME).await;
-    let _ = writer.read(|_| ()).await;
+    // Everything queued before the stop still commits; then the store closes.
+    let _ = tokio::task::spawn_blocking(move || writer_thread.finish()).await;
     drop(writer);
     drop(daemon);
     drop(announce_tx);
-    connection.graceful_shutdown().await;
-    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
     Ok(())
 }
 

@@ -38,8 +38,18 @@ pub fn stopping() {
     send(&[NotifyState::Stopping]);
 }
 
-/// The watchdog interval systemd asks for, if any.
+/// The watchdog interval systemd asks for, if any. As sd_watchdog_enabled(3) says:
+/// WATCHDOG_USEC sets it, and WATCHDOG_PID, when present, must name this process.
 pub fn watchdog_interval() -> Option<std::time::Duration> {
-    let mut usec = 0;
-    sd_notify::watchdog_enabled(false, &mut usec).then(|| std::time::Duration::from_micros(usec))
+    let usec: u64 = std::env::var("WATCHDOG_USEC")
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&usec| usec > 0)?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    Some(std::time::Duration::from_micros(usec))
 }

@@ -8,6 +8,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::store::AuditHead;
 use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 type Job = Box<dyn FnOnce(&mut Ledger) + Send>;
@@ -34,15 +35,20 @@ impl Writer {
     pub fn spawn(
         mut ledger: Ledger,
         announcements: mpsc::UnboundedSender<Announcement>,
-    ) -> std::io::Result<(Writer, std::thread::JoinHandle<Ledger>)> {
+    ) -> std::io::Result<(Writer, WriterThread)> {
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         let head = Arc::new(Mutex::new(ledger.store().head().clone()));
         let published = Arc::clone(&head);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
                 while let Some(job) = queue.blocking_recv() {
                     job(&mut ledger);
+                    if stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
                     let current = ledger.store().head();
                     if *published.lock() != *current {
                         *published.lock() = current.clone();
@@ -50,13 +56,18 @@ impl Writer {
                 }
                 ledger
             })?;
+        let handle = WriterThread {
+            thread,
+            stop,
+            jobs: jobs.clone(),
+        };
         Ok((
             Writer {
                 jobs,
                 announcements,
                 head,
             },
-            thread,
+            handle,
         ))
     }
 
@@ -109,5 +120,27 @@ impl Writer {
     /// Queues audit records without waiting (denied checks).
     pub fn record(&self, job: impl FnOnce(&mut Ledger) + Send + 'static) {
         let _ = self.jobs.send(Box::new(job));
+    }
+}
+
+/// The writer thread itself, for a clean stop.
+#[derive(Debug)]
+pub struct WriterThread {
+    thread: std::thread::JoinHandle<Ledger>,
+    stop: Arc<AtomicBool>,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl WriterThread {
+    /// Lets the jobs already queued finish, stops the thread and returns the ledger (whose
+    /// store closes when it is dropped). Jobs sent afterwards are answered "shutting down".
+    /// Blocking.
+    pub fn finish(self) -> Option<Ledger> {
+        // The stop is itself a job, so every job queued before it runs first.
+        let stop = Arc::clone(&self.stop);
+        let _ = self
+            .jobs
+            .send(Box::new(move |_| stop.store(true, Ordering::SeqCst)));
+        self.thread.join().ok()
     }
 }

@@ -557,3 +557,103 @@ pub fn episodic_spec(domains: &[&str]) -> HashMap<String, OwnedVariant> {
         ("retention", "permanent".into()),
     ])
 }
+
+/// A config with a fixed mode, unix authorization with `admin_group` as the admin group (empty:
+/// root only), and `extra` TOML after it (tables only, such as `[[delegation]]` or `[sessions]`).
+pub fn unix_config(mode: &str, admin_group: &str, extra: &str) -> String {
+    format!(
+        "[authorization]\nmode = \"unix\"\nadmin_group = \"{admin_group}\"\n\n[mode]\nsource = \"static\"\nstatic_mode = \"{mode}\"\nsettle_time_ms = 0\n\n{extra}\n"
+    )
+}
+
+/// A config with a fixed mode and polkit authorization, and `extra` TOML after it.
+pub fn polkit_config(mode: &str, extra: &str) -> String {
+    format!(
+        "[authorization]\nmode = \"polkit\"\n\n[mode]\nsource = \"static\"\nstatic_mode = \"{mode}\"\nsettle_time_ms = 0\n\n{extra}\n"
+    )
+}
+
+/// The value under `key` of a dictionary the daemon returned, as `T`.
+pub fn field<T>(dict: &HashMap<String, OwnedVariant>, key: &str) -> T
+where
+    T: TryFrom<OwnedVariant>,
+    T::Error: std::fmt::Debug,
+{
+    let value = dict
+        .get(key)
+        .unwrap_or_else(|| panic!("the dictionary has no key '{key}': {dict:?}"));
+    T::try_from(value.try_clone().unwrap())
+        .unwrap_or_else(|err| panic!("the key '{key}' has another type ({err:?}): {value:?}"))
+}
+
+/// Awaits `future` for at most 5 seconds.
+pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Polls `probe` every 20 ms until it answers `Some`, for at most 5 seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A proxy that reads properties from the daemon on every call (no cache), so a test sees a
+/// change as soon as it is committed.
+pub async fn uncached<P>(connection: &zbus::Connection) -> P
+where
+    P: From<zbus::Proxy<'static>> + zbus::proxy::Defaults,
+{
+    zbus::proxy::Builder::<P>::new(connection)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// A check request for `domain` and `context` with `classification`.
+pub fn check_request(
+    domain: &str,
+    context: &str,
+    classification: u8,
+) -> HashMap<String, OwnedVariant> {
+    dict(&[
+        ("domain", domain.into()),
+        ("context", context.into()),
+        ("classification", classification.into()),
+    ])
+}
+
+/// Creates a contract of `kind` with `spec`, submits and activates it (as the connection's
+/// user, who is its owner), and returns its id.
+pub async fn activate_new(
+    contracts: &Contracts1Proxy<'_>,
+    kind: &str,
+    spec: HashMap<String, OwnedVariant>,
+) -> String {
+    let id = contracts.create_draft(kind, spec).await.unwrap();
+    contracts.submit(&id).await.unwrap();
+    contracts.activate(&id).await.unwrap();
+    id
+}
+
+/// A spec for a session-retention episodic contract over `domains` in any context.
+pub fn session_spec(domains: &[&str]) -> HashMap<String, OwnedVariant> {
+    let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+    dict(&[
+        ("domains", domains.into()),
+        ("contexts", vec!["*".to_string()].into()),
+        ("retention", "session".into()),
+    ])
+}
