@@ -1,0 +1,164 @@
+//! The configuration: the shipped, documented file states exactly the built-in defaults;
+//! layers merge key by key; unknown keys and bad values are refused naming the file and key.
+
+use learning_contracts::config::{self, AuthorizationMode, Config, ConfigError};
+use std::path::Path;
+
+#[test]
+fn the_shipped_config_states_exactly_the_defaults() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/daemon.toml"))
+            .unwrap();
+    let table = config::parse_layer(&text).expect("config/daemon.toml parses");
+    let parsed: Config = toml::Value::Table(table).try_into().unwrap();
+    assert_eq!(parsed, Config::default());
+}
+
+#[test]
+fn the_shipped_config_mentions_every_key() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/daemon.toml"))
+            .unwrap();
+    for key in [
+        "[authorization]",
+        "mode =",
+        "admin_group",
+        "[[delegation]]",
+        "agent =",
+        "owners =",
+        "[mode]",
+        "source =",
+        "static_mode",
+        "settle_time_ms",
+        "[gates]",
+        "denied_tools",
+        "[sessions]",
+        "idle_timeout_secs",
+        "max_per_owner",
+        "[limits]",
+        "max_entries",
+        "max_string_bytes",
+        "max_audit_read",
+    ] {
+        assert!(
+            text.contains(key),
+            "config/daemon.toml does not document {key}"
+        );
+    }
+}
+
+#[test]
+fn later_files_win_key_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("daemon.toml");
+    std::fs::write(&main, "[mode]\nstatic_mode = \"AIRGAP\"\nsettle_time_ms = 500\n[authorization]\nmode = \"unix\"\n").unwrap();
+    std::fs::create_dir(dir.path().join("daemon.toml.d")).unwrap();
+    std::fs::write(
+        dir.path().join("daemon.toml.d/20-second.toml"),
+        "[mode]\nsettle_time_ms = 900\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("daemon.toml.d/10-first.toml"),
+        "[mode]\nsettle_time_ms = 100\nstatic_mode = \"OPEN\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("daemon.toml.d/ignored.conf"),
+        "not toml at all [",
+    )
+    .unwrap();
+    let loaded = config::load(&main).unwrap();
+    assert_eq!(
+        loaded.config.mode.settle_time_ms, 900,
+        "the last drop-in by name wins"
+    );
+    assert_eq!(loaded.config.mode.static_mode.as_deref(), Some("OPEN"));
+    assert_eq!(
+        loaded.config.authorization.mode,
+        AuthorizationMode::Unix,
+        "untouched keys keep the main file's value"
+    );
+    assert_eq!(loaded.files.len(), 3);
+}
+
+#[test]
+fn a_missing_main_file_means_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = config::load(&dir.path().join("absent.toml")).unwrap();
+    assert_eq!(loaded.config, Config::default());
+    assert!(loaded.files.is_empty());
+}
+
+fn refused(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("daemon.toml");
+    std::fs::write(&main, text).unwrap();
+    let err = config::load(&main).unwrap_err();
+    err.to_string()
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_refused_with_file_and_key() {
+    let message = refused("[mode]\nsettle_time = 5\n");
+    assert!(
+        message.contains("daemon.toml") && message.contains("settle_time"),
+        "{message}"
+    );
+    let message = refused("[authorization]\nmode = \"sudo\"\n");
+    assert!(
+        message.contains("daemon.toml") && message.contains("sudo"),
+        "{message}"
+    );
+    let message = refused("[sessions]\nmax_per_owner = -1\n");
+    assert!(message.contains("daemon.toml"), "{message}");
+    let message = refused("[mode]\nstatic_mode = \"SIDEWAYS\"\n");
+    assert!(
+        message.contains("mode.static_mode") && message.contains("SIDEWAYS"),
+        "{message}"
+    );
+    let message = refused("[authorization]\nadmin_group = \"no-such-group-here\"\n");
+    assert!(message.contains("authorization.admin_group"), "{message}");
+    let message = refused("[[delegation]]\nagent = \"no-such-user-here\"\nowners = [0]\n");
+    assert!(message.contains("delegation[0].agent"), "{message}");
+    let message = refused("[[delegation]]\nagent = 0\nowners = []\n");
+    assert!(message.contains("delegation[0].owners"), "{message}");
+    let message = refused("[gates]\ndenied_tools = [\"\"]\n");
+    assert!(message.contains("gates.denied_tools[0]"), "{message}");
+    let message = refused("this is not toml");
+    assert!(message.contains("daemon.toml"), "{message}");
+}
+
+#[test]
+fn a_bad_drop_in_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("daemon.toml");
+    std::fs::write(&main, "").unwrap();
+    std::fs::create_dir(dir.path().join("daemon.toml.d")).unwrap();
+    std::fs::write(
+        dir.path().join("daemon.toml.d/50-bad.toml"),
+        "[limits]\nmax_entries = \"many\"\n",
+    )
+    .unwrap();
+    let err = config::load(&main).unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid { .. }));
+    assert!(err.to_string().contains("50-bad.toml"), "{err}");
+}
+
+#[test]
+fn delegations_and_deny_lists_are_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("daemon.toml");
+    std::fs::write(
+        &main,
+        "[[delegation]]\nagent = \"nobody\"\nowners = [\"root\", 4242]\n[gates]\ndenied_tools = [\" Curl \"]\n",
+    )
+    .unwrap();
+    let loaded = config::load(&main).unwrap();
+    assert_eq!(loaded.delegations.get(&65534), Some(&vec![0, 4242]));
+    assert_eq!(
+        loaded.config.gates.denied_tools,
+        vec!["curl".to_string()],
+        "tool names are normalized like requests"
+    );
+}
