@@ -315,6 +315,9 @@ pub async fn announce(
         if let Err(err) = properties_after(&connection, &announcement.events).await {
             tracing::warn!(error = %err, "a property change could not be announced, ignoring");
         }
+        if !announcement.events.is_empty() {
+            crate::service::update_status(&daemon);
+        }
         daemon.changed.notify_waiters();
         if let Some(done) = announcement.done {
             let _ = done.send(());
