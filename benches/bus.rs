@@ -28,7 +28,10 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
             clients.push(connect_as(&bus, 0, &[0]).await);
         }
         let contracts = Contracts1Proxy::new(&clients[0]).await.unwrap();
-        let id = contracts.create_draft("episodic", episodic_spec(&["coding"])).await.unwrap();
+        let id = contracts
+            .create_draft("episodic", episodic_spec(&["coding"]))
+            .await
+            .unwrap();
         contracts.submit(&id).await.unwrap();
         contracts.activate(&id).await.unwrap();
         let enforcement = Enforcement1Proxy::new(&clients[0]).await.unwrap();
@@ -50,12 +53,22 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
         ]);
         let (allowed, code, ..) = enforcement.check_recall(recall.clone()).await.unwrap();
         assert!(allowed, "{code}");
-        Setup { _bus: bus, _daemon: daemon, clients, recall }
+        Setup {
+            _bus: bus,
+            _daemon: daemon,
+            clients,
+            recall,
+        }
     })
 }
 
 /// Runs `iters` calls spread over `clients` concurrent clients; returns the wall time.
-fn spread<C, F, Fut>(runtime: &tokio::runtime::Runtime, clients: &[C], iters: u64, call: F) -> Duration
+fn spread<C, F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    clients: &[C],
+    iters: u64,
+    call: F,
+) -> Duration
 where
     C: Clone + Send + 'static,
     F: Fn(C) -> Fut + Clone + Send + 'static,
@@ -88,10 +101,17 @@ fn bus_calls(c: &mut Criterion) {
         eprintln!("skipped the bus benchmark: needs root");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let setup = setup(&runtime);
     let mut group = c.benchmark_group("bus_round_trip");
-    group.throughput(Throughput::Elements(1)).sample_size(20).measurement_time(Duration::from_secs(8));
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(8));
     for clients in [1usize, 8] {
         let connections = setup.clients[..clients].to_vec();
         let proxies: Vec<Enforcement1Proxy<'static>> = runtime.block_on(async {
@@ -123,7 +143,13 @@ fn bus_calls(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 spread(&runtime, &connections, iters, |connection| async move {
                     connection
-                        .call_method(Some(BUS_NAME), PATH, Some("org.freedesktop.DBus.Peer"), "Ping", &())
+                        .call_method(
+                            Some(BUS_NAME),
+                            PATH,
+                            Some("org.freedesktop.DBus.Peer"),
+                            "Ping",
+                            &(),
+                        )
                         .await
                         .unwrap();
                 })

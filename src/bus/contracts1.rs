@@ -88,13 +88,8 @@ impl Contracts1 {
         let id = args::parse_id("id", id)?;
         let patch = args::spec_patch(&spec, &self.daemon.config().config.limits)?;
         let who = self.daemon.identify(connection, &header).await?;
-        let mut actor = crate::core::Actor {
-            caller: who.caller(),
-            uid: who.uid,
-            admin: false,
-            confirmed: false,
-        };
-        if patch.system.is_some() {
+        let mut actor = self.daemon.actor_for(&who, &id, None, &header).await?;
+        if patch.system.is_some() && !actor.admin {
             actor.admin = self
                 .daemon
                 .authorize(&who, Action::ManageAll, &header)
@@ -229,7 +224,8 @@ impl Contracts1 {
             .await
     }
 
-    /// One contract: the caller's own, a system prohibition, or any for an admin.
+    /// One contract: the caller's own or its delegating owner's, a system prohibition, or any
+    /// for an admin.
     async fn get(
         &self,
         id: &str,
@@ -238,14 +234,23 @@ impl Contracts1 {
     ) -> Result<Dict, BusError> {
         let id = args::parse_id("id", id)?;
         let who = self.daemon.identify(connection, &header).await?;
-        let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
+        let readable = self.daemon.may_read_contract(&who, &id, &header).await?;
         let registry = self.daemon.registry.read();
-        let contract = registry.visible_contract(&actor, &id)?;
-        Ok(dicts::contract(&registry, contract, Timestamp::now()))
+        match registry.contract(&id) {
+            Some(contract) if readable => {
+                Ok(dicts::contract(&registry, contract, Timestamp::now()))
+            }
+            _ => Err(crate::core::CoreError::NotFound {
+                what: "contract",
+                id,
+            }
+            .into()),
+        }
     }
 
     /// Contracts matching a filter (keys: state s, kind s, owner u). Without owner: the
-    /// caller's own and the system prohibitions; another owner's needs an admin.
+    /// caller's own and the system prohibitions (everything for root); with owner: that owner's
+    /// only, for the owner, an agent acting for it, or an admin.
     async fn list(
         &self,
         filter: Dict,
@@ -275,29 +280,21 @@ impl Contracts1 {
             .transpose()?;
         let owner = fields.uint("owner")?;
         let who = self.daemon.identify(connection, &header).await?;
-        let everyone = match owner {
-            Some(owner) if owner != who.uid => {
-                self.daemon
-                    .require(&who, Action::ManageAll, &header)
-                    .await?;
-                true
-            }
-            _ => false,
-        };
-        let wanted_owner = owner.unwrap_or(who.uid);
+        if let Some(owner) = owner
+            && !self.daemon.acts_for(&who, owner)
+        {
+            self.daemon
+                .require(&who, Action::ManageAll, &header)
+                .await?;
+        }
         let root_sees_all = who.uid == 0 && owner.is_none();
         let now = Timestamp::now();
         let registry = self.daemon.registry.read();
         let mut found: Vec<_> = registry
             .contracts()
-            .filter(|c| {
-                if root_sees_all {
-                    true
-                } else if everyone {
-                    c.owner == wanted_owner
-                } else {
-                    c.owner == wanted_owner || c.is_system()
-                }
+            .filter(|c| match owner {
+                Some(owner) => c.owner == owner,
+                None => root_sees_all || c.owner == who.uid || c.is_system(),
             })
             .filter(|c| state.is_none_or(|s| c.state == s))
             .filter(|c| kind.is_none_or(|k| c.kind == k))

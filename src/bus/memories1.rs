@@ -5,7 +5,7 @@ use super::args;
 use super::authorize::Action;
 use super::dicts::{self, Dict};
 use super::error::BusError;
-use crate::core::{Actor, Timestamp};
+use crate::core::Timestamp;
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -148,13 +148,14 @@ impl Memories1 {
             .read()
             .contract(&contract_id)
             .map(|c| c.owner);
-        // The token stands for the confirmation given when it was issued, to this uid.
-        let actor = Actor {
-            caller: who.caller(),
-            uid: who.uid,
-            admin: owner != Some(who.uid),
-            confirmed: owner == Some(who.uid),
-        };
+        // A stranger must not learn that the contract exists: admin rights come from the
+        // authorizer as for any other call. The owner's token stands for the confirmation
+        // given when it was issued, to this uid.
+        let mut actor = self
+            .daemon
+            .actor_for(&who, &contract_id, None, &header)
+            .await?;
+        actor.confirmed = owner == Some(who.uid);
         self.daemon
             .writer
             .mutate(move |ledger| {

@@ -184,9 +184,11 @@ impl Daemon {
     }
 
     /// The actor for an action on the contract `id`: its owner as they are (with `own` asked
-    /// of the authorizer when given: a human confirmation), anyone else as an admin if the
-    /// authorizer grants ManageAll. A stranger who is not an admin acts as themselves, and the
-    /// core then answers NotFound without revealing the contract.
+    /// of the authorizer when given: a human confirmation; an owner who is also an admin may
+    /// act as the admin instead), anyone else as an admin if the authorizer grants ManageAll.
+    /// An agent delegated by the owner is told it may not change the owner's contracts; any
+    /// other stranger acts as themselves, and the core then answers NotFound without revealing
+    /// the contract.
     pub async fn actor_for(
         &self,
         who: &Identity,
@@ -201,20 +203,65 @@ impl Daemon {
             admin: false,
             confirmed: false,
         };
+        let interactive = header
+            .primary()
+            .flags()
+            .contains(Flags::ALLOW_INTERACTIVE_AUTH);
         if owner == Some(who.uid) {
-            if let Some(action) = own {
-                if !self.authorize(who, action, header).await? {
-                    return Err(BusError::access_denied(format!(
-                        "this needs your interactive confirmation ({})",
-                        action.id()
-                    )));
+            let Some(action) = own else {
+                return Ok(actor);
+            };
+            match self.authorizer.check(who, action, interactive).await? {
+                Verdict::Granted => actor.confirmed = true,
+                refused => {
+                    if self.authorizer.check(who, Action::ManageAll, false).await?
+                        == Verdict::Granted
+                    {
+                        actor.admin = true;
+                    } else if refused == Verdict::ChallengeRequired {
+                        return Err(BusError::interactive_required(format!(
+                            "{} needs your confirmation; call again allowing interactive authorization",
+                            action.id()
+                        )));
+                    } else {
+                        return Err(BusError::access_denied(format!(
+                            "this needs your interactive confirmation ({})",
+                            action.id()
+                        )));
+                    }
                 }
-                actor.confirmed = true;
             }
-        } else {
-            actor.admin = self.authorize(who, Action::ManageAll, header).await?;
+            return Ok(actor);
+        }
+        actor.admin = self.authorize(who, Action::ManageAll, header).await?;
+        if !actor.admin
+            && let Some(owner) = owner
+            && self.acts_for(who, owner)
+        {
+            return Err(BusError::access_denied(
+                "an agent acting for an owner may read the owner's contracts but never change them",
+            ));
         }
         Ok(actor)
+    }
+
+    /// Whether `who` may read contract `id`: its owner, an agent acting for the owner, anyone
+    /// for a system prohibition, or an admin (asked of the authorizer only when needed).
+    pub async fn may_read_contract(
+        &self,
+        who: &Identity,
+        id: &str,
+        header: &Header<'_>,
+    ) -> Result<bool, BusError> {
+        let visible_without_admin = self
+            .registry
+            .read()
+            .contract(id)
+            .map(|c| (self.acts_for(who, c.owner) || c.is_system(), c.owner));
+        match visible_without_admin {
+            Some((true, _)) => Ok(true),
+            _ => self.authorize(who, Action::ManageAll, header).await,
+        }
     }
 
     /// The owner whose contracts decide a request from `who`: the caller itself, or an owner

@@ -15,6 +15,35 @@ pub struct Sessions1 {
     pub(crate) daemon: Arc<Daemon>,
 }
 
+impl Sessions1 {
+    /// The session's opener or owner act as themselves; anyone else is an admin only if the
+    /// authorizer grants ManageAll (and otherwise finds no such session).
+    async fn session_actor(
+        &self,
+        who: &super::caller::Identity,
+        session_id: &str,
+        header: &Header<'_>,
+    ) -> Result<Actor, BusError> {
+        let involved = self
+            .daemon
+            .registry
+            .read()
+            .session(session_id)
+            .is_some_and(|s| s.owner == who.uid || s.opener.uid == Some(who.uid));
+        let admin = !involved
+            && self
+                .daemon
+                .authorize(who, super::authorize::Action::ManageAll, header)
+                .await?;
+        Ok(Actor {
+            caller: who.caller(),
+            uid: who.uid,
+            admin,
+            confirmed: false,
+        })
+    }
+}
+
 /// Sessions of agents. A session belongs to the connection that opened it and ends when the
 /// agent ends it, when that connection leaves the bus, or after the configured idle time; its
 /// session-scoped contracts then expire and their memories freeze.
@@ -61,13 +90,7 @@ impl Sessions1 {
     ) -> Result<(), BusError> {
         let session_id = args::parse_id("session_id", session_id)?;
         let who = self.daemon.identify(connection, &header).await?;
-        let admin = who.uid == 0;
-        let actor = Actor {
-            caller: who.caller(),
-            uid: who.uid,
-            admin,
-            confirmed: false,
-        };
+        let actor = self.session_actor(&who, &session_id, &header).await?;
         self.daemon
             .writer
             .mutate(move |ledger| {
@@ -97,12 +120,7 @@ impl Sessions1 {
         let session_id = args::parse_id("session_id", session_id)?;
         let contract_id = args::parse_id("contract_id", contract_id)?;
         let who = self.daemon.identify(connection, &header).await?;
-        let actor = Actor {
-            caller: who.caller(),
-            uid: who.uid,
-            admin: who.uid == 0,
-            confirmed: false,
-        };
+        let actor = self.session_actor(&who, &session_id, &header).await?;
         self.daemon
             .writer
             .mutate(move |ledger| {
