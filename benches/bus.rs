@@ -12,6 +12,20 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use zbus::OwnedVariant;
 
+/// The recall check with the request passed by reference, as an agent that keeps its request
+/// would call it (no copy per call on the client).
+#[zbus::proxy(
+    interface = "org.learningcontracts.Enforcement1",
+    default_service = "org.learningcontracts.Daemon1",
+    default_path = "/org/learningcontracts/Daemon1"
+)]
+trait Recall {
+    fn check_recall(
+        &self,
+        request: &HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<(bool, String, String, String)>;
+}
+
 struct Setup {
     _bus: TestBus,
     _daemon: DaemonProcess,
@@ -114,10 +128,10 @@ fn bus_calls(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(8));
     for clients in [1usize, 8] {
         let connections = setup.clients[..clients].to_vec();
-        let proxies: Vec<Enforcement1Proxy<'static>> = runtime.block_on(async {
+        let proxies: Vec<RecallProxy<'static>> = runtime.block_on(async {
             let mut proxies = Vec::new();
             for connection in &connections {
-                let proxy = Enforcement1Proxy::builder(connection)
+                let proxy = RecallProxy::builder(connection)
                     .cache_properties(zbus::proxy::CacheProperties::No)
                     .build()
                     .await
@@ -126,14 +140,14 @@ fn bus_calls(c: &mut Criterion) {
             }
             proxies
         });
-        let recall = setup.recall.clone();
+        let recall = std::sync::Arc::new(setup.recall.clone());
         group.bench_function(format!("check_recall_allowed/{clients}_clients"), |b| {
             b.iter_custom(|iters| {
-                let recall = recall.clone();
+                let recall = std::sync::Arc::clone(&recall);
                 spread(&runtime, &proxies, iters, move |proxy| {
-                    let recall = recall.clone();
+                    let recall = std::sync::Arc::clone(&recall);
                     async move {
-                        let (allowed, ..) = proxy.check_recall(recall).await.unwrap();
+                        let (allowed, ..) = proxy.check_recall(&recall).await.unwrap();
                         assert!(allowed);
                     }
                 })

@@ -5,6 +5,7 @@
 use crate::core::{Caller, Uid};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::Arc;
 use zbus::message::Header;
 
 use super::error::BusError;
@@ -36,7 +37,7 @@ impl Identity {
 /// Credentials cache.
 #[derive(Debug, Default)]
 pub struct Identities {
-    known: Mutex<HashMap<String, Identity>>,
+    known: Mutex<HashMap<String, Arc<Identity>>>,
 }
 
 /// The most connections remembered; past it the cache starts over (lookups are cheap).
@@ -48,14 +49,14 @@ impl Identities {
         &self,
         connection: &zbus::Connection,
         header: &Header<'_>,
-    ) -> Result<Identity, BusError> {
+    ) -> Result<Arc<Identity>, BusError> {
         let sender = header
             .sender()
-            .ok_or_else(|| BusError::access_denied("the call carries no sender"))?
-            .to_string();
-        if let Some(known) = self.known.lock().get(&sender) {
-            return Ok(known.clone());
+            .ok_or_else(|| BusError::access_denied("the call carries no sender"))?;
+        if let Some(known) = self.known.lock().get(sender.as_str()) {
+            return Ok(Arc::clone(known));
         }
+        let sender = sender.to_string();
         let proxy = zbus::fdo::DBusProxy::new(connection).await?;
         let credentials = proxy
             .get_connection_credentials(zbus::names::BusName::try_from(sender.as_str())?)
@@ -63,17 +64,17 @@ impl Identities {
         let uid = credentials
             .unix_user_id()
             .ok_or_else(|| BusError::access_denied("the bus does not know the caller's uid"))?;
-        let identity = Identity {
+        let identity = Arc::new(Identity {
             bus_name: sender.clone(),
             uid,
             pid: credentials.process_id(),
             groups: credentials.unix_group_ids().cloned(),
-        };
+        });
         let mut known = self.known.lock();
         if known.len() >= MAX_CACHED {
             known.clear();
         }
-        known.insert(sender, identity.clone());
+        known.insert(sender, Arc::clone(&identity));
         Ok(identity)
     }
 

@@ -130,7 +130,7 @@ impl Daemon {
         &self,
         connection: &zbus::Connection,
         header: &Header<'_>,
-    ) -> Result<Identity, BusError> {
+    ) -> Result<Arc<Identity>, BusError> {
         let identity = self.identities.of(connection, header).await?;
         let mut activity = self.activity.lock();
         if let Some(seen) = activity.get_mut(&identity.bus_name) {

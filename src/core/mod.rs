@@ -11,6 +11,7 @@ pub mod host;
 pub mod lifecycle;
 pub mod memory;
 pub mod mode;
+pub mod plain;
 pub mod registry;
 pub mod scope;
 pub mod session;
