@@ -6,7 +6,11 @@ use super::args::{self, Dict, Fields};
 use super::authorize::Action;
 use super::dicts;
 use super::error::BusError;
-use crate::core::{ContractKind, ContractState, Timestamp};
+use crate::core::plain::summary::summarize;
+use crate::core::plain::templates::{TEMPLATES, Template, TemplateError, instantiate};
+use crate::core::plain::text::draft_from_text;
+use crate::core::{ContractKind, ContractSpec, ContractState, Timestamp};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -306,6 +310,113 @@ impl Contracts1 {
             .collect())
     }
 
+    /// The plain-language summary of a contract that a person approves: what the assistant
+    /// may learn, how far it may generalize, for how long, and whether anything leaves the
+    /// machine.
+    async fn summarize(
+        &self,
+        id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<String, BusError> {
+        let id = args::parse_id("id", id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        let readable = self.daemon.may_read_contract(&who, &id, &header).await?;
+        let registry = self.daemon.registry.read();
+        match registry.contract(&id) {
+            Some(contract) if readable => {
+                Ok(summarize(contract.kind, &contract.spec, Timestamp::now()))
+            }
+            _ => Err(crate::core::CoreError::NotFound {
+                what: "contract",
+                id,
+            }
+            .into()),
+        }
+    }
+
+    /// The ready-made contracts: name s, title s, description s, kind s, and params aa{sv}
+    /// (name s, description s, required b, default s).
+    async fn templates(&self) -> Vec<Dict> {
+        TEMPLATES.iter().map(template_dict).collect()
+    }
+
+    /// Creates a Draft owned by the caller from a template and its parameters (string values),
+    /// returning the new id. Unknown templates and parameters, missing required ones and bad
+    /// values are refused with InvalidArgs naming them.
+    async fn draft_from_template(
+        &self,
+        name: &str,
+        params: Dict,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<String, BusError> {
+        let limits = self.daemon.config().config.limits.clone();
+        if params.len() > limits.max_entries {
+            return Err(BusError::invalid_args(
+                "params",
+                format!(
+                    "has {} entries; at most {}",
+                    params.len(),
+                    limits.max_entries
+                ),
+            ));
+        }
+        let mut values = BTreeMap::new();
+        for (key, value) in &params {
+            let text = value.downcast_ref::<&str>().map_err(|_| {
+                BusError::invalid_args(key, "template parameters are strings (type 's')")
+            })?;
+            if text.len() > limits.max_string_bytes || key.len() > limits.max_string_bytes {
+                return Err(BusError::invalid_args(key, "is too long"));
+            }
+            values.insert(key.clone(), text.to_string());
+        }
+        let now = Timestamp::now();
+        let (kind, patch) = instantiate(name, &values, now).map_err(|err| {
+            let key = match &err {
+                TemplateError::UnknownTemplate { .. } => "name".to_string(),
+                TemplateError::MissingParam { param, .. }
+                | TemplateError::BadParam { param, .. } => param.to_string(),
+                TemplateError::UnknownParam { param, .. } => param.clone(),
+                _ => "params".to_string(),
+            };
+            BusError::invalid_args(&key, err)
+        })?;
+        self.create(
+            &who_actor(&self.daemon, connection, &header).await?,
+            kind,
+            patch,
+        )
+        .await
+    }
+
+    /// Reads a sentence such as "Learn coding tips from project alpha for 3 weeks" into a
+    /// Draft. Returns the new id (empty when the kind of learning was not clear, so no draft
+    /// was made), the draft's plain-language summary, and a question for everything the
+    /// sentence did not settle; nothing is guessed.
+    #[zbus(out_args("id", "summary", "questions"))]
+    async fn draft_from_text(
+        &self,
+        text: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(String, String, Vec<String>), BusError> {
+        let text = bounded("text", text, &self.daemon)?;
+        let now = Timestamp::now();
+        let draft = draft_from_text(&text, now);
+        let Some(kind) = draft.kind else {
+            let summary =
+                "No draft was made: the sentence does not say what kind of learning is meant."
+                    .to_string();
+            return Ok((String::new(), summary, draft.questions));
+        };
+        let actor = who_actor(&self.daemon, connection, &header).await?;
+        let summary = summarize(kind, &ContractSpec::default().patched(&draft.patch), now);
+        let id = self.create(&actor, kind, draft.patch).await?;
+        Ok((id, summary, draft.questions))
+    }
+
     /// Emitted when a contract changes state or is bound: its id, new state, suspension
     /// reasons and why.
     #[zbus(signal)]
@@ -328,6 +439,76 @@ impl Contracts1 {
     fn suspended_count(&self) -> u32 {
         self.daemon.registry.read().suspended_count() as u32
     }
+}
+
+impl Contracts1 {
+    /// Creates a draft for `actor` and returns its id.
+    async fn create(
+        &self,
+        actor: &crate::core::Actor,
+        kind: ContractKind,
+        patch: crate::core::SpecPatch,
+    ) -> Result<String, BusError> {
+        let id = new_id();
+        let new = id.clone();
+        let actor = actor.clone();
+        self.daemon
+            .writer
+            .mutate(move |ledger| {
+                ledger
+                    .run(|r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
+                    .map(|e| ((), e))
+            })
+            .await?;
+        Ok(id)
+    }
+}
+
+/// The caller as an ordinary actor (drafts from templates and text are never system ones).
+async fn who_actor(
+    daemon: &Daemon,
+    connection: &zbus::Connection,
+    header: &Header<'_>,
+) -> Result<crate::core::Actor, BusError> {
+    let who = daemon.identify(connection, header).await?;
+    Ok(crate::core::Actor {
+        caller: who.caller(),
+        uid: who.uid,
+        admin: false,
+        confirmed: false,
+    })
+}
+
+fn template_dict(template: &Template) -> Dict {
+    let mut dict = Dict::new();
+    let mut put = |key: &str, value: zbus::Variant<'_>| {
+        if let Ok(value) = zbus::OwnedVariant::try_from(value) {
+            dict.insert(key.to_string(), value);
+        }
+    };
+    put("name", template.name.into());
+    put("title", template.title.into());
+    put("description", template.description.into());
+    put("kind", template.kind.as_str().into());
+    let params: Vec<Dict> = template
+        .params
+        .iter()
+        .map(|param| {
+            let mut entry = Dict::new();
+            let mut add = |key: &str, value: zbus::Variant<'_>| {
+                if let Ok(value) = zbus::OwnedVariant::try_from(value) {
+                    entry.insert(key.to_string(), value);
+                }
+            };
+            add("name", param.name.into());
+            add("description", param.description.into());
+            add("required", param.required.into());
+            add("default", param.default.unwrap_or("").into());
+            entry
+        })
+        .collect();
+    put("params", params.into());
+    dict
 }
 
 /// A free-text argument (reason, note) within the configured size.

@@ -397,6 +397,14 @@ pub trait Contracts1 {
         &self,
         filter: HashMap<String, OwnedVariant>,
     ) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
+    fn summarize(&self, id: &str) -> zbus::Result<String>;
+    fn templates(&self) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
+    fn draft_from_template(
+        &self,
+        name: &str,
+        params: HashMap<String, OwnedVariant>,
+    ) -> zbus::Result<String>;
+    fn draft_from_text(&self, text: &str) -> zbus::Result<(String, String, Vec<String>)>;
     #[zbus(signal)]
     fn contract_changed(
         &self,

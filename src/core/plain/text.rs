@@ -635,9 +635,10 @@ impl Reader {
         let mut i = 0;
         while i < self.words.len() {
             let word = self.words[i].as_str();
-            // A duration under a negation ("not forever") says what it is not; ask instead.
+            // A duration right after a negation ("not forever", "never for a week") says what
+            // it is not; ask instead.
             let stated = |retention| {
-                if self.negated[i] {
+                if self.negation_within(i, 2) {
                     RetentionFinding::Unclear
                 } else {
                     RetentionFinding::Stated(retention)
