@@ -98,11 +98,7 @@ impl Boundary1 {
         let actor = self.daemon.require(&who, action, header).await?;
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| plan(r, &actor, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| plan(r, &actor, Timestamp::now()))
             .await?;
         // The effective mode follows: the latch or the override changed.
         let _ = self.daemon.mode_control.send(());

@@ -72,11 +72,7 @@ impl Contracts1 {
         let new = id.clone();
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
             .await?;
         Ok(id)
     }
@@ -101,11 +97,7 @@ impl Contracts1 {
         }
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_update_draft(&actor, &id, &patch, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_update_draft(&actor, &id, &patch, Timestamp::now()))
             .await
     }
 
@@ -122,11 +114,7 @@ impl Contracts1 {
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_submit(&actor, &id, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_submit(&actor, &id, Timestamp::now()))
             .await
     }
 
@@ -144,11 +132,7 @@ impl Contracts1 {
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_return_to_draft(&actor, &id, &note, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_return_to_draft(&actor, &id, &note, Timestamp::now()))
             .await
     }
 
@@ -169,11 +153,7 @@ impl Contracts1 {
             .await?;
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_activate(&actor, &id, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_activate(&actor, &id, Timestamp::now()))
             .await
     }
 
@@ -195,11 +175,7 @@ impl Contracts1 {
         let reply = new.clone();
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_amend(&actor, &id, &patch, new, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_amend(&actor, &id, &patch, new, Timestamp::now()))
             .await?;
         Ok(reply)
     }
@@ -220,11 +196,7 @@ impl Contracts1 {
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_revoke(&actor, &id, &reason, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_revoke(&actor, &id, &reason, Timestamp::now()))
             .await
     }
 
@@ -454,11 +426,7 @@ impl Contracts1 {
         let actor = actor.clone();
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
             .await?;
         Ok(id)
     }

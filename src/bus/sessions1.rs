@@ -72,11 +72,7 @@ impl Sessions1 {
             .insert(who.bus_name.clone(), Timestamp::now());
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_open_session(&opener, owner, session, max, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_open_session(&opener, owner, session, max, Timestamp::now()))
             .await?;
         Ok(id)
     }
@@ -93,17 +89,13 @@ impl Sessions1 {
         let actor = self.session_actor(&who, &session_id, &header).await?;
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| {
-                        r.plan_end_session(
-                            Some(&actor),
-                            &session_id,
-                            "ended by the agent",
-                            Timestamp::now(),
-                        )
-                    })
-                    .map(|e| ((), e))
+            .run(move |r| {
+                r.plan_end_session(
+                    Some(&actor),
+                    &session_id,
+                    "ended by the agent",
+                    Timestamp::now(),
+                )
             })
             .await
     }
@@ -123,11 +115,7 @@ impl Sessions1 {
         let actor = self.session_actor(&who, &session_id, &header).await?;
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger
-                    .run(|r| r.plan_bind(&actor, &session_id, &contract_id, Timestamp::now()))
-                    .map(|e| ((), e))
-            })
+            .run(move |r| r.plan_bind(&actor, &session_id, &contract_id, Timestamp::now()))
             .await
     }
 

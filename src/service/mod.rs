@@ -398,11 +398,7 @@ async fn watch_connections(connection: zbus::Connection, daemon: Arc<Daemon>) {
 async fn end_session(daemon: &Daemon, id: String, reason: &'static str) {
     let outcome = daemon
         .writer
-        .mutate(move |ledger| {
-            ledger
-                .run(|r| r.plan_end_session(None, &id, reason, Timestamp::now()))
-                .map(|e| ((), e))
-        })
+        .run(move |r| r.plan_end_session(None, &id, reason, Timestamp::now()))
         .await;
     if let Err(err) = outcome {
         tracing::warn!(error = %err, "a session could not be ended, will retry at the next timer");

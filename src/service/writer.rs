@@ -107,6 +107,17 @@ impl Writer {
         Ok(value)
     }
 
+    /// Plans a change against the registry, commits it and announces it: the usual mutation.
+    pub async fn run<F>(&self, plan: F) -> Result<(), BusError>
+    where
+        F: FnOnce(&crate::core::Registry) -> Result<crate::core::Change, crate::core::CoreError>
+            + Send
+            + 'static,
+    {
+        self.mutate(move |ledger| ledger.run(plan).map(|events| ((), events)))
+            .await
+    }
+
     /// Runs a read on the writer thread (the store's connection lives there).
     pub async fn read<R, F>(&self, job: F) -> Result<R, BusError>
     where

@@ -10,7 +10,10 @@
 //!   of its clause, unless it is aimed at generalizing, tools or sharing ("don't generalize",
 //!   "no tools", "never share"). Subjects, places and tools that are negated ("but not at
 //!   home") or in an exception clause ("except finance") are left out, which is how an
-//!   unlisted name is treated anyway: denied.
+//!   unlisted name is treated anyway: denied. In a prohibition the negated part is the
+//!   subject ("never learn about health"), so there only exceptions are left out. A duration
+//!   is set aside (and asked about) only when a negation stands right before it ("not
+//!   forever").
 //! - A negated learning verb ("never learn", "do not remember", "learn nothing") or *forbid* /
 //!   *prohibit* makes a prohibition; with "watch" and nothing else it makes an observation
 //!   contract ("watch my cooking but keep nothing"). A sentence that both allows and forbids
@@ -638,7 +641,9 @@ impl Reader {
             // A duration right after a negation ("not forever", "never for a week") says what
             // it is not; ask instead.
             let stated = |retention| {
-                if self.negation_within(i, 2) {
+                if (i.saturating_sub(2)..i)
+                    .any(|j| self.same_clause(j, i) && self.is_general_negation(j))
+                {
                     RetentionFinding::Unclear
                 } else {
                     RetentionFinding::Stated(retention)
