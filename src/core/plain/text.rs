@@ -229,7 +229,6 @@ const NOT_A_NAME: &[&str] = &[
     "his",
     "her",
     "their",
-    "personal's",
     "project",
     "projects",
     "course",
@@ -530,10 +529,11 @@ enum RetentionFinding {
     Unclear,
 }
 
-enum ToolMention {
-    Named(Mention),
-    Any(Mention),
-    NoTools(Mention),
+/// How tools were mentioned: by name (`*` for "any tool"), and whether "no tools" was said.
+#[derive(Default)]
+struct ToolMentions {
+    named: Vec<Mention>,
+    no_tools: bool,
 }
 
 enum ToolReading {
@@ -767,27 +767,27 @@ impl Reader {
     }
 
     /// Every tool mention, with the "any tool" and "no tools" phrases.
-    fn tools(&self, used: &mut [bool]) -> Vec<ToolMention> {
-        let mut mentions = Vec::new();
+    fn tools(&self, used: &mut [bool]) -> ToolMentions {
+        let mut mentions = ToolMentions::default();
         let mut i = 0;
         while i < self.words.len() {
-            if let Some(phrase) = ANY_TOOL.iter().find(|p| self.phrase_at(i, p)) {
-                mentions.push(ToolMention::Any(self.mention(i, name(ANY))));
-                used[i..i + phrase.len()].fill(true);
-                i += phrase.len();
+            let len = if let Some(phrase) = ANY_TOOL.iter().find(|p| self.phrase_at(i, p)) {
+                mentions.named.push(self.mention(i, name(ANY)));
+                phrase.len()
             } else if let Some(phrase) = NO_TOOLS.iter().find(|p| self.phrase_at(i, p)) {
-                mentions.push(ToolMention::NoTools(self.mention(i, name(ANY))));
-                used[i..i + phrase.len()].fill(true);
-                i += phrase.len();
+                mentions.no_tools |= !self.negated[i] && !self.excepted[i];
+                phrase.len()
             } else if let Some((phrase, tool)) =
                 TOOL_PHRASES.iter().find(|(p, _)| self.phrase_at(i, p))
             {
-                mentions.push(ToolMention::Named(self.mention(i, name(tool))));
-                used[i..i + phrase.len()].fill(true);
-                i += phrase.len();
+                mentions.named.push(self.mention(i, name(tool)));
+                phrase.len()
             } else {
                 i += 1;
-            }
+                continue;
+            };
+            used[i..i + len].fill(true);
+            i += len;
         }
         mentions
     }
@@ -950,24 +950,17 @@ fn is_place_name(word: &str) -> bool {
         && !LEARNING_VERBS.contains(&word)
 }
 
-fn read_tools(mentions: &[ToolMention]) -> ToolReading {
-    let counts = |m: &Mention| !m.negated && !m.excepted;
-    let any = mentions
+fn read_tools(mentions: &ToolMentions) -> ToolReading {
+    let (said, unsaid): (Vec<&Mention>, Vec<&Mention>) = mentions
+        .named
         .iter()
-        .any(|m| matches!(m, ToolMention::Any(m) if counts(m)));
-    let none = mentions
-        .iter()
-        .any(|m| matches!(m, ToolMention::NoTools(m) if counts(m)));
-    let excluded = mentions
-        .iter()
-        .any(|m| matches!(m, ToolMention::Named(m) if !counts(m)));
-    let named = unique(mentions.iter().filter_map(|m| match m {
-        ToolMention::Named(m) if counts(m) => Some(m),
-        _ => None,
-    }));
+        .partition(|m| !m.negated && !m.excepted);
+    let any = said.iter().any(|m| m.name.is_any());
+    let excluded = unsaid.iter().any(|m| !m.name.is_any());
+    let named = unique(said.into_iter().filter(|m| !m.name.is_any()));
     // "any tool except the browser" cannot be written as a list; neither can "no tools" next
     // to a named one.
-    match (any, none, named.is_empty()) {
+    match (any, mentions.no_tools, named.is_empty()) {
         (true, false, true) if !excluded => ToolReading::List(vec![name(ANY)]),
         (false, true, true) => ToolReading::List(Vec::new()),
         (false, false, false) => ToolReading::List(named),
