@@ -27,6 +27,16 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// Bounds on what callers may send.
     pub limits: LimitsConfig,
+    /// What LOCKDOWN does on the host.
+    pub lockdown: LockdownConfig,
+}
+
+/// `[lockdown]`
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockdownConfig {
+    /// systemd units of agents, frozen (FreezeUnit) while LOCKDOWN holds and thawed after.
+    pub freeze_units: Vec<String>,
 }
 
 /// `[authorization]`
@@ -82,20 +92,26 @@ pub enum UserRef {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModeConfig {
-    /// The source of readings: `static` for now.
+    /// The source of readings: `detect`, `boundary-daemon` or `static`.
     pub source: SourceKind,
     /// For `static`: the fixed mode. Unset means no reading: UNKNOWN, everything denied.
     pub static_mode: Option<String>,
     /// How long a more permissive reading must hold before it applies, in milliseconds.
     pub settle_time_ms: u64,
+    /// For `detect`: how facts are read and judged.
+    pub detect: crate::source::detect::DetectConfig,
+    /// For `boundary-daemon`: how the Boundary Daemon is reached.
+    pub boundary_daemon: crate::source::boundary_daemon::BoundaryDaemonConfig,
 }
 
 impl Default for ModeConfig {
     fn default() -> Self {
         Self {
-            source: SourceKind::Static,
+            source: SourceKind::Detect,
             static_mode: None,
             settle_time_ms: 2000,
+            detect: Default::default(),
+            boundary_daemon: Default::default(),
         }
     }
 }
@@ -111,6 +127,10 @@ impl ModeConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
+    /// The host's links, routes and mounts.
+    Detect,
+    /// The Boundary Daemon's status, over its socket.
+    BoundaryDaemon,
     /// A fixed mode from this file.
     Static,
 }
@@ -119,6 +139,8 @@ impl SourceKind {
     /// The name shown in the `Source` property.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Detect => "detect",
+            Self::BoundaryDaemon => "boundary-daemon",
             Self::Static => "static",
         }
     }
@@ -305,6 +327,18 @@ fn resolve(config: Config, files: Vec<PathBuf>) -> Result<Loaded, ConfigError> {
             message: format!(
                 "'{mode}' is not a mode; use OPEN, RESTRICTED, TRUSTED, AIRGAP, COLDROOM or LOCKDOWN"
             ),
+        });
+    }
+    crate::source::detect::rules::compile_rules(&config.mode.detect.rules).map_err(|message| {
+        ConfigError::Value {
+            key: "mode.detect.rules".into(),
+            message,
+        }
+    })?;
+    if let Err(problem) = config.mode.boundary_daemon.validate() {
+        return Err(ConfigError::Value {
+            key: format!("mode.boundary_daemon.{}", problem.key),
+            message: problem.message,
         });
     }
     if config.sessions.max_per_owner == 0

@@ -362,6 +362,19 @@ pub async fn announce(
         if let Err(err) = properties_after(&connection, &announcement.events).await {
             tracing::warn!(error = %err, "a property change could not be announced, ignoring");
         }
+        for event in &announcement.events {
+            if let Event::ModeChanged { old, new, .. } = event
+                && let Some(freeze) = crate::service::lockdown::freeze_for(*old, *new)
+            {
+                let units = daemon.config().config.lockdown.freeze_units.clone();
+                if !units.is_empty() {
+                    let connection = connection.clone();
+                    tokio::spawn(async move {
+                        crate::service::lockdown::set_frozen(&connection, &units, freeze).await
+                    });
+                }
+            }
+        }
         if !announcement.events.is_empty() {
             crate::service::update_status(&daemon);
         }

@@ -1,6 +1,7 @@
 //! The service: loads the config and the store, serves the bus object, owns the well-known
 //! name, feeds the mode supervisor, keeps the timers, talks to systemd, and shuts down cleanly.
 
+pub mod lockdown;
 pub mod logging;
 pub mod mode;
 pub mod notify;
@@ -11,6 +12,8 @@ use crate::bus::{self, BUS_NAME, Daemon, OBJECT_PATH};
 use crate::config::{self, AuthorizationMode, SourceKind};
 use crate::core::Timestamp;
 use crate::ledger::Ledger;
+use crate::source::boundary_daemon::BoundaryDaemonSource;
+use crate::source::detect::DetectSource;
 use crate::source::{ModeSource, fixed::StaticSource};
 use futures_util::StreamExt;
 use std::path::PathBuf;
@@ -113,6 +116,24 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let source_kind = loaded.config.mode.source;
     let source: Box<dyn ModeSource> = match source_kind {
         SourceKind::Static => Box::new(StaticSource::new(loaded.config.mode.static_mode())),
+        SourceKind::BoundaryDaemon => Box::new(BoundaryDaemonSource::new(
+            loaded.config.mode.boundary_daemon.clone(),
+        )),
+        SourceKind::Detect => {
+            let (mounts_tx, mounts_rx) = watch::channel(None);
+            tokio::spawn(crate::source::detect::watch_mounts(
+                loaded.config.mode.detect.clone(),
+                mounts_tx,
+            ));
+            Box::new(
+                DetectSource::new(&loaded.config.mode.detect, mounts_rx).map_err(|message| {
+                    config::ConfigError::Value {
+                        key: "mode.detect.rules".into(),
+                        message,
+                    }
+                })?,
+            )
+        }
     };
     let daemon = Arc::new(Daemon::new(
         registry,

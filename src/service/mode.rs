@@ -30,6 +30,9 @@ pub async fn supervise(
         settler.set_settle_millis(daemon.config().config.mode.settle_time_ms as i64);
         let reading = readings.borrow_and_update().clone();
         publish_source(&daemon, &connection, source_name, reading.as_ref()).await;
+        if let Some(judgement) = reading.as_ref().and_then(|r| r.judgement.as_ref()) {
+            trip(&daemon, judgement).await;
+        }
         let (lowered, latch) = {
             let registry = daemon.registry.read();
             let host = registry.host();
@@ -158,4 +161,37 @@ async fn publish_source(
         tracing::warn!(error = %err, "source properties could not be announced, ignoring");
     }
     super::update_status(daemon);
+}
+
+/// Latches LOCKDOWN when an armed tripwire sees what it watches for in the mode in force
+/// before this reading (a link coming up in AIRGAP, removable media in COLDROOM).
+async fn trip(daemon: &Daemon, judgement: &crate::source::detect::rules::Judgement) {
+    let armed = daemon.config().config.mode.detect.tripwires.clone();
+    let (current, latched) = {
+        let registry = daemon.registry.read();
+        (registry.mode(), registry.host().lockdown.is_some())
+    };
+    if latched {
+        return;
+    }
+    let Some(reason) = crate::source::detect::rules::tripwire(current, judgement, &armed) else {
+        return;
+    };
+    let why = reason.clone();
+    let outcome = daemon
+        .writer
+        .run(move |registry| {
+            registry.plan_enter_lockdown(&crate::core::Actor::daemon(), &why, Timestamp::now())
+        })
+        .await;
+    match outcome {
+        Ok(()) => tracing::error!(
+            MESSAGE_ID = crate::service::logging::MESSAGE_LOCKDOWN,
+            reason = reason.as_str(),
+            "LOCKDOWN latched by a {reason}; only an admin can release it"
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, reason = reason.as_str(), "a tripwire fired but the lockdown could not be committed; checks fail closed")
+        }
+    }
 }

@@ -28,6 +28,7 @@ impl StaticSource {
                     "the configuration fixes the mode at {mode} (mode.static_mode)"
                 ),
                 route_out_is_vpn: mode == BoundaryMode::Trusted,
+                judgement: None,
             },
             None => Reading {
                 mode: EffectiveMode::Unknown,
@@ -37,6 +38,7 @@ impl StaticSource {
                     "source is static but mode.static_mode is not set, so the mode is UNKNOWN"
                         .into(),
                 route_out_is_vpn: false,
+                judgement: None,
             },
         }
     }

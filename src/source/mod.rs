@@ -2,6 +2,8 @@
 //! produces [`Reading`]s; one place (the service's mode supervisor) turns readings into the
 //! effective mode with the override, the latch and the settle time.
 
+pub mod boundary_daemon;
+pub mod detect;
 pub mod fixed;
 
 use crate::core::EffectiveMode;
@@ -20,6 +22,8 @@ pub struct Reading {
     pub explanation: String,
     /// Whether every route out leaves through a VPN (the tool gate in TRUSTED).
     pub route_out_is_vpn: bool,
+    /// What the detector's tripwires watch (links up, removable media); none for other sources.
+    pub judgement: Option<detect::rules::Judgement>,
 }
 
 /// A source of readings.

@@ -196,11 +196,38 @@ impl DaemonProcess {
         root: &Path,
         env: &[(&str, &str)],
     ) -> DaemonProcess {
+        Self::start_with(bus, config, root, env, &[])
+    }
+
+    /// Starts the daemon inside another network namespace (`ip netns exec NAME` execs it, so
+    /// the pid is the daemon's).
+    pub fn start_in_netns(bus: &TestBus, config: &str, netns: &str) -> DaemonProcess {
+        let root = tempfile::tempdir().unwrap().keep();
+        Self::start_with(bus, config, &root, &[], &["ip", "netns", "exec", netns])
+    }
+
+    /// Starts the daemon, run through `prefix` (a command that execs its arguments) if given.
+    pub fn start_with(
+        bus: &TestBus,
+        config: &str,
+        root: &Path,
+        env: &[(&str, &str)],
+        prefix: &[&str],
+    ) -> DaemonProcess {
         let state_dir = root.join("state");
         let config_path = root.join("daemon.toml");
         std::fs::write(&config_path, config).unwrap();
         let log_path = root.join("daemon.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_learning-contractsd"))
+        let binary = env!("CARGO_BIN_EXE_learning-contractsd");
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .arg("--bus-address")
             .arg(&bus.address)
             .arg("--state-dir")

@@ -1,2 +1,4 @@
 pub mod bus;
 pub mod core_fixtures;
+pub mod fake_boundary_daemon;
+pub mod netns;
