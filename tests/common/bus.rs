@@ -105,6 +105,8 @@ impl TestBus {
   <policy user="root">
     <allow own="org.freedesktop.PolicyKit1"/>
     <allow own="org.freedesktop.login1"/>
+    <allow own="org.freedesktop.systemd1"/>
+    <allow send_destination="org.freedesktop.systemd1"/>
     <allow send_destination="org.freedesktop.PolicyKit1"/>
   </policy>
   <policy context="default">
