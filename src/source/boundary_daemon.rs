@@ -180,6 +180,10 @@ pub enum Cause {
         "connection reset by peer: check the service user (the Boundary Daemon drops clients whose uid is neither 0 nor its own)"
     )]
     ConnectionReset,
+    /// The server's listen queue is full (a non-blocking connect to a Unix socket then fails
+    /// with EAGAIN instead of waiting).
+    #[error("the Boundary Daemon is not accepting connections (its listen queue is full)")]
+    Busy,
     /// No complete reply within the timeout.
     #[error("no reply within {millis} ms")]
     Timeout {
@@ -199,7 +203,7 @@ pub enum Cause {
     #[error("the reply is not a JSON object")]
     NotJson,
     /// `success` is not `true`; the server's `error` (or `message`) text.
-    #[error("{}: {}", if *auth_error { "authentication failed" } else { "the Boundary Daemon refused" }, message.as_deref().unwrap_or("no reason given"))]
+    #[error("{}: {}", refusal_kind(*auth_error), message.as_deref().unwrap_or("no reason given"))]
     NotSuccess {
         /// The server's text, cut to a readable length.
         message: Option<String>,
@@ -215,6 +219,14 @@ pub enum Cause {
     UnknownMode(String),
 }
 
+fn refusal_kind(auth_error: bool) -> &'static str {
+    if auth_error {
+        "authentication failed"
+    } else {
+        "the Boundary Daemon refused"
+    }
+}
+
 impl Cause {
     /// A stable short name for `Facts` and structured log fields.
     pub const fn name(&self) -> &'static str {
@@ -224,6 +236,7 @@ impl Cause {
             Self::ConnectionRefused => "connection-refused",
             Self::ClosedByPeer => "closed-by-peer",
             Self::ConnectionReset => "connection-reset",
+            Self::Busy => "busy",
             Self::Timeout { .. } => "timeout",
             Self::Io(_) => "socket-error",
             Self::ShortWrite => "short-write",
@@ -241,6 +254,7 @@ impl Cause {
             ErrorKind::NotFound => Self::SocketMissing,
             ErrorKind::PermissionDenied => Self::PermissionDenied,
             ErrorKind::ConnectionRefused => Self::ConnectionRefused,
+            ErrorKind::WouldBlock => Self::Busy,
             _ => Self::from_exchange(error),
         }
     }
@@ -308,12 +322,18 @@ fn mode_from_wire_name(name: &str) -> Option<BoundaryMode> {
     })
 }
 
-/// Server text cut to a readable length at a character boundary.
+/// Server text made safe for one log line: control characters (newlines included) become
+/// spaces, and it is cut to a readable length.
 fn quoted(text: &str) -> String {
-    match text.char_indices().nth(MAX_QUOTED_TEXT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
+    let mut shown: String = text
+        .chars()
+        .take(MAX_QUOTED_TEXT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(MAX_QUOTED_TEXT_CHARS).is_some() {
+        shown.push('…');
     }
+    shown
 }
 
 fn text_field(object: &Value, key: &str) -> Option<String> {
@@ -615,6 +635,11 @@ impl ModeSource for BoundaryDaemonSource {
     }
 
     async fn run(self: Box<Self>, readings: watch::Sender<Option<Reading>>) {
+        tracing::info!(
+            socket = %self.config.socket.display(),
+            poll_interval_ms = self.config.poll_interval().as_millis() as u64,
+            "reading the boundary mode from the Boundary Daemon"
+        );
         let mut causes = CauseTracker::default();
         let mut consecutive_failures: u32 = 0;
         loop {

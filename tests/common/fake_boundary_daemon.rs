@@ -194,7 +194,7 @@ impl Drop for FakeBoundaryDaemon {
 /// A `status` reply like the real one: `success`, the mode under `boundary_state`, the latch,
 /// and an `environment` large enough that the reply is about 5 KiB.
 pub fn status_reply(mode: &str, latch: Option<&str>) -> Vec<u8> {
-    let interfaces: Vec<Value> = (0..24)
+    let interfaces: Vec<Value> = (0..56)
         .map(|index| {
             json!({
                 "name": format!("veth{index:02}"),
@@ -293,6 +293,10 @@ async fn serve(mut stream: UnixStream, state: Arc<Mutex<State>>) {
     }
     let request = buffer[..length].to_vec();
     state.lock().unwrap().requests.push(request.clone());
+    let delay = match behaviour {
+        Behaviour::Slow(delay) => Some(delay),
+        _ => None,
+    };
     let reply = match behaviour {
         Behaviour::CloseWithoutReply | Behaviour::DropUnread => return,
         Behaviour::Garbage => b"<html><body>502 Bad Gateway</body></html>".to_vec(),
@@ -306,7 +310,7 @@ async fn serve(mut stream: UnixStream, state: Arc<Mutex<State>>) {
             Err(_) => serde_json::to_vec(&json!({"error": "Invalid JSON"})).unwrap(),
         },
     };
-    if let Behaviour::Slow(delay) = behaviour {
+    if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
     // In two pieces with a pause between, so a client that reads once gets half a reply.
