@@ -19,7 +19,7 @@ async fn a_contract_lives_through_the_bus_and_is_announced() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
     let owner_uid = users().owner;
     let owner = connect_as(&bus, owner_uid, &[]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
@@ -95,4 +95,15 @@ async fn a_contract_lives_through_the_bus_and_is_announced() {
         .unwrap();
     assert!(!allowed);
     assert_eq!(code, "no_contract");
+
+    // Lifecycle events reach the log with their stable MESSAGE_ID.
+    let log = daemon.log();
+    assert!(
+        log.contains(&format!("contract {id} is now active")),
+        "{log}"
+    );
+    assert!(
+        log.contains("MESSAGE_ID=\"6f3c1a0e2b7d4f55a1c9e8d7b6a50003\""),
+        "{log}"
+    );
 }

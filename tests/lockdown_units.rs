@@ -19,7 +19,9 @@ struct RecordingManager {
 impl RecordingManager {
     fn freeze_unit(&self, name: &str) -> zbus::fdo::Result<()> {
         if name == "missing.service" {
-            return Err(zbus::fdo::Error::Failed("Unit missing.service not loaded.".into()));
+            return Err(zbus::fdo::Error::Failed(
+                "Unit missing.service not loaded.".into(),
+            ));
         }
         self.calls.lock().push(format!("freeze {name}"));
         Ok(())
@@ -48,22 +50,56 @@ async fn lockdown_freezes_the_agent_units_and_release_thaws_them() {
     let manager = RecordingManager::default();
     let calls = Arc::clone(&manager.calls);
     let systemd = connect_as(&bus, 0, &[0]).await;
-    systemd.object_server().at("/org/freedesktop/systemd1", manager).await.unwrap();
-    systemd.request_name("org.freedesktop.systemd1").await.unwrap();
+    systemd
+        .object_server()
+        .at("/org/freedesktop/systemd1", manager)
+        .await
+        .unwrap();
+    systemd
+        .request_name("org.freedesktop.systemd1")
+        .await
+        .unwrap();
     let config = static_config(
         "AIRGAP",
         "[lockdown]\nfreeze_units = [\"agent.service\", \"missing.service\", \"helper.service\"]\n",
     );
     let daemon = DaemonProcess::start(&bus, &config);
-    let admin = Boundary1Proxy::new(&connect_as(&bus, 0, &[0]).await).await.unwrap();
+    let admin = Boundary1Proxy::new(&connect_as(&bus, 0, &[0]).await)
+        .await
+        .unwrap();
 
     admin.enter_lockdown("drill").await.unwrap();
     eventually("both units frozen", || calls.lock().len() == 2).await;
-    assert_eq!(*calls.lock(), vec!["freeze agent.service", "freeze helper.service"]);
-    eventually("the failure logged", || daemon.log().contains("could not freeze agent unit missing.service")).await;
+    assert_eq!(
+        *calls.lock(),
+        vec!["freeze agent.service", "freeze helper.service"]
+    );
+    eventually("the failure logged", || {
+        daemon
+            .log()
+            .contains("could not freeze agent unit missing.service")
+    })
+    .await;
 
+    assert!(
+        daemon.log().contains("LOCKDOWN entered and latched: drill"),
+        "{}",
+        daemon.log()
+    );
     admin.release_lockdown("drill over").await.unwrap();
+    assert!(
+        daemon.log().contains("lockdown released: drill over"),
+        "{}",
+        daemon.log()
+    );
     eventually("units thawed", || calls.lock().len() == 5).await;
     let calls = calls.lock().clone();
-    assert_eq!(&calls[2..], ["thaw agent.service", "thaw missing.service", "thaw helper.service"]);
+    assert_eq!(
+        &calls[2..],
+        [
+            "thaw agent.service",
+            "thaw missing.service",
+            "thaw helper.service"
+        ]
+    );
 }

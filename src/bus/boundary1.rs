@@ -153,13 +153,32 @@ impl Boundary1 {
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<(), BusError> {
         let reason = bounded("reason", reason, &self.daemon)?;
+        let logged = reason.clone();
         self.host_change(
             Action::EnterLockdown,
             &header,
             connection,
             move |r, a, now| r.plan_enter_lockdown(a, &reason, now),
         )
-        .await
+        .await?;
+        tracing::error!(
+            MESSAGE_ID = crate::service::logging::MESSAGE_LOCKDOWN,
+            reason = logged.as_str(),
+            "LOCKDOWN entered and latched: {logged}; every check is denied until an admin releases it"
+        );
+        let boundary_daemon = self.daemon.config().config.mode.boundary_daemon.clone();
+        if boundary_daemon.push_lockdown {
+            tokio::spawn(async move {
+                match crate::source::boundary_daemon::push_lockdown(&boundary_daemon, &logged).await
+                {
+                    Ok(()) => tracing::warn!("the lockdown was pushed to the Boundary Daemon"),
+                    Err(err) => {
+                        tracing::error!(error = %err, "the lockdown could not be pushed to the Boundary Daemon")
+                    }
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Releases a latched lockdown (admin, never cached; org.learningcontracts.release-lockdown),
@@ -171,13 +190,20 @@ impl Boundary1 {
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<(), BusError> {
         let reason = bounded("reason", reason, &self.daemon)?;
+        let logged = reason.clone();
         self.host_change(
             Action::ReleaseLockdown,
             &header,
             connection,
             move |r, a, now| r.plan_release_lockdown(a, &reason, now),
         )
-        .await
+        .await?;
+        tracing::warn!(
+            MESSAGE_ID = crate::service::logging::MESSAGE_LOCKDOWN,
+            reason = logged.as_str(),
+            "lockdown released: {logged}; the mode follows the source again after the settle time"
+        );
+        Ok(())
     }
 
     /// Claims less isolation than detected (admin; org.learningcontracts.set-override): the

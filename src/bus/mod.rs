@@ -355,7 +355,7 @@ pub async fn announce(
     };
     while let Some(announcement) = queue.recv().await {
         for event in &announcement.events {
-            if let Err(err) = emit(&connection, &emitter, event).await {
+            if let Err(err) = emit(&emitter, event).await {
                 tracing::warn!(error = %err, "a signal could not be sent, ignoring");
             }
         }
@@ -385,16 +385,11 @@ pub async fn announce(
     }
 }
 
-async fn emit(
-    connection: &zbus::Connection,
-    emitter: &SignalEmitter<'_>,
-    event: &Event,
-) -> zbus::Result<()> {
+async fn emit(emitter: &SignalEmitter<'_>, event: &Event) -> zbus::Result<()> {
     use boundary1::Boundary1;
     use contracts1::Contracts1;
     use memories1::Memories1;
     use sessions1::Sessions1;
-    let _ = connection;
     match event {
         Event::ContractChanged {
             id,
@@ -402,6 +397,13 @@ async fn emit(
             suspension,
             reason,
         } => {
+            tracing::info!(
+                MESSAGE_ID = crate::service::logging::MESSAGE_CONTRACT_CHANGED,
+                contract_id = id.as_str(),
+                state = state.as_str(),
+                reason = reason.as_str(),
+                "contract {id} is now {state}: {reason}"
+            );
             let suspension: Vec<String> = suspension.iter().map(|s| s.to_string()).collect();
             Contracts1::contract_changed(emitter, id, state.as_str(), suspension, reason).await
         }

@@ -1,0 +1,110 @@
+//! The daemon with `source = "boundary-daemon"`, against the project's fake Boundary Daemon:
+//! its modes become ours, its lockdown latch is LOCKDOWN even with an open mode, any failure
+//! reads UNKNOWN with SourceHealthy false and clears by itself, and an admin lockdown is pushed
+//! to it when configured.
+
+mod common;
+
+use common::bus::*;
+use common::fake_boundary_daemon::{Behaviour, FAKE_TOKEN, FakeBoundaryDaemon};
+use std::time::{Duration, Instant};
+
+async fn property<T: TryFrom<zbus::OwnedVariant>>(client: &zbus::Connection, name: &str) -> T
+where
+    T::Error: std::fmt::Debug,
+{
+    let reply = client
+        .call_method(
+            Some(BUS_NAME),
+            PATH,
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.learningcontracts.Boundary1", name),
+        )
+        .await
+        .unwrap();
+    T::try_from(reply.body().deserialize::<zbus::OwnedVariant>().unwrap()).unwrap()
+}
+
+async fn wait_for(client: &zbus::Connection, mode: &str, healthy: bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now: String = property(client, "Mode").await;
+        let health: bool = property(client, "SourceHealthy").await;
+        if now == mode && health == healthy {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mode {now} (healthy {health}), expected {mode} (healthy {healthy})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_boundary_daemon_decides_the_mode_and_its_failures_mean_unknown() {
+    if !require_root("the_boundary_daemon_decides_the_mode_and_its_failures_mean_unknown") {
+        return;
+    }
+    let fake = FakeBoundaryDaemon::start();
+    fake.set_mode("airgap");
+    let config = format!(
+        "[authorization]\nmode = \"unix\"\n[mode]\nsource = \"boundary-daemon\"\nsettle_time_ms = 0\n[mode.boundary_daemon]\nsocket = \"{}\"\npoll_interval_ms = 50\ntimeout_ms = 200\nmax_backoff_ms = 200\ntoken = \"{FAKE_TOKEN}\"\npush_lockdown = true\n",
+        fake.socket().display()
+    );
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &config);
+    let client = connect_as(&bus, 0, &[0]).await;
+    wait_for(&client, "AIRGAP", true).await;
+    let source: String = property(&client, "Source").await;
+    assert_eq!(source, "boundary-daemon");
+
+    fake.set_mode("trusted");
+    wait_for(&client, "TRUSTED", true).await;
+    fake.set_mode("open");
+    wait_for(&client, "OPEN", true).await;
+
+    // The latch means LOCKDOWN even while its mode says open.
+    fake.set_latch(Some("tripwire: usb"));
+    wait_for(&client, "LOCKDOWN", true).await;
+    fake.set_latch(None);
+    wait_for(&client, "OPEN", true).await;
+
+    // Any failure reads UNKNOWN, unhealthy, and clears by itself.
+    fake.set_behaviour(Behaviour::Garbage);
+    wait_for(&client, "UNKNOWN", false).await;
+    fake.set_behaviour(Behaviour::Answer);
+    wait_for(&client, "OPEN", true).await;
+    fake.set_behaviour(Behaviour::Slow(Duration::from_millis(600)));
+    wait_for(&client, "UNKNOWN", false).await;
+    fake.set_behaviour(Behaviour::Answer);
+    wait_for(&client, "OPEN", true).await;
+
+    // An admin lockdown here is pushed to the Boundary Daemon too.
+    Boundary1Proxy::new(&client)
+        .await
+        .unwrap()
+        .enter_lockdown("incident drill")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pushed = fake.requests().iter().any(|request| {
+            let text = String::from_utf8_lossy(request);
+            text.contains("\"set_mode\"")
+                && text.contains("lockdown")
+                && text.contains("incident drill")
+        });
+        if pushed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lockdown was not pushed to the Boundary Daemon"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mode: String = property(&client, "Mode").await;
+    assert_eq!(mode, "LOCKDOWN");
+}
