@@ -126,7 +126,10 @@ fn unknown_keys_and_bad_values_are_refused_with_file_and_key() {
     let message = refused("[gates]\ndenied_tools = [\"\"]\n");
     assert!(message.contains("gates.denied_tools[0]"), "{message}");
     let message = refused("[[mode.detect.rules]]\nwhen = [\"wifi_up\"]\nmode = \"OPEN\"\n");
-    assert!(message.contains("mode.detect.rules") && message.contains("wifi_up"), "{message}");
+    assert!(
+        message.contains("mode.detect.rules") && message.contains("wifi_up"),
+        "{message}"
+    );
     let message = refused("[mode.boundary_daemon]\nsocket = \"relative.sock\"\n");
     assert!(message.contains("mode.boundary_daemon.socket"), "{message}");
     let message = refused("this is not toml");
