@@ -41,7 +41,10 @@ impl FakeSysfs {
             .join("block")
             .join(name);
         self.device(&device, name, number);
-        write(&device.join("removable"), if removable { "1\n" } else { "0\n" });
+        write(
+            &device.join("removable"),
+            if removable { "1\n" } else { "0\n" },
+        );
         device
     }
 

@@ -156,7 +156,7 @@ fn octal_byte(digits: &[u8]) -> Option<u8> {
     u8::try_from(value).ok()
 }
 
-/// How mounts are judged: `[detect.mounts]` in the config.
+/// How mounts are judged: `[mode.detect.mounts]` in the config.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MountPolicy {
@@ -627,12 +627,14 @@ impl MountWatcher {
             source,
         })?;
         // Only priority and error readiness matter: mountinfo always polls readable.
-        let file = AsyncFd::with_interest(file, Interest::PRIORITY | Interest::ERROR).map_err(
-            |source| MountWatchError::Open {
-                path: path.clone(),
-                source,
-            },
-        )?;
+        // SAFETY: the `File` owns its descriptor, which stays open and the same until the
+        // `AsyncFd` (its only owner) drops it; nothing here swaps the file out.
+        let file =
+            unsafe { AsyncFd::register_with_interest(file, Interest::PRIORITY | Interest::ERROR) }
+                .map_err(|err| MountWatchError::Open {
+                    path: path.clone(),
+                    source: err.into(),
+                })?;
         let mut watcher = Self {
             path,
             file,
