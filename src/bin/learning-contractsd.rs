@@ -116,8 +116,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread serves the bus: checks are short and never block (the store has a thread of
+    // its own), and staying on one thread saves the cross-thread wake-ups that dominate a bus
+    // round trip on a small machine.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -90,8 +90,11 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     }
     create_state_dir(&options.state_dir)?;
     let store_path = options.state_dir.join(STORE_FILE);
+    let opening = store_path.clone();
     let (ledger, recovery) =
-        tokio::task::block_in_place(|| Ledger::open(&store_path, Timestamp::now()))?;
+        tokio::task::spawn_blocking(move || Ledger::open(&opening, Timestamp::now()))
+            .await
+            .map_err(std::io::Error::other)??;
     tracing::info!(
         store = %store_path.display(),
         contracts = ledger.registry().contracts().count(),
