@@ -643,6 +643,13 @@ async fn boundary1_properties_lockdown_override_and_pauses() {
         "{explanation}"
     );
     assert_eq!(creation().await, "allowed");
+    let counted = boundary.explain().await.unwrap();
+    assert!(
+        counted
+            .lines()
+            .any(|l| l.starts_with("Allowed checks since start: ") && !l.ends_with(": 0")),
+        "allowed checks are counted: {counted}"
+    );
 
     // EnterLockdown / ReleaseLockdown, with their signals.
     let mut switched = boundary.receive_mode_switched().await.unwrap();

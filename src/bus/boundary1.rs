@@ -139,6 +139,12 @@ impl Boundary1 {
         if let Some(pause) = &host.paused_all {
             lines.push(format!("All learning paused: {}", pause.reason));
         }
+        lines.push(format!(
+            "Allowed checks since start: {}",
+            self.daemon
+                .allowed_checks
+                .load(std::sync::atomic::Ordering::Relaxed)
+        ));
         lines.push(format!("Facts: {}", source.facts));
         lines.join("\n")
     }

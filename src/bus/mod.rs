@@ -25,7 +25,7 @@ use error::BusError;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use tokio::sync::{Notify, mpsc};
 use zbus::message::{Flags, Header};
 use zbus::object_server::SignalEmitter;
@@ -481,9 +481,4 @@ async fn properties_after(connection: &zbus::Connection, events: &[Event]) -> zb
     guard.head_seq_changed(emitter).await?;
     guard.head_hash_changed(emitter).await?;
     Ok(())
-}
-
-/// The counters a bus reader sees.
-pub fn allowed_checks(daemon: &Daemon) -> u64 {
-    daemon.allowed_checks.load(Ordering::Relaxed)
 }

@@ -457,24 +457,37 @@ async fn keep_time(daemon: Arc<Daemon>) {
             }
             continue;
         }
-        let mut next = daemon.registry.read().next_expiry();
-        let sessions: Vec<(String, Option<String>, Timestamp)> = daemon
-            .registry
-            .read()
-            .sessions()
-            .map(|s| (s.id.clone(), s.opener.bus_name.clone(), s.last_seen))
-            .collect();
-        for (id, bus_name, last_seen) in sessions {
-            let seen = bus_name
-                .and_then(|name| daemon.activity.lock().get(&name).copied())
-                .map_or(last_seen, |active| active.max(last_seen));
-            let deadline = seen.plus_millis(idle);
-            if deadline <= now {
-                end_session(&daemon, id, "idle time reached").await;
-            } else {
-                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+        // Calls seen from the openers' connections count as use of their sessions.
+        let seen: Vec<(String, Timestamp)> = {
+            let activity = daemon.activity.lock();
+            daemon
+                .registry
+                .read()
+                .sessions()
+                .filter_map(|s| {
+                    let name = s.opener.bus_name.as_deref()?;
+                    activity.get(name).map(|at| (s.id.clone(), *at))
+                })
+                .collect()
+        };
+        if !seen.is_empty() {
+            let mut registry = daemon.registry.write();
+            for (id, at) in &seen {
+                registry.touch_session(id, *at);
             }
         }
+        let idle_now = daemon.registry.read().idle_sessions(idle, now);
+        for id in idle_now {
+            end_session(&daemon, id, "idle time reached").await;
+        }
+        let next = {
+            let registry = daemon.registry.read();
+            registry
+                .sessions()
+                .map(|s| s.idle_deadline(idle))
+                .chain(registry.next_expiry())
+                .min()
+        };
         let wait = next.map_or(60_000, |at| {
             (at.as_millis() - Timestamp::now().as_millis()).clamp(0, 60_000)
         });
