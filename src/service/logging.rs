@@ -4,7 +4,6 @@
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 /// The daemon started and is ready.
 pub const MESSAGE_STARTED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50001";
@@ -19,25 +18,36 @@ pub const MESSAGE_RELOAD: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50005";
 
 /// Sets up logging at `default_level` (overridden by RUST_LOG).
 pub fn init(default_level: &str) {
+    // Crates that log through `log` reach tracing through one bridge. The netlink crates warn
+    // about every attribute a newer kernel sends that they do not know yet, on every re-read:
+    // nothing an admin can act on, so the bridge leaves them out.
+    let _ = tracing_log::LogTracer::builder()
+        .ignore_crate("netlink_packet_route")
+        .ignore_crate("netlink_packet_core")
+        .ignore_crate("netlink_proto")
+        .init();
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let registry = tracing_subscriber::registry().with(filter);
-    if std::env::var_os("JOURNAL_STREAM").is_some()
+    let installed = if std::env::var_os("JOURNAL_STREAM").is_some()
         && let Ok(journald) = tracing_journald::layer()
     {
-        registry
-            .with(journald.with_syslog_identifier("learning-contractsd".into()))
-            .init();
-        return;
-    }
-    registry
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .with_ansi(use_colour()),
+        tracing::subscriber::set_global_default(
+            registry.with(journald.with_syslog_identifier("learning-contractsd".into())),
         )
-        .init();
+    } else {
+        tracing::subscriber::set_global_default(
+            registry.with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+                    .with_ansi(use_colour()),
+            ),
+        )
+    };
+    if let Err(err) = installed {
+        eprintln!("learning-contractsd: logging could not be set up: {err}");
+    }
 }
 
 /// Colours only on a terminal, and never with NO_COLOR set.

@@ -164,7 +164,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let source_name = source.name();
     let source_task = tokio::spawn(source.run(readings_tx));
     let (first_tx, first_rx) = oneshot::channel();
-    tokio::spawn(mode::supervise(
+    let supervisor = tokio::spawn(mode::supervise(
         Arc::clone(&daemon),
         connection.clone(),
         source_name,
@@ -231,6 +231,8 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     }
     notify::stopping();
     tracing::info!("stopping");
+    // The supervisor first: a source that stops while it still runs would read as UNKNOWN.
+    supervisor.abort();
     source_task.abort();
     daemon.flush_denials();
     let _ = connection.release_name(BUS_NAME).await;
