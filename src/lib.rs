@@ -5,6 +5,7 @@
 //! - [`ledger`]: the one writer that plans, commits, then applies every change.
 
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod ledger;

@@ -1,0 +1,771 @@
+//! contractctl: read, approve and revoke what your assistant may learn, and manage the host's
+//! learning boundary, through learning-contractsd.
+
+use clap::{Args, Parser, Subcommand};
+use learning_contracts::cli::client::{Bus, CliError, Client, EXIT_CHECK_DENIED, EXIT_OK};
+use learning_contracts::cli::output::{self, Dict, dict_json, table, text, texts};
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use zbus::{OwnedVariant, Variant};
+
+/// Read, approve and revoke learning contracts: what local AI agents may learn from you, how
+/// far they may generalize it, how long they may keep it, and whether it may leave this
+/// machine. Also shows and manages the host's boundary mode, lockdown and pauses.
+///
+/// contractctl talks to learning-contractsd on the system bus (or, with --user, to a daemon
+/// started with --user on your session bus). Who may do what is decided by the daemon: your
+/// own contracts are yours to draft, submit and revoke; activating one asks for your
+/// confirmation (polkit may ask for your password); other users' contracts, lockdown, overrides
+/// and pausing everyone need an admin.
+///
+/// Output is a table or text for people, or JSON with --json on every read command. Colours
+/// only on a terminal, never with NO_COLOR set.
+///
+/// Exit status: 0 done (for check: allowed); 1 the daemon refused (wrong state, not
+/// revocable, you declined); 2 bad arguments; 3 access denied; 4 no such contract that you
+/// can see; 5 invalid input (bad key, value or date, or a contract that cannot be accepted);
+/// 6 the daemon cannot be reached; 10 check answered "denied".
+#[derive(Debug, Parser)]
+#[command(name = "contractctl", version, verbatim_doc_comment)]
+struct Cli {
+    /// Talk to a daemon started with --user on your session bus.
+    #[arg(long, global = true, conflicts_with = "bus_address")]
+    user: bool,
+    /// Talk to the daemon on the bus at this D-Bus address.
+    #[arg(long, global = true, value_name = "ADDRESS")]
+    bus_address: Option<String>,
+    /// Print JSON instead of tables and text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The boundary mode, its source, lockdown, pauses, and how many contracts are active.
+    Status,
+    /// Contracts you can see: yours and the system prohibitions (root: all).
+    List {
+        /// Only this state: draft, review, active, expired, revoked or amended.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this kind: observation, episodic, procedural, strategic or prohibited.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this owner's (uid; another owner's needs an admin).
+        #[arg(long)]
+        owner: Option<u32>,
+    },
+    /// One contract: its plain-language summary and every field.
+    Show {
+        /// The contract id.
+        id: String,
+    },
+    /// Create a draft: by kind with the flags below, from a template, or from a sentence.
+    New(NewArgs),
+    /// Change a draft of yours; flags not given keep their value.
+    Edit {
+        /// The draft's id.
+        id: String,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+    /// Submit a draft for review; the daemon checks it in full and says what to fix.
+    Submit {
+        /// The draft's id.
+        id: String,
+    },
+    /// Approve a contract in review. Shows its summary and asks you to confirm (no default);
+    /// without a terminal, --yes is required.
+    Activate {
+        /// The contract's id.
+        id: String,
+        /// Approve without asking (only when there is no terminal to ask on).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Revoke a contract: its memories are forgotten (tombstoned, derived ones quarantined).
+    Revoke {
+        /// The contract's id.
+        id: String,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "revoked with contractctl")]
+        reason: String,
+    },
+    /// Withdraw a draft or a contract in review before it is ever used.
+    Withdraw {
+        /// The draft's id.
+        id: String,
+    },
+    /// Show the boundary mode; --explain shows the facts and the rule behind it.
+    Mode {
+        /// Show why the mode is what it is.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Stop all learning now (yours; --all for everyone, admin). Recall still works.
+    Pause {
+        /// Everyone's learning (admin).
+        #[arg(long)]
+        all: bool,
+        /// Why.
+        #[arg(long, default_value = "paused with contractctl")]
+        reason: String,
+    },
+    /// Resume learning (yours; --all for everyone, admin).
+    Resume {
+        /// Everyone's learning (admin).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Put the host into LOCKDOWN now (admin): everything is denied until released.
+    Lockdown {
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release a latched LOCKDOWN (admin), with a reason.
+    ReleaseLockdown {
+        /// Why it is safe again (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Claim less isolation than detected (admin), or --clear the override.
+    Override {
+        /// OPEN, RESTRICTED, TRUSTED, AIRGAP or COLDROOM.
+        #[arg(required_unless_present = "clear")]
+        mode: Option<String>,
+        /// Why.
+        #[arg(long, default_value = "set with contractctl")]
+        reason: String,
+        /// Remove the override.
+        #[arg(long, conflicts_with = "mode")]
+        clear: bool,
+    },
+    /// Ask the daemon what an agent would be told (for debugging an agent). Exit status 10
+    /// when denied.
+    Check(CheckArgs),
+    /// The audit log: verify the chain, or show records (admin).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Recompute the hash chain and report the first broken record.
+    Verify,
+    /// Show records after a sequence number.
+    Show {
+        /// Show records after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+struct NewArgs {
+    /// The kind: observation, episodic, procedural, strategic or prohibited.
+    #[arg(required_unless_present_any = ["template", "from_text"])]
+    kind: Option<String>,
+    /// Start from a template (see the templates with --template list).
+    #[arg(long, conflicts_with_all = ["kind", "from_text"])]
+    template: Option<String>,
+    /// A template parameter, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE", requires = "template")]
+    params: Vec<String>,
+    /// Read the draft from a sentence, for example "Learn coding tips from project alpha for 3 weeks".
+    #[arg(long, value_name = "TEXT", conflicts_with = "kind")]
+    from_text: Option<String>,
+    #[command(flatten)]
+    spec: SpecArgs,
+}
+
+#[derive(Debug, Args, Default)]
+struct SpecArgs {
+    /// A domain the contract is about (repeatable; at least one).
+    #[arg(long = "domain", value_name = "NAME")]
+    domains: Vec<String>,
+    /// A context it applies in (repeatable), or * for any context.
+    #[arg(long = "context", value_name = "NAME")]
+    contexts: Vec<String>,
+    /// A tool through which learning may happen (repeatable), or * for any tool.
+    #[arg(long = "tool", value_name = "NAME")]
+    tools: Vec<String>,
+    /// permanent, timebound (with --until) or session.
+    #[arg(long)]
+    retention: Option<String>,
+    /// For timebound: the day it ends (YYYY-MM-DD, at 00:00 UTC).
+    #[arg(long, value_name = "DATE")]
+    until: Option<String>,
+    /// The highest memory class it covers, 0 (public) to 5 (crown jewel).
+    #[arg(long, value_name = "CLASS")]
+    cap: Option<u8>,
+    /// The least isolated boundary mode it may work in.
+    #[arg(long, value_name = "MODE")]
+    required_mode: Option<String>,
+    /// How far it may generalize: raw, pattern, heuristic or strategy.
+    #[arg(long, value_name = "LEVEL")]
+    max_abstraction: Option<String>,
+    /// Knowledge may leave this machine (off unless given).
+    #[arg(long)]
+    transferable: bool,
+    /// Recall only while you are present.
+    #[arg(long)]
+    recall_requires_owner: bool,
+    /// Your own words about it.
+    #[arg(long)]
+    description: Option<String>,
+    /// A system prohibition that applies to every user (admin).
+    #[arg(long)]
+    system: bool,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// memory-creation, abstraction, recall or export; or the gates recall-gate, tool-gate.
+    check: String,
+    /// The domain.
+    #[arg(long)]
+    domain: Option<String>,
+    /// The context.
+    #[arg(long)]
+    context: Option<String>,
+    /// The memory class, 0 to 5.
+    #[arg(long = "class", default_value_t = 0)]
+    class: u8,
+    /// The tool (and for tool-gate, the tool's name).
+    #[arg(long)]
+    tool: Option<String>,
+    /// A contract to name.
+    #[arg(long = "contract")]
+    contract_id: Option<String>,
+    /// A memory to name (recall, export).
+    #[arg(long = "memory")]
+    memory_id: Option<String>,
+    /// The abstraction level (abstraction check).
+    #[arg(long)]
+    abstraction: Option<String>,
+    /// For tool-gate: the tool needs the network.
+    #[arg(long)]
+    network: bool,
+    /// For tool-gate: the tool needs the filesystem.
+    #[arg(long)]
+    filesystem: bool,
+    /// For tool-gate: the tool needs USB.
+    #[arg(long)]
+    usb: bool,
+}
+
+fn value<'a>(v: impl Into<Variant<'a>>) -> OwnedVariant {
+    OwnedVariant::try_from(v.into()).expect("plain values always convert")
+}
+
+impl SpecArgs {
+    fn dict(&self) -> Result<HashMap<String, OwnedVariant>, CliError> {
+        let mut dict = HashMap::new();
+        for (key, list) in [
+            ("domains", &self.domains),
+            ("contexts", &self.contexts),
+            ("tools", &self.tools),
+        ] {
+            if !list.is_empty() {
+                dict.insert(key.to_string(), value(list.clone()));
+            }
+        }
+        if let Some(retention) = &self.retention {
+            dict.insert("retention".into(), value(retention.as_str()));
+        }
+        if let Some(until) = &self.until {
+            let at = learning_contracts::core::plain::parse_iso_date(until).ok_or_else(|| {
+                CliError::Input(format!(
+                    "--until '{until}' is not a date; write it as YYYY-MM-DD"
+                ))
+            })?;
+            dict.insert("retention_until".into(), value(at.as_secs()));
+            dict.entry("retention".into())
+                .or_insert_with(|| value("timebound"));
+        }
+        if let Some(cap) = self.cap {
+            dict.insert("classification_cap".into(), value(cap));
+        }
+        if let Some(mode) = &self.required_mode {
+            dict.insert("required_mode".into(), value(mode.as_str()));
+        }
+        if let Some(level) = &self.max_abstraction {
+            dict.insert("max_abstraction".into(), value(level.as_str()));
+        }
+        if self.transferable {
+            dict.insert("transferable".into(), value(true));
+        }
+        if self.recall_requires_owner {
+            dict.insert("recall_requires_owner".into(), value(true));
+        }
+        if let Some(description) = &self.description {
+            dict.insert("description".into(), value(description.as_str()));
+        }
+        if self.system {
+            dict.insert("system".into(), value(true));
+        }
+        Ok(dict)
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Asks a yes/no question on the terminal; "no" unless the person types yes.
+fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return if yes {
+            Ok(())
+        } else {
+            Err(CliError::Declined(
+                "there is no terminal to confirm on; pass --yes to approve without asking".into(),
+            ))
+        };
+    }
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(CliError::Declined(
+            "not approved; nothing was changed".into(),
+        ))
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, CliError> {
+    let bus = match (&cli.bus_address, cli.user) {
+        (Some(address), _) => Bus::Address(address.clone()),
+        (None, true) => Bus::Session,
+        (None, false) => Bus::System,
+    };
+    let client = Client::connect(&bus).await?;
+    let json = cli.json;
+    match cli.command {
+        Command::Status => {
+            let mode: String = client.property("Boundary1", "Mode").await?;
+            let source: String = client.property("Boundary1", "Source").await?;
+            let healthy: bool = client.property("Boundary1", "SourceHealthy").await?;
+            let lockdown: bool = client.property("Boundary1", "Lockdown").await?;
+            let reason: String = client.property("Boundary1", "LockdownReason").await?;
+            let lowered: String = client.property("Boundary1", "Override").await?;
+            let paused_all: bool = client.property("Boundary1", "PausedAll").await?;
+            let active: u32 = client.property("Contracts1", "ActiveCount").await?;
+            let suspended: u32 = client.property("Contracts1", "SuspendedCount").await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "mode": mode, "source": source, "source_healthy": healthy, "lockdown": lockdown,
+                    "lockdown_reason": reason, "override": lowered, "paused_all": paused_all,
+                    "active": active, "suspended": suspended,
+                }));
+            } else {
+                println!(
+                    "Mode:       {} (source {source}, {})",
+                    output::bold(&mode),
+                    if healthy { "healthy" } else { "NOT healthy" }
+                );
+                if lockdown {
+                    println!("Lockdown:   LATCHED: {reason}");
+                }
+                if !lowered.is_empty() {
+                    println!("Override:   {lowered}");
+                }
+                if paused_all {
+                    println!("Learning:   paused for everyone");
+                }
+                println!("Contracts:  {active} active, {suspended} suspended");
+            }
+        }
+        Command::List { state, kind, owner } => {
+            let mut filter = HashMap::new();
+            if let Some(state) = state {
+                filter.insert("state".to_string(), value(state));
+            }
+            if let Some(kind) = kind {
+                filter.insert("kind".to_string(), value(kind));
+            }
+            if let Some(owner) = owner {
+                filter.insert("owner".to_string(), value(owner));
+            }
+            let contracts: Vec<Dict> = client.call("Contracts1", "List", &(filter,)).await?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    contracts.iter().map(dict_json).collect(),
+                ));
+            } else if contracts.is_empty() {
+                println!("No contracts. Create one with: contractctl new --help");
+            } else {
+                let rows: Vec<Vec<String>> = contracts
+                    .iter()
+                    .map(|c| {
+                        let suspension = texts(c, "suspension").join(",");
+                        vec![
+                            text(c, "id"),
+                            text(c, "kind"),
+                            text(c, "state"),
+                            if suspension.is_empty() {
+                                "-".into()
+                            } else {
+                                suspension
+                            },
+                            texts(c, "domains").join(","),
+                            texts(c, "contexts").join(","),
+                        ]
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    table(
+                        &["ID", "KIND", "STATE", "SUSPENDED", "DOMAINS", "CONTEXTS"],
+                        &rows
+                    )
+                );
+            }
+        }
+        Command::Show { id } => {
+            let contract: Dict = client.call("Contracts1", "Get", &(id.as_str(),)).await?;
+            let summary: String = client
+                .call("Contracts1", "Summarize", &(id.as_str(),))
+                .await?;
+            if json {
+                let mut value = dict_json(&contract);
+                value["summary"] = serde_json::Value::from(summary);
+                print_json(&value);
+            } else {
+                println!("{}\n", summary);
+                let mut keys: Vec<&String> = contract.keys().collect();
+                keys.sort();
+                for key in keys {
+                    println!("  {key:<22} {}", output::to_json(&contract[key]));
+                }
+            }
+        }
+        Command::New(args) => {
+            let (id, summary, questions) = if let Some(name) = args.template {
+                let mut params = HashMap::new();
+                for pair in &args.params {
+                    let (k, v) = pair.split_once('=').ok_or_else(|| {
+                        CliError::Input(format!("--param '{pair}' is not NAME=VALUE"))
+                    })?;
+                    params.insert(k.to_string(), value(v));
+                }
+                let id: String = client
+                    .call("Contracts1", "DraftFromTemplate", &(name.as_str(), params))
+                    .await?;
+                let summary: String = client
+                    .call("Contracts1", "Summarize", &(id.as_str(),))
+                    .await?;
+                (id, summary, Vec::new())
+            } else if let Some(sentence) = args.from_text {
+                client
+                    .call::<_, (String, String, Vec<String>)>(
+                        "Contracts1",
+                        "DraftFromText",
+                        &(sentence.as_str(),),
+                    )
+                    .await?
+            } else {
+                let kind = args.kind.unwrap_or_default();
+                let id: String = client
+                    .call(
+                        "Contracts1",
+                        "CreateDraft",
+                        &(kind.as_str(), args.spec.dict()?),
+                    )
+                    .await?;
+                let summary: String = client
+                    .call("Contracts1", "Summarize", &(id.as_str(),))
+                    .await?;
+                (id, summary, Vec::new())
+            };
+            if json {
+                print_json(
+                    &serde_json::json!({"id": id, "summary": summary, "questions": questions}),
+                );
+            } else {
+                if id.is_empty() {
+                    println!("No draft was made.");
+                } else {
+                    println!("Draft {id} created.\n\n{summary}");
+                }
+                for question in &questions {
+                    println!("? {question}");
+                }
+                if !id.is_empty() {
+                    println!("\nNext: contractctl submit {id}");
+                }
+            }
+        }
+        Command::Edit { id, spec } => {
+            client
+                .call::<_, ()>("Contracts1", "UpdateDraft", &(id.as_str(), spec.dict()?))
+                .await?;
+            println!("Draft {id} changed.");
+        }
+        Command::Submit { id } => {
+            client
+                .call::<_, ()>("Contracts1", "Submit", &(id.as_str(),))
+                .await?;
+            println!("Contract {id} is in review. Approve it with: contractctl activate {id}");
+        }
+        Command::Activate { id, yes } => {
+            let summary: String = client
+                .call("Contracts1", "Summarize", &(id.as_str(),))
+                .await?;
+            println!("{summary}\n");
+            confirm("Approve this contract?", yes)?;
+            client
+                .call::<_, ()>("Contracts1", "Activate", &(id.as_str(),))
+                .await?;
+            println!("Contract {id} is active.");
+        }
+        Command::Revoke { id, reason } => {
+            client
+                .call::<_, ()>("Contracts1", "Revoke", &(id.as_str(), reason.as_str()))
+                .await?;
+            println!("Contract {id} is revoked.");
+        }
+        Command::Withdraw { id } => {
+            let contract: Dict = client.call("Contracts1", "Get", &(id.as_str(),)).await?;
+            if !matches!(text(&contract, "state").as_str(), "draft" | "review") {
+                return Err(CliError::Declined(format!(
+                    "contract {id} is {}; only a draft or a contract in review can be withdrawn (use revoke)",
+                    text(&contract, "state")
+                )));
+            }
+            client
+                .call::<_, ()>(
+                    "Contracts1",
+                    "Revoke",
+                    &(id.as_str(), "withdrawn before use"),
+                )
+                .await?;
+            println!("Contract {id} is withdrawn.");
+        }
+        Command::Mode { explain } => {
+            let mode: String = client.property("Boundary1", "Mode").await?;
+            let why: Option<String> = if explain {
+                Some(client.call("Boundary1", "Explain", &()).await?)
+            } else {
+                None
+            };
+            if json {
+                print_json(&serde_json::json!({"mode": mode, "explain": why}));
+            } else {
+                println!("{}", why.unwrap_or(mode));
+            }
+        }
+        Command::Pause { all, reason } => {
+            let method = if all { "PauseAll" } else { "PauseLearning" };
+            client
+                .call::<_, ()>("Boundary1", method, &(reason.as_str(),))
+                .await?;
+            println!(
+                "Learning is paused{}.",
+                if all { " for everyone" } else { "" }
+            );
+        }
+        Command::Resume { all } => {
+            let method = if all { "ResumeAll" } else { "ResumeLearning" };
+            client.call::<_, ()>("Boundary1", method, &()).await?;
+            println!(
+                "Learning is resumed{}.",
+                if all { " for everyone" } else { "" }
+            );
+        }
+        Command::Lockdown { reason } => {
+            client
+                .call::<_, ()>("Boundary1", "EnterLockdown", &(reason.as_str(),))
+                .await?;
+            println!("LOCKDOWN is latched: everything is denied until an admin releases it.");
+        }
+        Command::ReleaseLockdown { reason } => {
+            client
+                .call::<_, ()>("Boundary1", "ReleaseLockdown", &(reason.as_str(),))
+                .await?;
+            println!("Lockdown released; the mode follows the host again.");
+        }
+        Command::Override {
+            mode,
+            reason,
+            clear,
+        } => {
+            if clear {
+                client
+                    .call::<_, ()>("Boundary1", "ClearOverride", &())
+                    .await?;
+                println!("Override cleared.");
+            } else {
+                let mode = mode.unwrap_or_default();
+                client
+                    .call::<_, ()>(
+                        "Boundary1",
+                        "SetOverride",
+                        &(mode.as_str(), reason.as_str()),
+                    )
+                    .await?;
+                println!("Override set: the mode is at most {mode}.");
+            }
+        }
+        Command::Check(args) => return check(&client, args, json).await,
+        Command::Audit { action } => match action {
+            AuditAction::Verify => {
+                let (ok, records, first_bad, message): (bool, u64, u64, String) =
+                    client.call("Audit1", "Verify", &()).await?;
+                if json {
+                    print_json(
+                        &serde_json::json!({"ok": ok, "records": records, "first_bad": first_bad, "message": message}),
+                    );
+                } else {
+                    println!("{} {message}", if ok { "OK:" } else { "BROKEN:" });
+                }
+                if !ok {
+                    return Ok(learning_contracts::cli::client::EXIT_REFUSED);
+                }
+            }
+            AuditAction::Show { after, limit } => {
+                let records: Vec<Dict> = client.call("Audit1", "Read", &(after, limit)).await?;
+                if json {
+                    print_json(&serde_json::Value::Array(
+                        records.iter().map(dict_json).collect(),
+                    ));
+                } else {
+                    let rows: Vec<Vec<String>> = records
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                output::to_json(&r["seq"]).to_string(),
+                                text(r, "action"),
+                                text(r, "contract_id"),
+                                r.get("caller_uid")
+                                    .map(|v| output::to_json(v).to_string())
+                                    .unwrap_or_else(|| "daemon".into()),
+                            ]
+                        })
+                        .collect();
+                    println!("{}", table(&["SEQ", "ACTION", "CONTRACT", "CALLER"], &rows));
+                }
+            }
+        },
+    }
+    Ok(EXIT_OK)
+}
+
+async fn check(client: &Client, args: CheckArgs, json: bool) -> Result<u8, CliError> {
+    let (allowed, code, reason, contract) = match args.check.as_str() {
+        "recall-gate" => {
+            let (allowed, code, reason): (bool, String, String) = client
+                .call("Enforcement1", "RecallGate", &(args.class,))
+                .await?;
+            (allowed, code, reason, String::new())
+        }
+        "tool-gate" => {
+            let tool = args
+                .tool
+                .clone()
+                .ok_or_else(|| CliError::Input("tool-gate needs --tool".into()))?;
+            let needs: HashMap<String, OwnedVariant> = [
+                ("network", args.network),
+                ("filesystem", args.filesystem),
+                ("usb", args.usb),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), value(v)))
+            .collect();
+            let (allowed, code, reason): (bool, String, String) = client
+                .call("Enforcement1", "ToolGate", &(tool.as_str(), needs))
+                .await?;
+            (allowed, code, reason, String::new())
+        }
+        name => {
+            let method = match name {
+                "memory-creation" => "CheckMemoryCreation",
+                "abstraction" => "CheckAbstraction",
+                "recall" => "CheckRecall",
+                "export" => "CheckExport",
+                other => {
+                    return Err(CliError::Input(format!(
+                        "'{other}' is not a check; use memory-creation, abstraction, recall, export, recall-gate or tool-gate"
+                    )));
+                }
+            };
+            let mut request = HashMap::new();
+            let required = |v: &Option<String>, flag: &str| {
+                v.clone()
+                    .ok_or_else(|| CliError::Input(format!("{name} needs --{flag}")))
+            };
+            request.insert(
+                "domain".to_string(),
+                value(required(&args.domain, "domain")?),
+            );
+            request.insert(
+                "context".to_string(),
+                value(required(&args.context, "context")?),
+            );
+            request.insert("classification".to_string(), value(args.class));
+            for (key, given) in [
+                ("tool", &args.tool),
+                ("contract_id", &args.contract_id),
+                ("memory_id", &args.memory_id),
+                ("abstraction", &args.abstraction),
+            ] {
+                if let Some(given) = given {
+                    request.insert(key.to_string(), value(given.as_str()));
+                }
+            }
+            client
+                .call::<_, (bool, String, String, String)>("Enforcement1", method, &(request,))
+                .await?
+        }
+    };
+    if json {
+        print_json(
+            &serde_json::json!({"allowed": allowed, "code": code, "reason": reason, "contract_id": contract}),
+        );
+    } else {
+        println!(
+            "{} ({code}): {reason}",
+            if allowed { "ALLOWED" } else { "DENIED" }
+        );
+    }
+    Ok(if allowed { EXIT_OK } else { EXIT_CHECK_DENIED })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("contractctl: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("contractctl: {err}");
+            if let Some(hint) = err.hint() {
+                eprintln!("{hint}");
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

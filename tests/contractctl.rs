@@ -1,0 +1,341 @@
+//! The real `contractctl` binary against a real daemon on a private bus, run as the owner, as
+//! another user and as root: every subcommand's happy path, the main errors with their exit
+//! statuses, and JSON that parses.
+
+mod common;
+
+use common::bus::*;
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn contractctl(bus: &TestBus, uid: u32, args: &[&str]) -> Run {
+    let mut command = Command::new("setpriv");
+    command
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={uid}"))
+        .arg("--clear-groups")
+        .arg(env!("CARGO_BIN_EXE_contractctl"))
+        .arg("--bus-address")
+        .arg(&bus.address)
+        .args(args)
+        .env("NO_COLOR", "1");
+    let output = command.output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn ok(run: Run, what: &str) -> String {
+    assert_eq!(run.code, 0, "{what} failed: {}{}", run.stdout, run.stderr);
+    run.stdout
+}
+
+fn json(run: Run, what: &str) -> serde_json::Value {
+    let out = ok(run, what);
+    serde_json::from_str(&out).unwrap_or_else(|err| panic!("{what} printed no JSON ({err}): {out}"))
+}
+
+#[test]
+fn every_subcommand_through_the_real_binary() {
+    if !require_root("every_subcommand_through_the_real_binary") {
+        return;
+    }
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let owner = users().owner;
+    let other = users().other;
+
+    let status = json(
+        contractctl(&bus, owner, &["--json", "status"]),
+        "status --json",
+    );
+    assert_eq!(status["mode"], "AIRGAP");
+    assert_eq!(status["source"], "static");
+    assert!(ok(contractctl(&bus, owner, &["status"]), "status").contains("Mode:       AIRGAP"));
+
+    let created = json(
+        contractctl(
+            &bus,
+            owner,
+            &[
+                "--json",
+                "new",
+                "episodic",
+                "--domain",
+                "coding",
+                "--context",
+                "*",
+                "--retention",
+                "permanent",
+            ],
+        ),
+        "new episodic",
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(created["summary"].as_str().unwrap().contains("coding"));
+    ok(
+        contractctl(&bus, owner, &["edit", &id, "--description", "practice"]),
+        "edit",
+    );
+    let listed = json(contractctl(&bus, owner, &["--json", "list"]), "list --json");
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str() && c["description"] == "practice")
+    );
+    let table = ok(
+        contractctl(&bus, owner, &["list", "--state", "draft"]),
+        "list",
+    );
+    assert!(table.contains("ID") && table.contains(&id));
+
+    ok(contractctl(&bus, owner, &["submit", &id]), "submit");
+    let shown = ok(contractctl(&bus, owner, &["show", &id]), "show");
+    assert!(
+        shown.contains("Nothing will leave this machine."),
+        "{shown}"
+    );
+    let activated = ok(
+        contractctl(&bus, owner, &["activate", &id, "--yes"]),
+        "activate --yes",
+    );
+    assert!(activated.contains("is active"), "{activated}");
+    let shown = json(
+        contractctl(&bus, owner, &["--json", "show", &id]),
+        "show --json",
+    );
+    assert_eq!(shown["state"], "active");
+
+    let allowed = contractctl(
+        &bus,
+        owner,
+        &[
+            "check",
+            "memory-creation",
+            "--domain",
+            "coding",
+            "--context",
+            "home",
+            "--class",
+            "1",
+        ],
+    );
+    assert_eq!(allowed.code, 0, "{}{}", allowed.stdout, allowed.stderr);
+    assert!(allowed.stdout.starts_with("ALLOWED (allowed)"));
+    let denied = contractctl(
+        &bus,
+        owner,
+        &[
+            "--json",
+            "check",
+            "recall",
+            "--domain",
+            "finance",
+            "--context",
+            "home",
+        ],
+    );
+    assert_eq!(denied.code, 10);
+    let decision: serde_json::Value = serde_json::from_str(&denied.stdout).unwrap();
+    assert_eq!(decision["code"], "no_contract");
+    assert_eq!(
+        contractctl(&bus, owner, &["check", "recall-gate", "--class", "4"]).code,
+        0
+    );
+    assert_eq!(
+        contractctl(
+            &bus,
+            owner,
+            &["check", "tool-gate", "--tool", "browser", "--network"]
+        )
+        .code,
+        10
+    );
+
+    let mode = ok(
+        contractctl(&bus, owner, &["mode", "--explain"]),
+        "mode --explain",
+    );
+    assert!(
+        mode.contains("Mode: AIRGAP") && mode.contains("Source: static"),
+        "{mode}"
+    );
+    ok(
+        contractctl(&bus, owner, &["pause", "--reason", "thinking"]),
+        "pause",
+    );
+    assert_eq!(
+        contractctl(
+            &bus,
+            owner,
+            &[
+                "check",
+                "memory-creation",
+                "--domain",
+                "coding",
+                "--context",
+                "home"
+            ]
+        )
+        .code,
+        10
+    );
+    ok(contractctl(&bus, owner, &["resume"]), "resume");
+
+    let journal = json(
+        contractctl(
+            &bus,
+            owner,
+            &["--json", "new", "--template", "personal-journal"],
+        ),
+        "new --template personal-journal",
+    );
+    assert!(!journal["id"].as_str().unwrap().is_empty());
+    let draft = json(
+        contractctl(
+            &bus,
+            owner,
+            &[
+                "--json",
+                "new",
+                "--from-text",
+                "Remember my cooking experiments at home for 3 weeks",
+            ],
+        ),
+        "new --from-text",
+    );
+    let draft_id = draft["id"].as_str().unwrap().to_string();
+    ok(
+        contractctl(&bus, owner, &["withdraw", &draft_id]),
+        "withdraw",
+    );
+    ok(
+        contractctl(&bus, owner, &["revoke", &id, "--reason", "done"]),
+        "revoke",
+    );
+    assert_eq!(
+        json(contractctl(&bus, owner, &["--json", "show", &id]), "show")["state"],
+        "revoked"
+    );
+
+    let verified = json(
+        contractctl(&bus, owner, &["--json", "audit", "verify"]),
+        "audit verify",
+    );
+    assert_eq!(verified["ok"], true);
+    let records = json(
+        contractctl(&bus, 0, &["--json", "audit", "show", "--limit", "5"]),
+        "audit show",
+    );
+    assert_eq!(records.as_array().unwrap().len(), 5);
+
+    ok(
+        contractctl(&bus, 0, &["override", "OPEN", "--reason", "testing"]),
+        "override",
+    );
+    ok(
+        contractctl(&bus, 0, &["override", "--clear"]),
+        "override --clear",
+    );
+    ok(
+        contractctl(&bus, 0, &["lockdown", "--reason", "drill"]),
+        "lockdown",
+    );
+    assert!(ok(contractctl(&bus, owner, &["status"]), "status").contains("LATCHED: drill"));
+    ok(
+        contractctl(&bus, 0, &["release-lockdown", "--reason", "drill over"]),
+        "release-lockdown",
+    );
+    ok(contractctl(&bus, 0, &["pause", "--all"]), "pause --all");
+    ok(contractctl(&bus, 0, &["resume", "--all"]), "resume --all");
+
+    // The main errors, each with its exit status and a message that says what to do.
+    let missing = contractctl(&bus, owner, &["show", "01NOSUCHCONTRACT"]);
+    assert_eq!(missing.code, 4, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("contractctl list"),
+        "{}",
+        missing.stderr
+    );
+    let stranger = contractctl(&bus, other, &["lockdown", "--reason", "mine"]);
+    assert_eq!(stranger.code, 3, "{}", stranger.stderr);
+    let bad_date = contractctl(
+        &bus,
+        owner,
+        &[
+            "new",
+            "episodic",
+            "--domain",
+            "x",
+            "--until",
+            "next tuesday",
+        ],
+    );
+    assert_eq!(bad_date.code, 5);
+    assert!(
+        bad_date.stderr.contains("YYYY-MM-DD"),
+        "{}",
+        bad_date.stderr
+    );
+    let second = json(
+        contractctl(
+            &bus,
+            owner,
+            &[
+                "--json",
+                "new",
+                "episodic",
+                "--domain",
+                "music",
+                "--context",
+                "*",
+                "--retention",
+                "permanent",
+            ],
+        ),
+        "new",
+    );
+    let second = second["id"].as_str().unwrap().to_string();
+    ok(contractctl(&bus, owner, &["submit", &second]), "submit");
+    let unconfirmed = contractctl(&bus, owner, &["activate", &second]);
+    assert_eq!(
+        unconfirmed.code, 1,
+        "activation without a terminal needs --yes"
+    );
+    assert!(
+        unconfirmed.stderr.contains("--yes"),
+        "{}",
+        unconfirmed.stderr
+    );
+    assert_eq!(
+        json(
+            contractctl(&bus, owner, &["--json", "show", &second]),
+            "show"
+        )["state"],
+        "review",
+        "nothing changed"
+    );
+    let invalid = contractctl(&bus, owner, &["new", "episodic", "--cap", "9"]);
+    assert_eq!(invalid.code, 5, "{}", invalid.stderr);
+}
+
+#[test]
+fn an_unreachable_daemon_says_so_with_status_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("unix:path={}", dir.path().join("nothing.sock").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+        .args(["--bus-address", &address, "status"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach learning-contractsd"));
+}
