@@ -339,3 +339,162 @@ fn an_unreachable_daemon_says_so_with_status_6() {
     assert_eq!(output.status.code(), Some(6));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach learning-contractsd"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amend_memories_and_the_purge_ceremony() {
+    if !require_root("amend_memories_and_the_purge_ceremony") {
+        return;
+    }
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let owner = users().owner;
+
+    let created = json(
+        contractctl(
+            &bus,
+            owner,
+            &[
+                "--json",
+                "new",
+                "procedural",
+                "--domain",
+                "coding",
+                "--context",
+                "*",
+                "--retention",
+                "permanent",
+            ],
+        ),
+        "new",
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    ok(contractctl(&bus, owner, &["submit", &id]), "submit");
+    ok(
+        contractctl(&bus, owner, &["activate", &id, "--yes"]),
+        "activate",
+    );
+
+    // A memory recorded by the owner's agent, through the bus.
+    let agent = connect_as(&bus, owner, &[]).await;
+    let enforcement = Enforcement1Proxy::new(&agent).await.unwrap();
+    let (allowed, code, ..) = enforcement
+        .register_memory(dict(&[
+            ("domain", "coding".into()),
+            ("context", "home".into()),
+            ("classification", 1u8.into()),
+            ("memory_id", "tip-1".into()),
+        ]))
+        .await
+        .unwrap();
+    assert!(allowed, "{code}");
+
+    let amended = json(
+        contractctl(
+            &bus,
+            owner,
+            &["--json", "amend", &id, "--description", "narrower"],
+        ),
+        "amend",
+    );
+    let new = amended["id"].as_str().unwrap().to_string();
+    ok(
+        contractctl(&bus, owner, &["submit", &new]),
+        "submit amendment",
+    );
+    ok(
+        contractctl(&bus, owner, &["activate", &new, "--yes"]),
+        "activate amendment",
+    );
+    assert_eq!(
+        json(contractctl(&bus, owner, &["--json", "show", &id]), "show")["state"],
+        "amended"
+    );
+    let memories = json(
+        contractctl(&bus, owner, &["--json", "memories", "list", &new]),
+        "memories list",
+    );
+    assert_eq!(
+        memories[0]["id"], "tip-1",
+        "the memory moved to the amendment"
+    );
+    assert!(
+        ok(
+            contractctl(&bus, owner, &["memories", "list", &new]),
+            "memories list"
+        )
+        .contains("tip-1")
+    );
+
+    // The purge ceremony: refused while active, then after revocation.
+    let active = contractctl(&bus, owner, &["memories", "purge", &new, "--yes"]);
+    assert_eq!(active.code, 1, "{}", active.stderr);
+    ok(contractctl(&bus, owner, &["revoke", &new]), "revoke");
+    let unconfirmed = contractctl(&bus, owner, &["memories", "purge", &new]);
+    assert_eq!(
+        unconfirmed.code, 1,
+        "no terminal and no --yes: nothing purged"
+    );
+    let purged = json(
+        contractctl(&bus, owner, &["--json", "memories", "purge", &new, "--yes"]),
+        "purge",
+    );
+    assert_eq!(purged["purged"], 1);
+    assert_eq!(
+        json(
+            contractctl(&bus, owner, &["--json", "memories", "list", &new]),
+            "list"
+        )
+        .as_array()
+        .unwrap()
+        .len(),
+        0
+    );
+
+    let records = json(
+        contractctl(&bus, 0, &["--json", "audit", "show", "--limit", "200"]),
+        "audit show",
+    );
+    let actions: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    for action in [
+        "contract.create",
+        "contract.activate",
+        "memory.register",
+        "contract.amended",
+        "contract.revoke",
+        "memory.purge",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "the audit log lacks {action}: {actions:?}"
+        );
+    }
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_definitions() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_contractctl"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(
+        script.contains("_contractctl()") && script.contains("release-lockdown"),
+        "bash completion lacks subcommands"
+    );
+    let man = run(&["man"]);
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.contains(".TH contractctl 1") && page.contains("Exit status"),
+        "the man page lacks its header or exit statuses"
+    );
+}

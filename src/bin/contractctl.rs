@@ -94,6 +94,20 @@ enum Command {
         #[arg(long, default_value = "revoked with contractctl")]
         reason: String,
     },
+    /// Draft an amendment of an active contract of yours: the flags given change it; the
+    /// amendment replaces the contract once you activate it.
+    Amend {
+        /// The active contract's id.
+        id: String,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+    /// The memories recorded under a contract, or the deep purge of a revoked or expired
+    /// contract's memory records (asks you to confirm; --yes without a terminal).
+    Memories {
+        #[command(subcommand)]
+        action: MemoriesAction,
+    },
     /// Withdraw a draft or a contract in review before it is ever used.
     Withdraw {
         /// The draft's id.
@@ -151,6 +165,33 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum MemoriesAction {
+    /// The memory records of a contract (never their content).
+    List {
+        /// The contract's id.
+        contract_id: String,
+    },
+    /// Delete every memory record of a revoked or expired contract for good, keeping only a
+    /// hash of each id. Two steps: a one-time token (after your confirmation), then the purge.
+    Purge {
+        /// The contract's id.
+        contract_id: String,
+        /// Purge without asking (only when there is no terminal to ask on).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -317,6 +358,20 @@ impl SpecArgs {
     }
 }
 
+/// Context for a question: on stdout for people, on stderr when stdout carries JSON.
+fn say(json: bool, text: &str) {
+    if json {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Writes generated text to stdout; a reader that stops early (a pager, `head`) is fine.
+fn write_stdout(bytes: &[u8]) {
+    let _ = std::io::stdout().lock().write_all(bytes);
+}
+
 fn print_json(value: &serde_json::Value) {
     println!(
         "{}",
@@ -349,6 +404,25 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
 }
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "contractctl", &mut script);
+            write_stdout(&script);
+            return Ok(EXIT_OK);
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .map_err(|err| CliError::Input(err.to_string()))?;
+            write_stdout(&page);
+            return Ok(EXIT_OK);
+        }
+        _ => {}
+    }
     let bus = match (&cli.bus_address, cli.user) {
         (Some(address), _) => Bus::Address(address.clone()),
         (None, true) => Bus::Session,
@@ -527,7 +601,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             let summary: String = client
                 .call("Contracts1", "Summarize", &(id.as_str(),))
                 .await?;
-            println!("{summary}\n");
+            say(json, &format!("{summary}\n"));
             confirm("Approve this contract?", yes)?;
             client
                 .call::<_, ()>("Contracts1", "Activate", &(id.as_str(),))
@@ -540,6 +614,84 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 .await?;
             println!("Contract {id} is revoked.");
         }
+        Command::Amend { id, spec } => {
+            let new: String = client
+                .call("Contracts1", "Amend", &(id.as_str(), spec.dict()?))
+                .await?;
+            let summary: String = client
+                .call("Contracts1", "Summarize", &(new.as_str(),))
+                .await?;
+            if json {
+                print_json(&serde_json::json!({"id": new, "amends": id, "summary": summary}));
+            } else {
+                println!(
+                    "Amendment {new} drafted; {id} stays in force until it is activated.\n\n{summary}\n\nNext: contractctl submit {new} && contractctl activate {new}"
+                );
+            }
+        }
+        Command::Memories { action } => match action {
+            MemoriesAction::List { contract_id } => {
+                let memories: Vec<Dict> = client
+                    .call("Memories1", "List", &(contract_id.as_str(),))
+                    .await?;
+                if json {
+                    print_json(&serde_json::Value::Array(
+                        memories.iter().map(dict_json).collect(),
+                    ));
+                } else if memories.is_empty() {
+                    println!("No memory records under contract {contract_id}.");
+                } else {
+                    let rows: Vec<Vec<String>> = memories
+                        .iter()
+                        .map(|m| {
+                            vec![
+                                text(m, "id"),
+                                text(m, "status"),
+                                text(m, "domain"),
+                                text(m, "context"),
+                                output::to_json(&m["classification"]).to_string(),
+                                text(m, "abstraction"),
+                            ]
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        table(
+                            &["ID", "STATUS", "DOMAIN", "CONTEXT", "CLASS", "ABSTRACTION"],
+                            &rows
+                        )
+                    );
+                }
+            }
+            MemoriesAction::Purge { contract_id, yes } => {
+                let memories: Vec<Dict> = client
+                    .call("Memories1", "List", &(contract_id.as_str(),))
+                    .await?;
+                say(
+                    json,
+                    &format!(
+                        "This deletes the records of {} memories of contract {contract_id} for good; only a hash of each id is kept. It cannot be undone.",
+                        memories.len()
+                    ),
+                );
+                confirm("Purge them?", yes)?;
+                let token: String = client
+                    .call("Memories1", "RequestPurge", &(contract_id.as_str(),))
+                    .await?;
+                let count: u32 = client
+                    .call(
+                        "Memories1",
+                        "ConfirmPurge",
+                        &(contract_id.as_str(), token.as_str()),
+                    )
+                    .await?;
+                if json {
+                    print_json(&serde_json::json!({"contract_id": contract_id, "purged": count}));
+                } else {
+                    println!("Purged {count} memory records of contract {contract_id}.");
+                }
+            }
+        },
         Command::Withdraw { id } => {
             let contract: Dict = client.call("Contracts1", "Get", &(id.as_str(),)).await?;
             if !matches!(text(&contract, "state").as_str(), "draft" | "review") {
@@ -623,6 +775,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             }
         }
         Command::Check(args) => return check(&client, args, json).await,
+        Command::Completions { .. } | Command::Man => unreachable!("answered before connecting"),
         Command::Audit { action } => match action {
             AuditAction::Verify => {
                 let (ok, records, first_bad, message): (bool, u64, u64, String) =
