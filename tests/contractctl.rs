@@ -498,3 +498,311 @@ fn completions_and_the_man_page_come_from_the_definitions() {
         "the man page lacks its header or exit statuses"
     );
 }
+
+/// Lines a child prints, read on a thread so a test can wait for one with a deadline.
+fn line_reader(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Waits up to `limit` for a line that `wanted` accepts, and returns it.
+fn wait_for_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    limit: std::time::Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.checked_duration_since(std::time::Instant::now())?;
+        match lines.recv_timeout(left) {
+            Ok(line) if wanted(&line) => return Some(line),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits up to `limit` for the child to exit and returns its status; kills it otherwise.
+fn wait_for_exit(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn audit_follow_prints_new_records_and_stops_on_ctrl_c() {
+    if !require_root("audit_follow_prints_new_records_and_stops_on_ctrl_c") {
+        return;
+    }
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let owner = users().owner;
+    let second = std::time::Duration::from_secs(5);
+
+    for (json, marker) in [(false, "contract.create"), (true, "\"contract.create\"")] {
+        let mut args = vec!["--bus-address", &bus.address, "audit", "show", "--follow"];
+        if json {
+            args.insert(2, "--json");
+        }
+        let mut follower = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = line_reader(follower.stdout.take().unwrap());
+        // The log already holds the first mode reading; the follower prints it first.
+        assert!(
+            wait_for_line(&lines, second, |l| l.contains("mode.change")).is_some(),
+            "the follower did not print the existing records (json {json})"
+        );
+        let created = json_of(contractctl(
+            &bus,
+            owner,
+            &["--json", "new", "episodic", "--domain", "coding"],
+        ));
+        let id = created["id"].as_str().unwrap().to_string();
+        let line = wait_for_line(&lines, second, |l| l.contains(marker) && l.contains(&id))
+            .unwrap_or_else(|| panic!("the new record did not appear (json {json})"));
+        if json {
+            let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(record["contract_id"], id.as_str());
+            assert_eq!(record["caller_uid"], owner);
+        } else {
+            assert!(line.contains(&format!("uid {owner}")), "{line}");
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(follower.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let status = wait_for_exit(&mut follower, second)
+            .unwrap_or_else(|| panic!("the follower did not stop on SIGINT (json {json})"));
+        assert_eq!(status.code(), Some(0), "the follower's exit after Ctrl-C");
+    }
+
+    // Not an admin: refused with status 3 at once, not left waiting.
+    let denied = contractctl(&bus, owner, &["audit", "show", "--follow"]);
+    assert_eq!(denied.code, 3, "{}", denied.stderr);
+}
+
+fn json_of(run: Run) -> serde_json::Value {
+    json(run, "a command")
+}
+
+/// A private tmux server for driving a full-screen command, stopped on drop.
+struct Tmux {
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// Starts `command` in a detached 100×30 session, through a shell that prints its exit
+    /// status afterwards and keeps the pane open to read it.
+    fn start(command: &str) -> Self {
+        let tmux = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let shell = format!("{command}; echo EXIT=$?; sleep 60");
+        let status = tmux
+            .command()
+            .args(["new-session", "-d", "-x", "100", "-y", "30", &shell])
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux is installed");
+        assert!(status.success(), "tmux did not start");
+        tmux
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.arg("-S").arg(self.dir.path().join("tmux.sock"));
+        command
+    }
+
+    /// The pane's text.
+    fn screen(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn send_keys(&self, keys: &str) {
+        assert!(
+            self.command()
+                .args(["send-keys", keys])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// Waits up to `limit` for the screen to satisfy `wanted`; returns the last screen and
+    /// whether it did.
+    fn wait_for(
+        &self,
+        limit: std::time::Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> (String, bool) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if wanted(&screen) {
+                return (screen, true);
+            }
+            if std::time::Instant::now() > deadline {
+                return (screen, false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+#[test]
+fn watch_follows_signals_under_tmux_and_quits_cleanly() {
+    if !require_root("watch_follows_signals_under_tmux_and_quits_cleanly") {
+        return;
+    }
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let owner = users().owner;
+    let created = json_of(contractctl(
+        &bus,
+        owner,
+        &[
+            "--json",
+            "new",
+            "episodic",
+            "--domain",
+            "coding",
+            "--context",
+            "*",
+        ],
+    ));
+    let id = created["id"].as_str().unwrap().to_string();
+    let watch = format!(
+        "setpriv --reuid={owner} --regid={owner} --clear-groups {} --bus-address {} watch",
+        env!("CARGO_BIN_EXE_contractctl"),
+        bus.address
+    );
+    let limit = std::time::Duration::from_secs(10);
+    let second = std::time::Duration::from_secs(1);
+
+    for quit_key in ["q", "C-c"] {
+        let tmux = Tmux::start(&watch);
+        let (screen, shown) =
+            tmux.wait_for(limit, |s| s.contains("Mode      AIRGAP") && s.contains(&id));
+        assert!(
+            shown,
+            "the view did not show the mode and the contract:\n{screen}"
+        );
+        assert!(screen.contains("draft"), "{screen}");
+
+        // LOCKDOWN: the view shows it within a second of the daemon's answer (the signal goes
+        // out with the answer).
+        ok(
+            contractctl(&bus, 0, &["lockdown", "--reason", "watch test"]),
+            "lockdown",
+        );
+        let (screen, shown) = tmux.wait_for(second, |s| {
+            s.contains("Mode      LOCKDOWN") && s.contains("LATCHED: watch test")
+        });
+        assert!(
+            shown,
+            "the view did not show LOCKDOWN within a second:\n{screen}"
+        );
+        assert!(
+            screen.contains("mode AIRGAP → LOCKDOWN"),
+            "no event line:\n{screen}"
+        );
+
+        ok(
+            contractctl(&bus, 0, &["release-lockdown", "--reason", "done"]),
+            "release",
+        );
+        let (screen, shown) = tmux.wait_for(second, |s| {
+            s.contains("Mode      AIRGAP") && s.contains("Lockdown  no")
+        });
+        assert!(
+            shown,
+            "the view did not show the release within a second:\n{screen}"
+        );
+
+        tmux.send_keys(quit_key);
+        let (screen, quit) = tmux.wait_for(limit, |s| s.contains("EXIT="));
+        assert!(quit, "the view did not quit on {quit_key}:\n{screen}");
+        assert!(
+            screen.contains("EXIT=0"),
+            "{quit_key} exit status:\n{screen}"
+        );
+        // The alternate screen is gone: the shell's own screen is back.
+        assert!(
+            !screen.contains("Recent events"),
+            "the view was left on screen:\n{screen}"
+        );
+    }
+
+    // Without a terminal it says to use --json; with --json it prints snapshots a line.
+    let refused = contractctl(&bus, owner, &["watch"]);
+    assert_eq!(refused.code, 5, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--json"), "{}", refused.stderr);
+    let mut stream = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+        .args(["--bus-address", &bus.address, "--json", "watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_reader(stream.stdout.take().unwrap());
+    let first = wait_for_line(&lines, limit, |_| true).expect("a first snapshot");
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["mode"], "AIRGAP");
+    assert!(
+        first["contracts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str())
+    );
+    ok(
+        contractctl(&bus, 0, &["override", "OPEN", "--reason", "watch test"]),
+        "override",
+    );
+    let lowered = wait_for_line(&lines, limit, |l| l.contains("\"mode\":\"OPEN\""))
+        .expect("a snapshot after the override");
+    let lowered: serde_json::Value = serde_json::from_str(&lowered).unwrap();
+    assert_eq!(lowered["override"], "OPEN");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(stream.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_for_exit(&mut stream, limit).expect("watch --json stops on SIGTERM");
+    assert_eq!(status.code(), Some(0));
+}

@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use learning_contracts::cli::client::{Bus, CliError, Client, EXIT_CHECK_DENIED, EXIT_OK};
 use learning_contracts::cli::output::{self, Dict, dict_json, table, text, texts};
+use learning_contracts::cli::{follow, watch};
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -166,6 +167,10 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// A live view of the mode, the source's health, lockdown, pauses and every contract you
+    /// can see, redrawn when the daemon signals a change. q, Esc or Ctrl-C quits. With --json
+    /// for scripts and pipes, one JSON snapshot a line instead.
+    Watch,
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     #[command(hide = true)]
     Completions {
@@ -199,14 +204,19 @@ enum MemoriesAction {
 enum AuditAction {
     /// Recompute the hash chain and report the first broken record.
     Verify,
-    /// Show records after a sequence number.
+    /// Show records after a sequence number (admin); --follow keeps printing new ones as they
+    /// are written, until Ctrl-C.
     Show {
         /// Show records after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
-        /// At most this many.
-        #[arg(long, default_value_t = 50)]
+        /// At most this many (without --follow).
+        #[arg(long, default_value_t = 50, conflicts_with = "follow")]
         limit: u32,
+        /// Keep printing records as they are written (one JSON object a line with --json),
+        /// woken by the daemon's signals; stop with Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
 }
 
@@ -775,6 +785,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             }
         }
         Command::Check(args) => return check(&client, args, json).await,
+        Command::Watch => watch::run(&client, json).await?,
         Command::Completions { .. } | Command::Man => unreachable!("answered before connecting"),
         Command::Audit { action } => match action {
             AuditAction::Verify => {
@@ -791,32 +802,76 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                     return Ok(learning_contracts::cli::client::EXIT_REFUSED);
                 }
             }
-            AuditAction::Show { after, limit } => {
+            AuditAction::Show {
+                after,
+                follow: true,
+                ..
+            } => {
+                if !json {
+                    println!("{}", audit_header());
+                }
+                follow::audit(&client, after, |out, record| {
+                    if json {
+                        writeln!(out, "{}", dict_json(record))
+                    } else {
+                        writeln!(out, "{}", audit_line(record))
+                    }
+                })
+                .await?;
+            }
+            AuditAction::Show { after, limit, .. } => {
                 let records: Vec<Dict> = client.call("Audit1", "Read", &(after, limit)).await?;
                 if json {
                     print_json(&serde_json::Value::Array(
                         records.iter().map(dict_json).collect(),
                     ));
+                } else if records.is_empty() {
+                    println!("No audit records after {after}.");
                 } else {
-                    let rows: Vec<Vec<String>> = records
-                        .iter()
-                        .map(|r| {
-                            vec![
-                                output::to_json(&r["seq"]).to_string(),
-                                text(r, "action"),
-                                text(r, "contract_id"),
-                                r.get("caller_uid")
-                                    .map(|v| output::to_json(v).to_string())
-                                    .unwrap_or_else(|| "daemon".into()),
-                            ]
-                        })
-                        .collect();
-                    println!("{}", table(&["SEQ", "ACTION", "CONTRACT", "CALLER"], &rows));
+                    println!("{}", audit_header());
+                    for record in &records {
+                        println!("{}", audit_line(record));
+                    }
                 }
             }
         },
     }
     Ok(EXIT_OK)
+}
+
+fn audit_header() -> String {
+    output::bold(&format!(
+        "{:>6}  {:<20}  {:<24}  {:<26}  CALLER",
+        "SEQ", "TIME", "ACTION", "CONTRACT"
+    ))
+}
+
+/// One audit record on one line, in fixed columns, so a followed log lines up.
+fn audit_line(record: &Dict) -> String {
+    let number = |key: &str| record.get(key).map(|v| output::to_json(v).to_string());
+    let time = record
+        .get("ts")
+        .and_then(|v| i64::try_from(v.try_clone().ok()?).ok())
+        .map(|secs| {
+            learning_contracts::core::plain::format_iso_utc(
+                learning_contracts::core::time::Timestamp::from_secs(secs),
+            )
+        })
+        .unwrap_or_default();
+    let contract = text(record, "contract_id");
+    format!(
+        "{:>6}  {time:<20}  {:<24}  {:<26}  {}",
+        number("seq").unwrap_or_default(),
+        text(record, "action"),
+        if contract.is_empty() {
+            "-".to_string()
+        } else {
+            contract
+        },
+        number("caller_uid")
+            .map(|uid| format!("uid {uid}"))
+            .unwrap_or_else(|| "daemon".into()),
+    )
 }
 
 async fn check(client: &Client, args: CheckArgs, json: bool) -> Result<u8, CliError> {

@@ -151,6 +151,11 @@ impl Client {
         Ok(Self { connection })
     }
 
+    /// The bus connection, for subscribing to the daemon's signals.
+    pub fn connection(&self) -> &zbus::Connection {
+        &self.connection
+    }
+
     /// Calls `method` of `interface` (the short name, such as "Contracts1") and returns the
     /// reply body. Calls allow interactive authorization, so polkit may ask the person.
     pub async fn call<B, R>(&self, interface: &str, method: &str, body: &B) -> Result<R, CliError>

@@ -49,6 +49,19 @@ pub fn format_utc(at: Timestamp) -> String {
     )
 }
 
+/// Formats an instant for logs and tables, to the second, in UTC: "2026-12-31T17:00:05Z".
+pub fn format_iso_utc(at: Timestamp) -> String {
+    let millis = at.as_millis();
+    let (year, month, day) = civil_from_days(millis.div_euclid(DAY_MS));
+    let second_of_day = millis.rem_euclid(DAY_MS) / 1000;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
 /// Reads a date written `YYYY-MM-DD` as the start of that day (00:00 UTC). Returns `None` for
 /// anything else, including days that do not exist (2027-02-30).
 pub fn parse_iso_date(text: &str) -> Option<Timestamp> {
