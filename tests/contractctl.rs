@@ -5,42 +5,8 @@
 mod common;
 
 use common::bus::*;
+use common::cli::*;
 use std::process::Command;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn contractctl(bus: &TestBus, uid: u32, args: &[&str]) -> Run {
-    let mut command = Command::new("setpriv");
-    command
-        .arg(format!("--reuid={uid}"))
-        .arg(format!("--regid={uid}"))
-        .arg("--clear-groups")
-        .arg(env!("CARGO_BIN_EXE_contractctl"))
-        .arg("--bus-address")
-        .arg(&bus.address)
-        .args(args)
-        .env("NO_COLOR", "1");
-    let output = command.output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn ok(run: Run, what: &str) -> String {
-    assert_eq!(run.code, 0, "{what} failed: {}{}", run.stdout, run.stderr);
-    run.stdout
-}
-
-fn json(run: Run, what: &str) -> serde_json::Value {
-    let out = ok(run, what);
-    serde_json::from_str(&out).unwrap_or_else(|err| panic!("{what} printed no JSON ({err}): {out}"))
-}
 
 #[test]
 fn every_subcommand_through_the_real_binary() {

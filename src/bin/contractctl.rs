@@ -64,6 +64,8 @@ enum Command {
         /// The contract id.
         id: String,
     },
+    /// The ready-made contracts for `new --template`, with their parameters.
+    Templates,
     /// Create a draft: by kind with the flags below, from a template, or from a sentence.
     New(NewArgs),
     /// Change a draft of yours; flags not given keep their value.
@@ -225,7 +227,7 @@ struct NewArgs {
     /// The kind: observation, episodic, procedural, strategic or prohibited.
     #[arg(required_unless_present_any = ["template", "from_text"])]
     kind: Option<String>,
-    /// Start from a template (see the templates with --template list).
+    /// Start from a template (list them with: contractctl templates).
     #[arg(long, conflicts_with_all = ["kind", "from_text"])]
     template: Option<String>,
     /// A template parameter, NAME=VALUE (repeatable).
@@ -537,6 +539,49 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 for key in keys {
                     println!("  {key:<22} {}", output::to_json(&contract[key]));
                 }
+            }
+        }
+        Command::Templates => {
+            let templates: Vec<Dict> = client.call("Contracts1", "Templates", &()).await?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    templates.iter().map(dict_json).collect(),
+                ));
+            } else {
+                for template in &templates {
+                    println!(
+                        "{} ({}): {}\n  {}",
+                        output::bold(&text(template, "name")),
+                        text(template, "kind"),
+                        text(template, "title"),
+                        text(template, "description")
+                    );
+                    let params: Vec<Dict> = template
+                        .get("params")
+                        .and_then(|v| Vec::<Dict>::try_from(v.try_clone().ok()?).ok())
+                        .unwrap_or_default();
+                    for param in &params {
+                        let required = param
+                            .get("required")
+                            .and_then(|v| bool::try_from(v.try_clone().ok()?).ok())
+                            .unwrap_or(false);
+                        let default = text(param, "default");
+                        let note = if required {
+                            " (required)".to_string()
+                        } else if default.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (default {default})")
+                        };
+                        println!(
+                            "  --param {:<16} {}{note}",
+                            format!("{}=…", text(param, "name")),
+                            text(param, "description")
+                        );
+                    }
+                    println!();
+                }
+                println!("Use one with: contractctl new --template NAME --param NAME=VALUE …");
             }
         }
         Command::New(args) => {

@@ -1,4 +1,5 @@
 pub mod bus;
+pub mod cli;
 pub mod core_fixtures;
 pub mod fake_boundary_daemon;
 pub mod mount_fixtures;
