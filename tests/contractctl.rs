@@ -400,6 +400,12 @@ async fn amend_memories_and_the_purge_ceremony() {
         unconfirmed.code, 1,
         "no terminal and no --yes: nothing purged"
     );
+    assert!(
+        unconfirmed.stdout.contains("You allow the assistant")
+            && unconfirmed.stdout.contains("cannot be undone"),
+        "the purge prompt shows the contract and what it does: {}",
+        unconfirmed.stdout
+    );
     let purged = json(
         contractctl(&bus, owner, &["--json", "memories", "purge", &new, "--yes"]),
         "purge",
@@ -771,4 +777,70 @@ fn watch_follows_signals_under_tmux_and_quits_cleanly() {
     .unwrap();
     let status = wait_for_exit(&mut stream, limit).expect("watch --json stops on SIGTERM");
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn activation_on_a_terminal_asks_and_has_no_default_yes() {
+    if !require_root("activation_on_a_terminal_asks_and_has_no_default_yes") {
+        return;
+    }
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let owner = users().owner;
+    let made = json_of(contractctl(
+        &bus,
+        owner,
+        &[
+            "--json",
+            "new",
+            "--template",
+            "coding-practice",
+            "--param",
+            "project=alpha",
+        ],
+    ));
+    let id = made["id"].as_str().unwrap().to_string();
+    ok(contractctl(&bus, owner, &["submit", &id]), "submit");
+    let activate = format!(
+        "setpriv --reuid={owner} --regid={owner} --clear-groups {} --bus-address {} activate {id}",
+        env!("CARGO_BIN_EXE_contractctl"),
+        bus.address
+    );
+    let limit = std::time::Duration::from_secs(10);
+
+    // Enter alone is no.
+    let tmux = Tmux::start(&activate);
+    let (screen, asked) = tmux.wait_for(limit, |s| s.contains("Approve this contract? [y/N]"));
+    assert!(asked, "no question on the terminal:\n{screen}");
+    assert!(
+        screen.contains("learn and reuse tips about coding"),
+        "no summary before the question:\n{screen}"
+    );
+    tmux.send_keys("Enter");
+    let (screen, done) = tmux.wait_for(limit, |s| s.contains("EXIT="));
+    assert!(
+        done && screen.contains("EXIT=1"),
+        "Enter must decline:\n{screen}"
+    );
+    assert!(
+        screen.contains("not approved; nothing was changed"),
+        "{screen}"
+    );
+    let state = json_of(contractctl(&bus, owner, &["--json", "show", &id]));
+    assert_eq!(state["state"], "review");
+    drop(tmux);
+
+    // y is yes.
+    let tmux = Tmux::start(&activate);
+    let (screen, asked) = tmux.wait_for(limit, |s| s.contains("[y/N]"));
+    assert!(asked, "{screen}");
+    tmux.send_keys("y");
+    tmux.send_keys("Enter");
+    let (screen, done) = tmux.wait_for(limit, |s| s.contains("EXIT="));
+    assert!(
+        done && screen.contains("EXIT=0"),
+        "y must approve:\n{screen}"
+    );
+    let state = json_of(contractctl(&bus, owner, &["--json", "show", &id]));
+    assert_eq!(state["state"], "active");
 }

@@ -722,6 +722,10 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 let memories: Vec<Dict> = client
                     .call("Memories1", "List", &(contract_id.as_str(),))
                     .await?;
+                let summary: String = client
+                    .call("Contracts1", "Summarize", &(contract_id.as_str(),))
+                    .await?;
+                say(json, &format!("{summary}\n"));
                 say(
                     json,
                     &format!(
