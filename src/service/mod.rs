@@ -436,7 +436,7 @@ async fn end_session(daemon: &Daemon, id: String, reason: &'static str) {
 async fn keep_time(daemon: Arc<Daemon>) {
     loop {
         let now = Timestamp::now();
-        let idle = daemon.config().config.sessions.idle_timeout_secs as i64 * 1000;
+        let idle = daemon.config().config.sessions.idle_timeout_millis();
         let due = daemon
             .registry
             .read()
