@@ -175,6 +175,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     tokio::spawn(watch_connections(connection.clone(), Arc::clone(&daemon)));
     tokio::spawn(keep_time(Arc::clone(&daemon)));
     tokio::spawn(flush_denials(Arc::clone(&daemon)));
+    tokio::spawn(recover_store(Arc::clone(&daemon)));
 
     let reply = connection
         .request_name_with_flags(BUS_NAME, zbus::fdo::RequestNameFlags::DO_NOT_QUEUE)
@@ -382,6 +383,9 @@ pub fn status_line(daemon: &Daemon) -> String {
     if registry.host().paused_all.is_some() {
         line.push_str("; all learning paused");
     }
+    if registry.store_fault().is_some() {
+        line.push_str("; the store cannot be written, checks deny");
+    }
     line
 }
 
@@ -433,6 +437,32 @@ async fn end_session(daemon: &Daemon, id: String, reason: &'static str) {
 
 /// Expires timebound contracts at their end and ends idle sessions; wakes at the next
 /// deadline, or when a commit may have changed it.
+/// How often a store that failed to commit is tried again.
+const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// While the store cannot be written (a full disk, a read-only remount), every check denies
+/// with `store_unavailable`. Once a second this tries a harmless write; when it commits, the
+/// fault is lifted and checks answer again, without waiting for a mutation to succeed (the
+/// registration a denied check refuses would never come).
+async fn recover_store(daemon: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(STORE_PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(fault) = daemon.registry.read().store_fault().map(str::to_string) else {
+            continue;
+        };
+        let writable = daemon.writer.read(|ledger| ledger.probe_store()).await;
+        if writable.unwrap_or(false) {
+            tracing::warn!(
+                MESSAGE_ID = logging::MESSAGE_STORE_RECOVERED,
+                "the store can be written again; checks answer again (it failed with: {fault})"
+            );
+            update_status(&daemon);
+        }
+    }
+}
+
 async fn keep_time(daemon: Arc<Daemon>) {
     loop {
         let now = Timestamp::now();

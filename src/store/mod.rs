@@ -325,6 +325,18 @@ impl Store {
         Ok(())
     }
 
+    /// Proves the store can be written again after a failure: one write transaction that
+    /// rewrites the audit head's row as it is, committed like any change (so it needs the same
+    /// room in the write-ahead log). Changes nothing.
+    pub fn probe_write(&mut self) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("UPDATE audit_head SET seq = seq WHERE singleton = 1", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Appends audit records alone (denied checks, which are decided without the writer).
     pub fn append_audit(&mut self, events: &[AuditEvent], at: Timestamp) -> Result<(), StoreError> {
         let tx = self
