@@ -35,10 +35,6 @@ impl Rng {
     }
 }
 
-fn variant<'a>(value: impl Into<zbus::Variant<'a>>) -> OwnedVariant {
-    OwnedVariant::try_from(value.into()).unwrap()
-}
-
 /// How a call ended.
 enum Outcome<T> {
     /// The daemon answered: the change happened (or was refused) and is acknowledged.
@@ -54,17 +50,8 @@ where
     B: serde::Serialize + zbus::zvariant::DynamicType,
     R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
 {
-    match conn
-        .call_method(
-            Some(BUS_NAME),
-            PATH,
-            Some(format!("org.learningcontracts.{interface}").as_str()),
-            method,
-            body,
-        )
-        .await
-    {
-        Ok(reply) => Outcome::Acked(reply.body().deserialize().unwrap()),
+    match call_daemon(conn, interface, method, body).await {
+        Ok(value) => Outcome::Acked(value),
         Err(zbus::Error::MethodError(name, message, _))
             if name.starts_with("org.learningcontracts.Error.")
                 || name.as_str() == "org.freedesktop.DBus.Error.AccessDenied" =>
@@ -191,22 +178,7 @@ async fn worker(
 
 /// Boundary1.Lockdown.
 async fn lockdown_property(admin: &zbus::Connection) -> bool {
-    let proxy = zbus::fdo::PropertiesProxy::builder(admin)
-        .destination(BUS_NAME)
-        .path(PATH)
-        .build()
-        .await
-        .unwrap();
-    let value = proxy
-        .get(
-            zbus::names::InterfaceName::from_static_str_unchecked(
-                "org.learningcontracts.Boundary1",
-            ),
-            "Lockdown",
-        )
-        .await
-        .unwrap();
-    bool::try_from(value).unwrap()
+    bool::try_from(boundary_property(admin, "Lockdown").await).unwrap()
 }
 
 async fn list_all(admin: &zbus::Connection) -> Vec<HashMap<String, OwnedVariant>> {

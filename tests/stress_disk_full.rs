@@ -14,32 +14,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use zbus::OwnedVariant;
 
-fn variant<'a>(value: impl Into<zbus::Variant<'a>>) -> OwnedVariant {
-    OwnedVariant::try_from(value.into()).unwrap()
-}
-
-async fn call<B, R>(
-    conn: &zbus::Connection,
-    interface: &str,
-    method: &str,
-    body: &B,
-) -> zbus::Result<R>
-where
-    B: serde::Serialize + zbus::zvariant::DynamicType,
-    R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
-{
-    let reply = conn
-        .call_method(
-            Some(BUS_NAME),
-            PATH,
-            Some(format!("org.learningcontracts.{interface}").as_str()),
-            method,
-            body,
-        )
-        .await?;
-    Ok(reply.body().deserialize().unwrap())
-}
-
 fn error_name(err: &zbus::Error) -> String {
     match err {
         zbus::Error::MethodError(name, _, _) => name.to_string(),
@@ -110,7 +84,7 @@ async fn full_disk() {
     spec.insert("domains".into(), variant(vec!["coding"]));
     spec.insert("contexts".into(), variant(vec!["work"]));
     spec.insert("retention".into(), variant("permanent"));
-    let contract: String = call(
+    let contract: String = call_daemon(
         &owner,
         "Contracts1",
         "CreateDraft",
@@ -118,10 +92,10 @@ async fn full_disk() {
     )
     .await
     .unwrap();
-    let () = call(&owner, "Contracts1", "Submit", &(contract.as_str(),))
+    let () = call_daemon(&owner, "Contracts1", "Submit", &(contract.as_str(),))
         .await
         .unwrap();
-    let () = call(&owner, "Contracts1", "Activate", &(contract.as_str(),))
+    let () = call_daemon(&owner, "Contracts1", "Activate", &(contract.as_str(),))
         .await
         .unwrap();
 
@@ -134,7 +108,7 @@ async fn full_disk() {
         request
     };
     let answer: (bool, String, String, String) =
-        call(&owner, "Enforcement1", "CheckRecall", &(recall(),))
+        call_daemon(&owner, "Enforcement1", "CheckRecall", &(recall(),))
             .await
             .unwrap();
     assert!(answer.0, "recall before the disk filled: {answer:?}");
@@ -146,7 +120,7 @@ async fn full_disk() {
     let mut refusal = None;
     for i in 0..5000 {
         let memory_id = format!("01K{i:023}");
-        match call::<_, (bool, String, String, String, String)>(
+        match call_daemon::<_, (bool, String, String, String, String)>(
             &owner,
             "Enforcement1",
             "RegisterMemory",
@@ -172,7 +146,7 @@ async fn full_disk() {
     assert!(!message.is_empty());
 
     // Other mutations fail the same way, and nothing half-applied shows.
-    let failed = call::<_, String>(
+    let failed = call_daemon::<_, String>(
         &owner,
         "Contracts1",
         "CreateDraft",
@@ -187,7 +161,7 @@ async fn full_disk() {
 
     // Checks keep answering, and deny with a named reason until a commit succeeds again.
     let answer: (bool, String, String, String) =
-        call(&owner, "Enforcement1", "CheckRecall", &(recall(),))
+        call_daemon(&owner, "Enforcement1", "CheckRecall", &(recall(),))
             .await
             .unwrap();
     assert!(
@@ -196,7 +170,7 @@ async fn full_disk() {
     );
     assert_eq!(answer.1, "store_unavailable", "{answer:?}");
     let _gate_answered: (bool, String, String) =
-        call(&owner, "Enforcement1", "RecallGate", &(1u8,))
+        call_daemon(&owner, "Enforcement1", "RecallGate", &(1u8,))
             .await
             .unwrap();
 
@@ -207,7 +181,7 @@ async fn full_disk() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let answer: (bool, String, String, String) =
-            call(&owner, "Enforcement1", "CheckRecall", &(recall(),))
+            call_daemon(&owner, "Enforcement1", "CheckRecall", &(recall(),))
                 .await
                 .unwrap();
         if answer.0 {
@@ -221,7 +195,7 @@ async fn full_disk() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let memory_id = "01K9RECOVERED000000000000".to_string();
-    let recovered: (bool, String, String, String, String) = call(
+    let recovered: (bool, String, String, String, String) = call_daemon(
         &owner,
         "Enforcement1",
         "RegisterMemory",
@@ -232,7 +206,7 @@ async fn full_disk() {
     assert!(recovered.0, "{recovered:?}");
     acknowledged.push(memory_id);
     let answer: (bool, String, String, String) =
-        call(&owner, "Enforcement1", "CheckRecall", &(recall(),))
+        call_daemon(&owner, "Enforcement1", "CheckRecall", &(recall(),))
             .await
             .unwrap();
     assert!(answer.0, "recall after recovery: {answer:?}");
@@ -243,7 +217,7 @@ async fn full_disk() {
     let _daemon = DaemonProcess::start_in(&bus, &config, root.path(), &[]);
     let owner = connect_as(&bus, owner_uid, &[]).await;
     let memories: Vec<HashMap<String, OwnedVariant>> =
-        call(&owner, "Memories1", "List", &(contract.as_str(),))
+        call_daemon(&owner, "Memories1", "List", &(contract.as_str(),))
             .await
             .unwrap();
     let stored: std::collections::BTreeSet<String> = memories
@@ -259,7 +233,8 @@ async fn full_disk() {
         "a refused registration was stored"
     );
     let admin = connect_as(&bus, 0, &[0]).await;
-    let verified: (bool, u64, u64, String) = call(&admin, "Audit1", "Verify", &()).await.unwrap();
+    let verified: (bool, u64, u64, String) =
+        call_daemon(&admin, "Audit1", "Verify", &()).await.unwrap();
     assert!(verified.0, "{}", verified.3);
     println!(
         "{} registrations fitted before the disk was full; refused with {}",

@@ -381,6 +381,54 @@ pub fn dict(pairs: &[(&str, zbus::Variant<'_>)]) -> HashMap<String, OwnedVariant
         .collect()
 }
 
+/// A plain value as a variant, for request dictionaries.
+pub fn variant<'a>(value: impl Into<zbus::Variant<'a>>) -> OwnedVariant {
+    OwnedVariant::try_from(value.into()).unwrap()
+}
+
+/// Calls `method` of the daemon's interface `interface` (its short name, such as
+/// "Enforcement1") and decodes the reply.
+pub async fn call_daemon<B, R>(
+    conn: &zbus::Connection,
+    interface: &str,
+    method: &str,
+    body: &B,
+) -> zbus::Result<R>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+    R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
+{
+    let reply = conn
+        .call_method(
+            Some(BUS_NAME),
+            PATH,
+            Some(format!("org.learningcontracts.{interface}").as_str()),
+            method,
+            body,
+        )
+        .await?;
+    reply.body().deserialize()
+}
+
+/// Reads a property of Boundary1 straight from the daemon (no cache).
+pub async fn boundary_property(conn: &zbus::Connection, name: &str) -> OwnedVariant {
+    let proxy = zbus::fdo::PropertiesProxy::builder(conn)
+        .destination(BUS_NAME)
+        .path(PATH)
+        .build()
+        .await
+        .unwrap();
+    proxy
+        .get(
+            zbus::names::InterfaceName::from_static_str_unchecked(
+                "org.learningcontracts.Boundary1",
+            ),
+            name,
+        )
+        .await
+        .unwrap()
+}
+
 /// The error name of a failed call, or "ok".
 pub fn outcome<T>(result: &zbus::Result<T>) -> String {
     match result {

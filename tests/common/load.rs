@@ -131,26 +131,14 @@ pub fn load_config(fake: &FakeBoundaryDaemon) -> String {
     )
 }
 
-fn variant<'a>(value: impl Into<zbus::Variant<'a>>) -> OwnedVariant {
-    OwnedVariant::try_from(value.into()).unwrap()
-}
-
 async fn call<B, R>(conn: &zbus::Connection, interface: &str, method: &str, body: &B) -> R
 where
     B: serde::Serialize + zbus::zvariant::DynamicType,
     R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
 {
-    let reply = conn
-        .call_method(
-            Some(BUS_NAME),
-            PATH,
-            Some(format!("org.learningcontracts.{interface}").as_str()),
-            method,
-            body,
-        )
+    call_daemon(conn, interface, method, body)
         .await
-        .unwrap_or_else(|err| panic!("{interface}.{method}: {err}"));
-    reply.body().deserialize().unwrap()
+        .unwrap_or_else(|err| panic!("{interface}.{method}: {err}"))
 }
 
 /// Creates and activates the owner's four contracts.
@@ -572,24 +560,9 @@ async fn run_load_async(plan: LoadPlan) -> LoadReport {
 
 /// Waits until Boundary1.Mode reads `mode`.
 pub async fn wait_for_mode(conn: &zbus::Connection, mode: &str) {
-    let proxy = zbus::fdo::PropertiesProxy::builder(conn)
-        .destination(BUS_NAME)
-        .path(PATH)
-        .build()
-        .await
-        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let value = proxy
-            .get(
-                zbus::names::InterfaceName::from_static_str_unchecked(
-                    "org.learningcontracts.Boundary1",
-                ),
-                "Mode",
-            )
-            .await
-            .unwrap();
-        let now = String::try_from(value).unwrap();
+        let now = String::try_from(boundary_property(conn, "Mode").await).unwrap();
         if now == mode {
             return;
         }
