@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::stage::{make, repo, stage_binaries, target_dir};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -42,20 +43,6 @@ const CHECKS: &[&str] = &[
 
 /// A safety net only (a hung container must not hang CI): the run takes seconds.
 const DEADLINE: Duration = Duration::from_secs(900);
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The target directory this test was built in (the binaries under test live in it).
-fn target_dir() -> PathBuf {
-    let binary = Path::new(env!("CARGO_BIN_EXE_learning-contractsd"));
-    binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("the daemon binary lives in TARGET/PROFILE/")
-        .to_path_buf()
-}
 
 fn tools_present(test: &str) -> bool {
     let missing: Vec<&str> = [
@@ -133,31 +120,13 @@ fn rootfs(e2e_dir: &Path) -> PathBuf {
 }
 
 /// The Debian package, built by the Makefile's `package` target (generated man pages and
-/// completions, then `cargo deb --no-build`) from this test run's own binaries. They are
-/// copied into a target directory of their own, where cargo-deb looks for release binaries:
-/// no nested build, so no wait on the target directory's lock.
+/// completions, then `cargo deb --no-build`) from this test run's own binaries.
 fn debian_package(e2e_dir: &Path) -> PathBuf {
     let stage = e2e_dir.join("package");
-    let release = stage.join("release");
-    std::fs::create_dir_all(&release).unwrap();
-    for binary in [
-        env!("CARGO_BIN_EXE_learning-contractsd"),
-        env!("CARGO_BIN_EXE_contractctl"),
-    ] {
-        let name = Path::new(binary).file_name().unwrap();
-        std::fs::copy(binary, release.join(name)).unwrap();
-    }
+    stage_binaries(&stage);
     let debian = stage.join("debian");
     let _ = std::fs::remove_dir_all(&debian);
-    run(
-        "make package",
-        Command::new("make")
-            .arg("-C")
-            .arg(repo())
-            .arg("--no-print-directory")
-            .arg("package")
-            .arg(format!("CARGO_TARGET_DIR={}", stage.display())),
-    );
+    make(&stage, &["package"]);
     let deb = std::fs::read_dir(&debian)
         .unwrap()
         .map(|entry| entry.unwrap().path())

@@ -3,3 +3,4 @@ pub mod core_fixtures;
 pub mod fake_boundary_daemon;
 pub mod mount_fixtures;
 pub mod netns;
+pub mod stage;
