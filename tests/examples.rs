@@ -16,21 +16,6 @@ fn rust_agent() -> PathBuf {
         .join("examples/agent")
 }
 
-fn python_agent_available(test: &str) -> bool {
-    let present = Command::new("/usr/bin/python3")
-        .args(["-c", "import dbus"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if present {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test} needs python3-dbus (apt-get install python3-dbus), and CI=true");
-    }
-    eprintln!("skipped {test}: needs python3-dbus (apt-get install python3-dbus)");
-    false
-}
-
 struct Outcome {
     code: i32,
     stdout: String,
@@ -116,7 +101,11 @@ async fn the_rust_agent_example_keeps_only_what_a_contract_allows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_agent_example_keeps_only_what_a_contract_allows() {
     if !require_root("the_python_agent_example_keeps_only_what_a_contract_allows")
-        || !python_agent_available("the_python_agent_example_keeps_only_what_a_contract_allows")
+        || !require_python_module(
+            "the_python_agent_example_keeps_only_what_a_contract_allows",
+            "dbus",
+            "python3-dbus",
+        )
     {
         return;
     }
