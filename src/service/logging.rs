@@ -35,7 +35,13 @@ pub fn init(default_level: &str) {
         && let Ok(journald) = tracing_journald::layer()
     {
         tracing::subscriber::set_global_default(
-            registry.with(journald.with_syslog_identifier("learning-contractsd".into())),
+            // No field prefix: MESSAGE_ID must be the journal's own field for
+            // `journalctl MESSAGE_ID=…` to find it (the layer's default would write F_MESSAGE_ID).
+            registry.with(
+                journald
+                    .with_syslog_identifier("learning-contractsd".into())
+                    .with_field_prefix(None),
+            ),
         )
     } else {
         tracing::subscriber::set_global_default(

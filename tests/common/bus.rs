@@ -68,6 +68,25 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// Whether the system python (/usr/bin/python3) can import `module`, from the Debian package
+/// `package`. Under CI the tests must run; elsewhere they say what was skipped.
+pub fn require_python_module(test: &str, module: &str, package: &str) -> bool {
+    let present = Command::new("/usr/bin/python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} needs {package} (apt-get install {package}), and CI=true");
+    }
+    eprintln!("skipped {test}: needs {package} (apt-get install {package})");
+    false
+}
+
 /// A private dbus-daemon of type system with the repository's policy folder included.
 pub struct TestBus {
     pub dir: tempfile::TempDir,

@@ -5,3 +5,4 @@ pub mod fake_boundary_daemon;
 pub mod load;
 pub mod mount_fixtures;
 pub mod netns;
+pub mod stage;
