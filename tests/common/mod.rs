@@ -4,3 +4,4 @@ pub mod core_fixtures;
 pub mod fake_boundary_daemon;
 pub mod mount_fixtures;
 pub mod netns;
+pub mod raw;
