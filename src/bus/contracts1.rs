@@ -2,7 +2,7 @@
 //! reading contracts.
 
 use super::Daemon;
-use super::args::{self, Dict, Fields};
+use super::args::{self, Arg, Dict, Fields, Request};
 use super::authorize::Action;
 use super::dicts;
 use super::error::BusError;
@@ -49,7 +49,7 @@ impl Contracts1 {
     async fn create_draft(
         &self,
         kind: &str,
-        spec: Dict,
+        spec: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
@@ -81,7 +81,7 @@ impl Contracts1 {
     async fn update_draft(
         &self,
         id: &str,
-        spec: Dict,
+        spec: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<(), BusError> {
@@ -163,7 +163,7 @@ impl Contracts1 {
     async fn amend(
         &self,
         id: &str,
-        changes: Dict,
+        changes: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
@@ -229,7 +229,7 @@ impl Contracts1 {
     /// only, for the owner, an agent acting for it, or an admin.
     async fn list(
         &self,
-        filter: Dict,
+        filter: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<Vec<Dict>, BusError> {
@@ -319,7 +319,7 @@ impl Contracts1 {
     async fn draft_from_template(
         &self,
         name: &str,
-        params: Dict,
+        params: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
@@ -335,10 +335,19 @@ impl Contracts1 {
             ));
         }
         let mut values = BTreeMap::new();
-        for (key, value) in &params {
-            let text = value.downcast_ref::<&str>().map_err(|_| {
-                BusError::invalid_args(key, "template parameters are strings (type 's')")
-            })?;
+        for (key, value) in params.iter() {
+            let text = match value {
+                Arg::Str(text) => text.as_str(),
+                Arg::TooLarge { signature: "s", .. } => {
+                    return Err(BusError::invalid_args(key, "is too long"));
+                }
+                _ => {
+                    return Err(BusError::invalid_args(
+                        key,
+                        "template parameters are strings (type 's')",
+                    ));
+                }
+            };
             if text.len() > limits.max_string_bytes || key.len() > limits.max_string_bytes {
                 return Err(BusError::invalid_args(key, "is too long"));
             }

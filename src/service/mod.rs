@@ -105,12 +105,14 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let (announce_tx, announce_rx) = mpsc::unbounded_channel();
     let (writer, writer_thread) = Writer::spawn(ledger, announce_tx.clone())?;
 
-    let builder = match &options.bus {
+    let builder = || match &options.bus {
         BusChoice::System => zbus::connection::Builder::system(),
         BusChoice::Session => zbus::connection::Builder::session(),
         BusChoice::Address(address) => zbus::connection::Builder::address(address.as_str()),
     };
-    let connection = builder.build().await?;
+    let connection = builder().build().await?;
+    // Credentials are asked for over a second connection (see bus::caller::Identities).
+    let lookups = builder().build().await?;
     let authorizer = choose_authorizer(&connection, &loaded, &options.bus).await;
     tracing::info!(authorization = authorizer.name(), "authorization mode");
 
@@ -147,6 +149,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         reload_tx,
     ));
 
+    daemon.identities.set_lookup_connection(lookups);
     // Objects first, then the name: a caller that sees the name finds every interface.
     serve_objects(&connection, &daemon).await?;
     tokio::spawn(bus::announce(

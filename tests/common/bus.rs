@@ -108,6 +108,15 @@ impl TestBus {
   <type>system</type>
   <listen>unix:path={socket}</listen>
   <auth>EXTERNAL</auth>
+  <!-- A stock system bus's limits (dbus-daemon's built-in defaults, as the commented-out
+       lines of /usr/share/dbus-1/system.conf list them), written out so tests rely on them. -->
+  <limit name="max_incoming_bytes">133169152</limit>
+  <limit name="max_outgoing_bytes">133169152</limit>
+  <limit name="max_message_size">33554432</limit>
+  <limit name="max_completed_connections">2048</limit>
+  <limit name="max_connections_per_user">256</limit>
+  <limit name="max_replies_per_connection">128</limit>
+  <limit name="max_match_rules_per_connection">512</limit>
   <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
@@ -336,7 +345,7 @@ impl Drop for DaemonProcess {
 /// Connects the bus socket with the credentials `uid`/`gid`/`groups` on a thread of its own:
 /// Linux credentials are per thread, so only that connect() sees them, and the bus records
 /// them as the peer's.
-fn connect_socket_as(
+pub fn connect_socket_as(
     socket: &Path,
     uid: u32,
     gid: u32,

@@ -5,4 +5,5 @@ pub mod fake_boundary_daemon;
 pub mod load;
 pub mod mount_fixtures;
 pub mod netns;
+pub mod raw;
 pub mod stage;
