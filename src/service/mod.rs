@@ -81,6 +81,11 @@ pub const STORE_FILE: &str = "contracts.db";
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(options: Options) -> Result<(), ServiceError> {
+    // Listened for from the start: a stop or reload that arrives while the store loads is
+    // kept and handled once the daemon is serving, never a default-action kill mid-start.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let config_path = options.config.clone();
     let loaded = tokio::task::spawn_blocking(move || config::load(&config_path))
         .await
@@ -200,9 +205,6 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         daemon.registry.read().mode().name()
     );
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut hangup = signal(SignalKind::hangup())?;
     let watchdog = notify::watchdog_interval();
     let mut watchdog_tick =
         tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
