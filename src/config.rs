@@ -121,6 +121,12 @@ impl ModeConfig {
     pub fn static_mode(&self) -> Option<BoundaryMode> {
         self.static_mode.as_deref().and_then(BoundaryMode::parse)
     }
+
+    /// The settle time in milliseconds as the settler counts them. Saturates: a value past
+    /// `i64::MAX` must read as "practically never", not wrap to a negative (no settle time).
+    pub fn settle_millis(&self) -> i64 {
+        i64::try_from(self.settle_time_ms).unwrap_or(i64::MAX)
+    }
 }
 
 /// Where mode readings come from.
@@ -164,6 +170,16 @@ pub struct SessionsConfig {
     pub max_per_owner: usize,
     /// The most sessions one bus connection may have open (for any owners).
     pub max_per_connection: usize,
+}
+
+impl SessionsConfig {
+    /// The idle timeout in milliseconds. Saturates: a huge value means sessions never idle
+    /// out, rather than an overflow (a panic in debug builds, a wrapped timeout in release).
+    pub fn idle_timeout_millis(&self) -> i64 {
+        i64::try_from(self.idle_timeout_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000)
+    }
 }
 
 impl Default for SessionsConfig {
@@ -321,7 +337,60 @@ fn merge(into: &mut toml::Table, layer: toml::Table) {
     }
 }
 
+/// Parses one config text as the only layer over the defaults and checks it as [`load`] does,
+/// except that user and group names are not looked up (that needs the host's user database).
+/// Reads no file: for tools that check a config text, and for fuzzing the whole path from text
+/// to a checked [`Config`]. Parse errors are reported for the path `(text)`.
+pub fn parse_checked(text: &str) -> Result<Config, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        path: PathBuf::from("(text)"),
+        message,
+    };
+    let layer = parse_layer(text).map_err(invalid)?;
+    let config: Config = toml::Value::Table(layer)
+        .try_into()
+        .map_err(|err: toml::de::Error| invalid(err.message().to_string()))?;
+    check(config)
+}
+
 fn resolve(config: Config, files: Vec<PathBuf>) -> Result<Loaded, ConfigError> {
+    let config = check(config)?;
+    let mut delegations = std::collections::BTreeMap::new();
+    for (index, delegation) in config.delegation.iter().enumerate() {
+        let key = format!("delegation[{index}]");
+        let agent = resolve_user(&delegation.agent, &format!("{key}.agent"))?;
+        let owners: &mut Vec<Uid> = delegations.entry(agent).or_default();
+        for owner in &delegation.owners {
+            let uid = resolve_user(owner, &format!("{key}.owners"))?;
+            if uid != agent && !owners.contains(&uid) {
+                owners.push(uid);
+            }
+        }
+    }
+    let admin_gid = match config.authorization.admin_group.as_str() {
+        "" => None,
+        name => Some(
+            nix::unistd::Group::from_name(name)
+                .ok()
+                .flatten()
+                .ok_or_else(|| ConfigError::Value {
+                    key: "authorization.admin_group".into(),
+                    message: format!("no group named '{name}' on this host"),
+                })?
+                .gid
+                .as_raw(),
+        ),
+    };
+    Ok(Loaded {
+        config,
+        delegations,
+        admin_gid,
+        files,
+    })
+}
+
+/// The checks that need nothing but the config itself; tool names come back normalized.
+fn check(config: Config) -> Result<Config, ConfigError> {
     if let Some(mode) = &config.mode.static_mode
         && BoundaryMode::parse(mode).is_none()
     {
@@ -387,44 +456,15 @@ fn resolve(config: Config, files: Vec<PathBuf>) -> Result<Loaded, ConfigError> {
             .as_str()
             .to_string();
     }
-    let mut delegations = std::collections::BTreeMap::new();
     for (index, delegation) in config.delegation.iter().enumerate() {
-        let key = format!("delegation[{index}]");
-        let agent = resolve_user(&delegation.agent, &format!("{key}.agent"))?;
         if delegation.owners.is_empty() {
             return Err(ConfigError::Value {
-                key: format!("{key}.owners"),
+                key: format!("delegation[{index}].owners"),
                 message: "name at least one owner".into(),
             });
         }
-        let owners: &mut Vec<Uid> = delegations.entry(agent).or_default();
-        for owner in &delegation.owners {
-            let uid = resolve_user(owner, &format!("{key}.owners"))?;
-            if uid != agent && !owners.contains(&uid) {
-                owners.push(uid);
-            }
-        }
     }
-    let admin_gid = match config.authorization.admin_group.as_str() {
-        "" => None,
-        name => Some(
-            nix::unistd::Group::from_name(name)
-                .ok()
-                .flatten()
-                .ok_or_else(|| ConfigError::Value {
-                    key: "authorization.admin_group".into(),
-                    message: format!("no group named '{name}' on this host"),
-                })?
-                .gid
-                .as_raw(),
-        ),
-    };
-    Ok(Loaded {
-        config,
-        delegations,
-        admin_gid,
-        files,
-    })
+    Ok(config)
 }
 
 fn resolve_user(user: &UserRef, key: &str) -> Result<Uid, ConfigError> {

@@ -729,3 +729,29 @@ async fn a_bad_request_changes_nothing() {
         "a refused request changed the daemon's state"
     );
 }
+
+/// Found by the requests fuzz target: `DraftFromTemplate`'s parameter parser echoed an
+/// oversized or wrongly typed key whole in its InvalidArgs message.
+#[test]
+fn template_parameter_errors_cut_long_keys_short() {
+    use learning_contracts::bus::args::template_params;
+    use learning_contracts::config::LimitsConfig;
+    let limits = LimitsConfig::default();
+    let key = "k".repeat(5000);
+    for value in [
+        OwnedVariant::from(1u32),
+        OwnedVariant::try_from(zbus::Variant::from("x")).unwrap(),
+    ] {
+        let dict: Dict = HashMap::from([(key.clone(), value)]);
+        // As the daemon reads it: off the wire, into its bounded request reader.
+        let ctxt = zbus::wire::serialized::Context::new(zbus::wire::LE, 0);
+        let (request, _): (learning_contracts::bus::args::Request, _) =
+            zbus::wire::to_bytes(ctxt, &dict)
+                .unwrap()
+                .deserialize()
+                .unwrap();
+        let err = template_params(&request, &limits).unwrap_err();
+        assert_eq!(err.error_name(), INVALID_ARGS);
+        assert!(err.message().len() < 200, "{} bytes", err.message().len());
+    }
+}

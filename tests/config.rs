@@ -170,3 +170,40 @@ fn delegations_and_deny_lists_are_resolved() {
         "tool names are normalized like requests"
     );
 }
+
+#[test]
+fn one_text_parses_and_is_checked_without_files() {
+    let config = config::parse_checked("[gates]\ndenied_tools = [\" Curl \"]\n").unwrap();
+    assert_eq!(config.gates.denied_tools, vec!["curl".to_string()]);
+    assert_eq!(config::parse_checked("").unwrap(), Config::default());
+    let err = config::parse_checked("[mode]\nstatic_mode = \"SIDEWAYS\"\n").unwrap_err();
+    assert!(err.to_string().contains("mode.static_mode"), "{err}");
+    let err = config::parse_checked("[[delegation]]\nagent = 0\nowners = []\n").unwrap_err();
+    assert!(err.to_string().contains("delegation[0].owners"), "{err}");
+    let err = config::parse_checked("[limits]\nmax_entries = \"many\"\n").unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    // Names are not looked up: that needs the host, and `load` does it.
+    assert!(
+        config::parse_checked("[[delegation]]\nagent = \"no-such-user-here\"\nowners = [0]\n")
+            .is_ok()
+    );
+}
+
+/// Found writing the config fuzz target, which now asserts it: `idle_timeout_secs` times 1000
+/// overflowed `i64` (a panic in debug builds; in release a wrapped, negative timeout that ends
+/// every session at once). TOML integers stop at `i64::MAX`, so the settle time could not wrap,
+/// but it is read through the same kind of saturating accessor.
+#[test]
+fn huge_times_saturate_instead_of_wrapping() {
+    let config = config::parse_checked(
+        "[mode]\nsettle_time_ms = 9223372036854775807\n[sessions]\nidle_timeout_secs = 9223372036854775807\n",
+    )
+    .unwrap();
+    assert_eq!(config.mode.settle_millis(), i64::MAX);
+    assert_eq!(config.sessions.idle_timeout_millis(), i64::MAX);
+    let config =
+        config::parse_checked("[sessions]\nidle_timeout_secs = 9223372036854776\n").unwrap();
+    assert_eq!(config.sessions.idle_timeout_millis(), i64::MAX);
+    assert_eq!(Config::default().mode.settle_millis(), 2000);
+    assert_eq!(Config::default().sessions.idle_timeout_millis(), 3_600_000);
+}

@@ -1689,3 +1689,18 @@ fn iso_date(shown: &str) -> String {
     let month = MONTHS.iter().position(|m| *m == parts[1]).unwrap() + 1;
     format!("{:0>4}-{month:02}-{:0>2}", parts[2], parts[0])
 }
+
+/// Found by the requests fuzz target: template errors echoed a caller's parameter name or
+/// value whole, so a long one made the reply (and the log line) as long as the request.
+#[test]
+fn template_errors_echo_caller_text_cut_short() {
+    let long = "q".repeat(3000);
+    let unknown = instantiate("coding-practice", &params(&[(&long, "x")]), now()).unwrap_err();
+    let bad = instantiate("coding-practice", &params(&[("project", &long)]), now()).unwrap_err();
+    let no_such = instantiate(&long, &params(&[]), now()).unwrap_err();
+    for error in [unknown, bad, no_such] {
+        let shown = error.to_string();
+        assert!(shown.len() < 400, "{} bytes: {shown:.120}", shown.len());
+        assert!(shown.contains("qqqq…"), "{shown:.200}");
+    }
+}

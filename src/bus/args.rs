@@ -4,11 +4,13 @@
 
 use super::error::BusError;
 use crate::config::LimitsConfig;
+use crate::core::mode::ToolNeeds;
 use crate::core::{
-    Abstraction, BoundaryMode, CheckKind, MemoryClass, Name, RetentionKind, SpecPatch, Timestamp,
+    Abstraction, BoundaryMode, CheckKind, ContractKind, ContractState, MemoryClass, Name,
+    RetentionKind, SpecPatch, Timestamp,
 };
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use zbus::{OwnedVariant, Signature, Type};
 
@@ -668,4 +670,112 @@ pub fn request(
         classification,
         abstraction,
     })
+}
+
+/// A contract kind as callers send it.
+pub fn parse_kind(kind: &str) -> Result<ContractKind, BusError> {
+    ContractKind::parse(kind).ok_or_else(|| {
+        BusError::invalid_args(
+            "kind",
+            "must be observation, episodic, procedural, strategic or prohibited",
+        )
+    })
+}
+
+/// What `Contracts1.List` filters on; unset keys do not filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only contracts in this state.
+    pub state: Option<ContractState>,
+    /// Only contracts of this kind.
+    pub kind: Option<ContractKind>,
+    /// Only this owner's contracts.
+    pub owner: Option<u32>,
+}
+
+/// Parses `Contracts1.List`'s filter (keys: state s, kind s, owner u).
+pub fn list_filter(filter: &Request, limits: &LimitsConfig) -> Result<ListFilter, BusError> {
+    let fields = Fields::new(
+        filter,
+        &[("state", "s"), ("kind", "s"), ("owner", "u")],
+        limits,
+    )?;
+    let state = fields
+        .string("state")?
+        .map(|text| {
+            ContractState::parse(&text).ok_or_else(|| {
+                BusError::invalid_args(
+                    "state",
+                    "must be draft, review, active, expired, revoked or amended",
+                )
+            })
+        })
+        .transpose()?;
+    let kind = fields
+        .string("kind")?
+        .map(|text| parse_kind(&text))
+        .transpose()?;
+    Ok(ListFilter {
+        state,
+        kind,
+        owner: fields.uint("owner")?,
+    })
+}
+
+/// Parses `Contracts1.DraftFromTemplate`'s parameters: string values only, keys and values
+/// within the limits. Which names a template takes is the template's to say.
+pub fn template_params(
+    params: &Request,
+    limits: &LimitsConfig,
+) -> Result<BTreeMap<String, String>, BusError> {
+    if params.len() > limits.max_entries {
+        return Err(BusError::invalid_args(
+            "params",
+            format!(
+                "has {} entries; at most {}",
+                params.len(),
+                limits.max_entries
+            ),
+        ));
+    }
+    let mut values = BTreeMap::new();
+    for (key, value) in params.iter() {
+        let text = match value {
+            Arg::Str(text) => text.as_str(),
+            Arg::TooLarge { signature: "s", .. } => {
+                return Err(BusError::invalid_args(&short(key), "is too long"));
+            }
+            _ => {
+                return Err(BusError::invalid_args(
+                    &short(key),
+                    "template parameters are strings (type 's')",
+                ));
+            }
+        };
+        if text.len() > limits.max_string_bytes || key.len() > limits.max_string_bytes {
+            return Err(BusError::invalid_args(&short(key), "is too long"));
+        }
+        values.insert(key.clone(), text.to_string());
+    }
+    Ok(values)
+}
+
+/// Parses `Enforcement1.ToolGate`'s needs (keys: network b, filesystem b, usb b; unset is
+/// false).
+pub fn tool_needs(needs: &Request, limits: &LimitsConfig) -> Result<ToolNeeds, BusError> {
+    let fields = Fields::new(
+        needs,
+        &[("network", "b"), ("filesystem", "b"), ("usb", "b")],
+        limits,
+    )?;
+    Ok(ToolNeeds {
+        network: fields.boolean("network")?.unwrap_or(false),
+        filesystem: fields.boolean("filesystem")?.unwrap_or(false),
+        usb: fields.boolean("usb")?.unwrap_or(false),
+    })
+}
+
+/// Parses `Sessions1.Open`'s options (key: owner u): the owner named, if any.
+pub fn session_options(options: &Request, limits: &LimitsConfig) -> Result<Option<u32>, BusError> {
+    Fields::new(options, &[("owner", "u")], limits)?.uint("owner")
 }

@@ -2,15 +2,14 @@
 //! reading contracts.
 
 use super::Daemon;
-use super::args::{self, Arg, Dict, Fields, Request};
+use super::args::{self, Dict, Request};
 use super::authorize::Action;
 use super::dicts;
 use super::error::BusError;
 use crate::core::plain::summary::summarize;
 use crate::core::plain::templates::{TEMPLATES, Template, TemplateError, instantiate};
 use crate::core::plain::text::draft_from_text;
-use crate::core::{ContractKind, ContractSpec, ContractState, Timestamp};
-use std::collections::BTreeMap;
+use crate::core::{ContractKind, ContractSpec, Timestamp};
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -24,15 +23,6 @@ pub struct Contracts1 {
 
 fn new_id() -> String {
     ulid::Ulid::new().to_string()
-}
-
-fn parse_kind(kind: &str) -> Result<ContractKind, BusError> {
-    ContractKind::parse(kind).ok_or_else(|| {
-        BusError::invalid_args(
-            "kind",
-            "must be observation, episodic, procedural, strategic or prohibited",
-        )
-    })
 }
 
 /// Learning contracts: create a draft, submit it for review, activate it (the owner with
@@ -53,7 +43,7 @@ impl Contracts1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
-        let kind = parse_kind(kind)?;
+        let kind = args::parse_kind(kind)?;
         let patch = args::spec_patch(&spec, &self.daemon.config().config.limits)?;
         let who = self.daemon.identify(connection, &header).await?;
         let mut actor = crate::core::Actor {
@@ -233,28 +223,8 @@ impl Contracts1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<Vec<Dict>, BusError> {
-        let limits = self.daemon.config().config.limits.clone();
-        let fields = Fields::new(
-            &filter,
-            &[("state", "s"), ("kind", "s"), ("owner", "u")],
-            &limits,
-        )?;
-        let state = fields
-            .string("state")?
-            .map(|text| {
-                ContractState::parse(&text).ok_or_else(|| {
-                    BusError::invalid_args(
-                        "state",
-                        "must be draft, review, active, expired, revoked or amended",
-                    )
-                })
-            })
-            .transpose()?;
-        let kind = fields
-            .string("kind")?
-            .map(|text| parse_kind(&text))
-            .transpose()?;
-        let owner = fields.uint("owner")?;
+        let args::ListFilter { state, kind, owner } =
+            args::list_filter(&filter, &self.daemon.config().config.limits)?;
         let who = self.daemon.identify(connection, &header).await?;
         if let Some(owner) = owner
             && !self.daemon.acts_for(&who, owner)
@@ -323,36 +293,7 @@ impl Contracts1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
-        let limits = self.daemon.config().config.limits.clone();
-        if params.len() > limits.max_entries {
-            return Err(BusError::invalid_args(
-                "params",
-                format!(
-                    "has {} entries; at most {}",
-                    params.len(),
-                    limits.max_entries
-                ),
-            ));
-        }
-        let mut values = BTreeMap::new();
-        for (key, value) in params.iter() {
-            let text = match value {
-                Arg::Str(text) => text.as_str(),
-                Arg::TooLarge { signature: "s", .. } => {
-                    return Err(BusError::invalid_args(key, "is too long"));
-                }
-                _ => {
-                    return Err(BusError::invalid_args(
-                        key,
-                        "template parameters are strings (type 's')",
-                    ));
-                }
-            };
-            if text.len() > limits.max_string_bytes || key.len() > limits.max_string_bytes {
-                return Err(BusError::invalid_args(key, "is too long"));
-            }
-            values.insert(key.clone(), text.to_string());
-        }
+        let values = args::template_params(&params, &self.daemon.config().config.limits)?;
         let now = Timestamp::now();
         let (kind, patch) = instantiate(name, &values, now).map_err(|err| {
             let key = match &err {

@@ -2,11 +2,11 @@
 //! mode-only gates. Checks read the in-memory registry only: they never wait on the store.
 
 use super::Daemon;
-use super::args::{self, Fields, Request, RequestFields, RequestKind};
+use super::args::{self, Request, RequestFields, RequestKind};
 use super::caller::Identity;
 use super::error::BusError;
 use crate::core::forgetting::denial_audit;
-use crate::core::mode::{ToolNeeds, recall_gate, tool_gate};
+use crate::core::mode::{recall_gate, tool_gate};
 use crate::core::{CheckKind, CheckRequest, Decision, MemoryClass, Name, Timestamp, Uid};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -248,16 +248,7 @@ impl Enforcement1 {
     async fn tool_gate(&self, tool: &str, needs: Request) -> Result<GateTuple, BusError> {
         let config = self.daemon.config();
         let tool = Name::parse(tool).map_err(|err| BusError::invalid_args("tool", err))?;
-        let fields = Fields::new(
-            &needs,
-            &[("network", "b"), ("filesystem", "b"), ("usb", "b")],
-            &config.config.limits,
-        )?;
-        let needs = ToolNeeds {
-            network: fields.boolean("network")?.unwrap_or(false),
-            filesystem: fields.boolean("filesystem")?.unwrap_or(false),
-            usb: fields.boolean("usb")?.unwrap_or(false),
-        };
+        let needs = args::tool_needs(&needs, &config.config.limits)?;
         let vpn = self.daemon.source.read().route_out_is_vpn;
         let gate = tool_gate(
             self.daemon.registry.read().mode(),

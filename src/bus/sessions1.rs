@@ -1,7 +1,7 @@
 //! `org.learningcontracts.Sessions1`: agent sessions bound to their bus connection.
 
 use super::Daemon;
-use super::args::{self, Fields, Request};
+use super::args::{self, Request};
 use super::error::BusError;
 use crate::core::{Actor, SessionLimits, Timestamp};
 use std::sync::Arc;
@@ -58,8 +58,7 @@ impl Sessions1 {
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
         let config = self.daemon.config();
-        let fields = Fields::new(&options, &[("owner", "u")], &config.config.limits)?;
-        let named = fields.uint("owner")?;
+        let named = args::session_options(&options, &config.config.limits)?;
         let who = self.daemon.identify(connection, &header).await?;
         let owner = self.daemon.resolve_owner(&who, named)?;
         let id = ulid::Ulid::new().to_string();

@@ -471,7 +471,7 @@ async fn recover_store(daemon: Arc<Daemon>) {
 async fn keep_time(daemon: Arc<Daemon>) {
     loop {
         let now = Timestamp::now();
-        let idle = daemon.config().config.sessions.idle_timeout_secs as i64 * 1000;
+        let idle = daemon.config().config.sessions.idle_timeout_millis();
         let due = daemon
             .registry
             .read()

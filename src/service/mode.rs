@@ -23,11 +23,11 @@ pub async fn supervise(
 ) {
     let started = Instant::now();
     let monotonic = || Timestamp::from_millis(started.elapsed().as_millis() as i64);
-    let mut settler = ModeSettler::new(daemon.config().config.mode.settle_time_ms as i64);
+    let mut settler = ModeSettler::new(daemon.config().config.mode.settle_millis());
     let mut first = Some(first);
     let mut source_open = true;
     loop {
-        settler.set_settle_millis(daemon.config().config.mode.settle_time_ms as i64);
+        settler.set_settle_millis(daemon.config().config.mode.settle_millis());
         let reading = readings.borrow_and_update().clone();
         publish_source(&daemon, &connection, source_name, reading.as_ref()).await;
         if let Some(judgement) = reading.as_ref().and_then(|r| r.judgement.as_ref()) {
@@ -88,7 +88,7 @@ pub async fn supervise(
             if let Err(err) = outcome {
                 // The registry keeps the old mode; make the settler try again on the next wake.
                 tracing::error!(error = %err, mode = new.name(), "the mode change could not be committed; checks fail closed");
-                settler = ModeSettler::new(daemon.config().config.mode.settle_time_ms as i64);
+                settler = ModeSettler::new(daemon.config().config.mode.settle_millis());
                 settler.force(daemon.registry.read().mode());
             }
         }

@@ -45,7 +45,7 @@ pub enum TemplateError {
     /// No template has that name.
     #[error("there is no template named '{name}'; the templates are: {}", .known.join(", "))]
     UnknownTemplate {
-        /// The name asked for.
+        /// The name asked for (cut short when long).
         name: String,
         /// Every template name.
         known: Vec<&'static str>,
@@ -79,7 +79,7 @@ pub enum TemplateError {
     UnknownParam {
         /// The template.
         template: &'static str,
-        /// The unexpected parameter.
+        /// The unexpected parameter (cut short when long).
         param: String,
         /// The parameters it takes.
         known: Vec<&'static str>,
@@ -91,11 +91,26 @@ pub enum TemplateError {
         template: &'static str,
         /// The parameter at fault.
         param: &'static str,
-        /// The value given.
+        /// The value given (cut short when long).
         value: String,
         /// What is wrong and what to give instead.
         reason: String,
     },
+}
+
+/// Caller text echoed in an error (a template name, a parameter's name or value) is cut to
+/// this many bytes, so no caller can make the reply or the log line as long as what it sent.
+const ECHO_MAX_BYTES: usize = 64;
+
+fn echoed(text: &str) -> String {
+    if text.len() <= ECHO_MAX_BYTES {
+        return text.to_string();
+    }
+    let mut end = ECHO_MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 fn quoted(names: &[&'static str]) -> String {
@@ -282,7 +297,7 @@ pub fn instantiate(
     now: Timestamp,
 ) -> Result<(ContractKind, SpecPatch), TemplateError> {
     let template = find(name).ok_or_else(|| TemplateError::UnknownTemplate {
-        name: name.to_string(),
+        name: echoed(name),
         known: TEMPLATES.iter().map(|t| t.name).collect(),
     })?;
     let args = Args::check(template, params)?;
@@ -457,7 +472,7 @@ impl<'a> Args<'a> {
         {
             return Err(TemplateError::UnknownParam {
                 template: template.name,
-                param: unknown.clone(),
+                param: echoed(unknown),
                 known: template.params.iter().map(|p| p.name).collect(),
             });
         }
@@ -489,7 +504,7 @@ impl<'a> Args<'a> {
         TemplateError::BadParam {
             template: self.template.name,
             param,
-            value: value.to_string(),
+            value: echoed(value),
             reason: reason.into(),
         }
     }
