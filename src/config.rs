@@ -168,6 +168,8 @@ pub struct SessionsConfig {
     pub idle_timeout_secs: u64,
     /// The most sessions one owner may have open.
     pub max_per_owner: usize,
+    /// The most sessions one bus connection may have open (for any owners).
+    pub max_per_connection: usize,
 }
 
 impl SessionsConfig {
@@ -185,6 +187,7 @@ impl Default for SessionsConfig {
         Self {
             idle_timeout_secs: 3600,
             max_per_owner: 32,
+            max_per_connection: 8,
         }
     }
 }
@@ -411,13 +414,35 @@ fn check(config: Config) -> Result<Config, ConfigError> {
         });
     }
     if config.sessions.max_per_owner == 0
+        || config.sessions.max_per_connection == 0
         || config.limits.max_entries == 0
         || config.limits.max_audit_read == 0
     {
         return Err(ConfigError::Value {
-            key: "sessions.max_per_owner, limits".into(),
+            key: "sessions.max_per_owner, sessions.max_per_connection, limits".into(),
             message: "limits must be at least 1".into(),
         });
+    }
+    // The bus reader keeps no more than its ceilings of a request (bus::args); a higher limit
+    // could never be reached.
+    for (key, value, ceiling) in [
+        (
+            "limits.max_entries",
+            config.limits.max_entries,
+            crate::bus::args::ENTRIES_CEILING,
+        ),
+        (
+            "limits.max_string_bytes",
+            config.limits.max_string_bytes,
+            crate::bus::args::STRING_BYTES_CEILING,
+        ),
+    ] {
+        if value > ceiling {
+            return Err(ConfigError::Value {
+                key: key.into(),
+                message: format!("{value} is more than the most the daemon reads, {ceiling}"),
+            });
+        }
     }
     let mut config = config;
     for (index, tool) in config.gates.denied_tools.iter_mut().enumerate() {

@@ -113,6 +113,25 @@ impl Ledger {
         Ok(registry.apply(change))
     }
 
+    /// After a store failure: tries a harmless write, and when it commits, lifts the fault so
+    /// checks answer again. Returns whether the store is writable now (true when there was no
+    /// fault).
+    pub fn probe_store(&mut self) -> bool {
+        if self.registry.read().store_fault().is_none() {
+            return true;
+        }
+        match self.store.probe_write() {
+            Ok(()) => {
+                self.registry.write().set_store_fault(None);
+                true
+            }
+            Err(err) => {
+                self.registry.write().set_store_fault(Some(err.to_string()));
+                false
+            }
+        }
+    }
+
     /// Appends audit records decided outside the writer (denied checks).
     pub fn record_audit(
         &mut self,

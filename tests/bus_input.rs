@@ -743,7 +743,14 @@ fn template_parameter_errors_cut_long_keys_short() {
         OwnedVariant::try_from(zbus::Variant::from("x")).unwrap(),
     ] {
         let dict: Dict = HashMap::from([(key.clone(), value)]);
-        let err = template_params(&dict, &limits).unwrap_err();
+        // As the daemon reads it: off the wire, into its bounded request reader.
+        let ctxt = zbus::wire::serialized::Context::new(zbus::wire::LE, 0);
+        let (request, _): (learning_contracts::bus::args::Request, _) =
+            zbus::wire::to_bytes(ctxt, &dict)
+                .unwrap()
+                .deserialize()
+                .unwrap();
+        let err = template_params(&request, &limits).unwrap_err();
         assert_eq!(err.error_name(), INVALID_ARGS);
         assert!(err.message().len() < 200, "{} bytes", err.message().len());
     }

@@ -15,23 +15,9 @@ const NOT_FOUND: &str = "org.learningcontracts.Error.NotFound";
 const POLKIT: &str = "org.freedesktop.PolicyKit1";
 const AUTHORITY: &str = "/org/freedesktop/PolicyKit1/Authority";
 
-/// python3-dbusmock must be installed for the system python (Debian: python3-dbusmock). Under CI
-/// the tests must run; elsewhere they say what was skipped.
+/// python3-dbusmock must be installed for the system python (Debian: python3-dbusmock).
 fn require_dbusmock(test: &str) -> bool {
-    let present = Command::new("/usr/bin/python3")
-        .args(["-c", "import dbusmock"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if present {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test} needs python3-dbusmock (apt-get install python3-dbusmock), and CI=true");
-    }
-    eprintln!("skipped {test}: needs python3-dbusmock (apt-get install python3-dbusmock)");
-    false
+    require_python_module(test, "dbusmock", "python3-dbusmock")
 }
 
 /// dbusmock's polkitd on the test bus; by default it authorizes nothing.

@@ -35,6 +35,7 @@ fn the_shipped_config_mentions_every_key() {
         "[sessions]",
         "idle_timeout_secs",
         "max_per_owner",
+        "max_per_connection",
         "[limits]",
         "max_entries",
         "max_string_bytes",

@@ -12,6 +12,12 @@ use learning_contracts::core::{
     EffectiveMode, MemoryClass, Name, PauseScope, Registry, RetentionKind, Scope, SpecPatch,
 };
 
+/// Session limits roomy enough not to matter here.
+const LIMITS: learning_contracts::core::SessionLimits = learning_contracts::core::SessionLimits {
+    per_owner: 8,
+    per_connection: 8,
+};
+
 const CREATE: CheckKind = CheckKind::MemoryCreation;
 const ABSTRACT: CheckKind = CheckKind::Abstraction;
 const RECALL: CheckKind = CheckKind::Recall;
@@ -393,7 +399,8 @@ fn code_not_active_for_a_session_contract_not_bound_to_an_open_session() {
     );
     let decision = registry.check(CREATE, &public("email", "work"), at(1));
     assert_decided_by(&decision, Code::NotActive, Some("sess"));
-    let planned = registry.plan_open_session(&Caller::uid(OWNER), OWNER, "s1".into(), 8, at(1));
+    let planned =
+        registry.plan_open_session(&Caller::uid(OWNER), OWNER, "s1".into(), LIMITS, at(1));
     apply_ok(&mut registry, planned);
     let planned = registry.plan_bind(&owner(), "s1", "sess", at(1));
     apply_ok(&mut registry, planned);

@@ -12,6 +12,12 @@ use learning_contracts::core::{
     Event, MemoryClass, MemoryStatus, PurgeTokens, Registry, RetentionKind, SpecPatch,
 };
 
+/// Session limits roomy enough not to matter here.
+const LIMITS: learning_contracts::core::SessionLimits = learning_contracts::core::SessionLimits {
+    per_owner: 8,
+    per_connection: 8,
+};
+
 fn memories_event(events: &[Event], contract: &str, status: MemoryStatus) -> Option<Vec<String>> {
     events.iter().find_map(|event| match event {
         Event::MemoriesChanged {
@@ -330,7 +336,7 @@ fn session_patch(domain: &str) -> SpecPatch {
 }
 
 fn open_session(registry: &mut Registry, id: &str) {
-    let planned = registry.plan_open_session(&Caller::uid(OWNER), OWNER, id.into(), 8, at(1));
+    let planned = registry.plan_open_session(&Caller::uid(OWNER), OWNER, id.into(), LIMITS, at(1));
     apply_ok(registry, planned);
 }
 

@@ -843,3 +843,43 @@ fn the_active_and_suspended_counts_follow_the_mode() {
     assert_eq!(registry.suspended_count(), 4);
     assert_eq!(state(&registry, "strategic"), ContractState::Active);
 }
+
+#[test]
+fn a_mode_change_audits_at_most_a_thousand_ids_per_list_and_every_count() {
+    use learning_contracts::core::host::MAX_AUDITED_IDS;
+    let mut registry = registry_in(BoundaryMode::Coldroom);
+    let total = MAX_AUDITED_IDS + 500;
+    let patch = SpecPatch {
+        required_mode: Some(BoundaryMode::Airgap),
+        ..scope_patch(&["coding"], &["work"], &[])
+    };
+    for i in 0..total {
+        active_contract(
+            &mut registry,
+            1000,
+            ContractKind::Episodic,
+            &patch,
+            &format!("c-{i:05}"),
+            at(1),
+        );
+    }
+    let change = registry
+        .plan_mode_change(EffectiveMode::Known(BoundaryMode::Open), "reading", at(2))
+        .expect("a change");
+    let details = &change.audit[0].details;
+    assert_eq!(details["counts"]["suspended_mode"], total);
+    assert_eq!(
+        details["suspended_mode"].as_array().unwrap().len(),
+        MAX_AUDITED_IDS
+    );
+    // The signal still names every contract.
+    let named: usize = change
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::ContractsSuspended { ids, .. } => ids.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(named, total);
+}

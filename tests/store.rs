@@ -12,6 +12,12 @@ use learning_contracts::store::{Store, StoreError};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
+/// Session limits roomy enough not to matter here.
+const LIMITS: learning_contracts::core::SessionLimits = learning_contracts::core::SessionLimits {
+    per_owner: 8,
+    per_connection: 8,
+};
+
 const OWNER: u32 = 1000;
 const T0: i64 = 1_800_000_000_000;
 
@@ -299,7 +305,7 @@ fn a_restart_expires_contracts_bound_to_sessions() {
     create_active(&mut ledger, "s1", ContractKind::Episodic, &session_spec);
     let opener = Caller::uid(OWNER);
     ledger
-        .run(|r| r.plan_open_session(&opener, OWNER, "sess".into(), 8, at(3)))
+        .run(|r| r.plan_open_session(&opener, OWNER, "sess".into(), LIMITS, at(3)))
         .unwrap();
     ledger
         .run(|r| r.plan_bind(&Actor::user(OWNER), "sess", "s1", at(4)))

@@ -183,8 +183,7 @@ fn bus_activation_hands_over_to_the_unit() {
     );
     let unit = std::fs::read_to_string(repo("systemd/learning-contractsd.service")).unwrap();
     assert!(unit.contains("BusName=org.learningcontracts.Daemon1"));
-    let sysusers =
-        std::fs::read_to_string(repo("systemd/learning-contractsd.sysusers.conf")).unwrap();
+    let sysusers = std::fs::read_to_string(repo("systemd/learning-contractsd.sysusers")).unwrap();
     assert!(
         sysusers
             .lines()

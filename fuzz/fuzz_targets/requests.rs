@@ -1,5 +1,6 @@
 //! The request dictionaries of every bus method that takes one, decoded from a D-Bus body of
-//! signature a{sv} exactly as zbus decodes a call: `CreateDraft`, `UpdateDraft` and `Amend`
+//! signature a{sv} by the daemon's own bounded reader (`args::Request`), exactly as a call's
+//! argument is decoded: `CreateDraft`, `UpdateDraft` and `Amend`
 //! (spec), the four checks and `RegisterMemory` (request), `List` (filter),
 //! `DraftFromTemplate` (params, then every template), `ToolGate` (needs) and `Sessions1.Open`
 //! (options); and the string arguments (ids, modes, kinds, names) with every string found in
@@ -11,7 +12,7 @@
 #![no_main]
 
 use learning_contracts::bus::args::{
-    self, Dict, ID_MAX_BYTES, RequestKind, list_filter, session_options, spec_patch,
+    self, Arg, ID_MAX_BYTES, Request, RequestKind, list_filter, session_options, spec_patch,
     template_params, tool_needs,
 };
 use learning_contracts::bus::error::BusError;
@@ -46,16 +47,11 @@ fn refused<T>(what: &str, outcome: Result<T, BusError>) -> Option<T> {
     }
 }
 
-/// Every string in a value, at any depth, for the string-argument parsers.
-fn strings(value: &zbus::Variant<'_>, out: &mut Vec<String>) {
+/// Every string a value holds, for the string-argument parsers.
+fn strings(value: &Arg, out: &mut Vec<String>) {
     match value {
-        zbus::Variant::Str(text) => out.push(text.to_string()),
-        zbus::Variant::Array(array) => {
-            for item in array.inner() {
-                strings(item, out);
-            }
-        }
-        zbus::Variant::Variant(inner) => strings(inner, out),
+        Arg::Str(text) => out.push(text.clone()),
+        Arg::Strs(list) => out.extend(list.iter().cloned()),
         _ => {}
     }
 }
@@ -74,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
             ..LimitsConfig::default()
         }
     };
-    let Ok((dict, _)) = Data::new(body, Context::new(endian, 0)).deserialize::<Dict>() else {
+    let Ok((dict, _)) = Data::new(body, Context::new(endian, 0)).deserialize::<Request>() else {
         return;
     };
 
@@ -130,8 +126,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The plain string arguments, with every string the dictionary holds.
-    let mut texts: Vec<String> = dict.keys().cloned().collect();
-    for value in dict.values() {
+    let mut texts: Vec<String> = Vec::new();
+    for (key, value) in dict.iter() {
+        texts.push(key.clone());
         strings(value, &mut texts);
     }
     for text in texts.iter().take(16) {

@@ -170,8 +170,8 @@ enum Command {
         action: AuditAction,
     },
     /// A live view of the mode, the source's health, lockdown, pauses and every contract you
-    /// can see, redrawn when the daemon signals a change. q, Esc or Ctrl-C quits. With --json
-    /// for scripts and pipes, one JSON snapshot a line instead.
+    /// can see, redrawn when the daemon signals a change. q, Esc or Ctrl-C quits. With --json,
+    /// one JSON snapshot a line instead, for scripts and pipes.
     Watch,
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     #[command(hide = true)]

@@ -55,6 +55,29 @@ struct Cli {
     /// Log level when RUST_LOG is not set: error, warn, info, debug or trace.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: String,
+
+    /// Print the learning-contractsd(8) manual page, generated from these definitions, and
+    /// exit. Hidden: it is a packaging step (`make assets`), not something an admin runs.
+    #[arg(long, hide = true, exclusive = true)]
+    man: bool,
+}
+
+/// Writes the man page (section 8: a system daemon) to stdout.
+fn print_man_page() -> ExitCode {
+    use std::io::Write;
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    let rendered = clap_mangen::Man::new(command)
+        .section("8")
+        .render(&mut page)
+        .and_then(|()| std::io::stdout().write_all(&page));
+    match rendered {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("learning-contractsd: cannot write the man page: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn xdg_dir(variable: &str, fallback: &str) -> PathBuf {
@@ -98,6 +121,9 @@ fn options(cli: &Cli) -> Options {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.man {
+        return print_man_page();
+    }
     service::logging::init(&cli.log_level);
     let options = options(&cli);
     if cli.check_config {

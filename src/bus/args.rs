@@ -9,11 +9,275 @@ use crate::core::{
     Abstraction, BoundaryMode, CheckKind, ContractKind, ContractState, MemoryClass, Name,
     RetentionKind, SpecPatch, Timestamp,
 };
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::collections::{BTreeMap, HashMap};
-use zbus::OwnedVariant;
+use std::fmt;
+use zbus::{OwnedVariant, Signature, Type};
 
-/// A request or spec dictionary as it arrives.
+/// A dictionary the daemon sends (contracts, memories, templates).
 pub type Dict = HashMap<String, OwnedVariant>;
+
+/// The most entries the reader keeps of a request dictionary or of a list in it, whatever the
+/// config says; past it entries are counted, not kept. `[limits] max_entries` may only be lower.
+pub const ENTRIES_CEILING: usize = 4096;
+/// The longest string the reader keeps, in bytes; a longer one is measured, not copied.
+/// `[limits] max_string_bytes` may only be lower.
+pub const STRING_BYTES_CEILING: usize = 65_536;
+
+/// One value of a request dictionary as read off the wire. Only the types some key has are
+/// kept; anything else is skipped unread and remembered by its signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// `s`
+    Str(String),
+    /// `as`
+    Strs(Vec<String>),
+    /// `y`
+    Byte(u8),
+    /// `u`
+    Uint(u32),
+    /// `x`
+    Int(i64),
+    /// `b`
+    Bool(bool),
+    /// A string longer than [`STRING_BYTES_CEILING`] (its length), or a list of strings with
+    /// more entries than [`ENTRIES_CEILING`] (its length) or a string that long in it.
+    TooLarge {
+        /// `s` or `as`.
+        signature: &'static str,
+        /// How large it was.
+        size: Size,
+    },
+    /// A value of another type, by its signature.
+    Other(String),
+}
+
+/// How large an oversized value was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    /// A string of this many bytes.
+    Bytes(usize),
+    /// A list of this many entries.
+    Entries(usize),
+}
+
+impl Arg {
+    /// The D-Bus signature of the value as sent.
+    pub fn signature(&self) -> &str {
+        match self {
+            Arg::Str(_) => "s",
+            Arg::Strs(_) => "as",
+            Arg::Byte(_) => "y",
+            Arg::Uint(_) => "u",
+            Arg::Int(_) => "x",
+            Arg::Bool(_) => "b",
+            Arg::TooLarge { signature, .. } => signature,
+            Arg::Other(signature) => signature,
+        }
+    }
+}
+
+/// A request, spec, filter or options dictionary (`a{sv}`) as it arrives. It is read with
+/// bounds, so a hostile message costs the daemon at most [`ENTRIES_CEILING`] entries of at most
+/// [`STRING_BYTES_CEILING`] bytes, however large the message: a million keys or a million list
+/// entries are counted while they are skipped, never held.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    entries: HashMap<String, Arg>,
+    /// How many entries the dictionary had, kept or not.
+    total: usize,
+}
+
+impl Request {
+    /// How many entries the dictionary had.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether it had none.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The entries kept (all of them when there were at most [`ENTRIES_CEILING`]).
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arg)> {
+        self.entries.iter()
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<&Arg> {
+        self.entries.get(key)
+    }
+}
+
+impl Type for Request {
+    const SIGNATURE: &'static Signature = <HashMap<String, OwnedVariant> as Type>::SIGNATURE;
+}
+
+impl<'de> serde::Deserialize<'de> for Request {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RequestVisitor)
+    }
+}
+
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = Request;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a dictionary of strings to variants (a{sv})")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request, A::Error> {
+        let mut request = Request::default();
+        loop {
+            if request.total < ENTRIES_CEILING {
+                let Some(key) = map.next_key::<BoundedStr>()? else {
+                    break;
+                };
+                // A key that long matches no key; it is kept cut short for the message.
+                let key = match key {
+                    BoundedStr::Kept(key) => key,
+                    BoundedStr::TooLong(len) => format!("(a key of {len} bytes)"),
+                };
+                // Whatever cannot be read (nested too deep, say) is named by its key.
+                let value = map
+                    .next_value_seed(ArgSeed)
+                    .map_err(|err| de::Error::custom(format!("{}: {err}", short(&key))))?;
+                request.entries.insert(key, value);
+            } else {
+                if map.next_key::<IgnoredAny>()?.is_none() {
+                    break;
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            request.total += 1;
+        }
+        Ok(request)
+    }
+}
+
+/// A string kept only up to [`STRING_BYTES_CEILING`] bytes.
+enum BoundedStr {
+    Kept(String),
+    TooLong(usize),
+}
+
+impl<'de> serde::Deserialize<'de> for BoundedStr {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl Visitor<'_> for StrVisitor {
+            type Value = BoundedStr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<BoundedStr, E> {
+                Ok(if text.len() > STRING_BYTES_CEILING {
+                    BoundedStr::TooLong(text.len())
+                } else {
+                    BoundedStr::Kept(text.to_string())
+                })
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// A list of strings kept only up to [`ENTRIES_CEILING`] entries.
+struct BoundedStrs(Arg);
+
+impl<'de> serde::Deserialize<'de> for BoundedStrs {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = BoundedStrs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BoundedStrs, A::Error> {
+                let mut list = Vec::new();
+                let mut too_long = None;
+                let mut count = 0;
+                loop {
+                    if count < ENTRIES_CEILING {
+                        match seq.next_element::<BoundedStr>()? {
+                            None => break,
+                            Some(BoundedStr::Kept(text)) => list.push(text),
+                            Some(BoundedStr::TooLong(len)) => {
+                                too_long.get_or_insert(len);
+                            }
+                        }
+                    } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                        break;
+                    }
+                    count += 1;
+                }
+                let size = if count > ENTRIES_CEILING {
+                    Some(Size::Entries(count))
+                } else {
+                    too_long.map(Size::Bytes)
+                };
+                Ok(BoundedStrs(match size {
+                    Some(size) => Arg::TooLarge {
+                        signature: "as",
+                        size,
+                    },
+                    None => Arg::Strs(list),
+                }))
+            }
+        }
+        deserializer.deserialize_seq(ListVisitor)
+    }
+}
+
+/// Reads one variant value into an [`Arg`].
+struct ArgSeed;
+
+impl<'de> DeserializeSeed<'de> for ArgSeed {
+    type Value = Arg;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Arg, D::Error> {
+        deserializer.deserialize_any(ArgVisitor)
+    }
+}
+
+struct ArgVisitor;
+
+impl<'de> Visitor<'de> for ArgVisitor {
+    type Value = Arg;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a variant")
+    }
+
+    // A variant arrives as its signature, then its value.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arg, A::Error> {
+        let signature: Signature = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::custom("a variant without a signature"))?;
+        let missing = || de::Error::custom("a variant without a value");
+        let signature = signature.to_string();
+        Ok(match signature.as_str() {
+            "s" => match seq.next_element::<BoundedStr>()?.ok_or_else(missing)? {
+                BoundedStr::Kept(text) => Arg::Str(text),
+                BoundedStr::TooLong(len) => Arg::TooLarge {
+                    signature: "s",
+                    size: Size::Bytes(len),
+                },
+            },
+            "as" => seq.next_element::<BoundedStrs>()?.ok_or_else(missing)?.0,
+            "y" => Arg::Byte(seq.next_element()?.ok_or_else(missing)?),
+            "u" => Arg::Uint(seq.next_element()?.ok_or_else(missing)?),
+            "x" => Arg::Int(seq.next_element()?.ok_or_else(missing)?),
+            "b" => Arg::Bool(seq.next_element()?.ok_or_else(missing)?),
+            _ => {
+                seq.next_element::<IgnoredAny>()?.ok_or_else(missing)?;
+                Arg::Other(signature)
+            }
+        })
+    }
+}
 
 /// The spec keys and their types.
 pub const SPEC_KEYS: &[(&str, &str)] = &[
@@ -36,14 +300,14 @@ pub const ID_MAX_BYTES: usize = 128;
 
 /// Typed access to a dictionary whose keys were checked.
 pub struct Fields<'a> {
-    dict: &'a Dict,
+    dict: &'a Request,
     limits: &'a LimitsConfig,
 }
 
 impl<'a> Fields<'a> {
     /// Checks that every key is one of `allowed` with its type, and the sizes.
     pub fn new(
-        dict: &'a Dict,
+        dict: &'a Request,
         allowed: &[(&str, &str)],
         limits: &'a LimitsConfig,
     ) -> Result<Self, BusError> {
@@ -53,10 +317,9 @@ impl<'a> Fields<'a> {
                 format!("has {} entries; at most {}", dict.len(), limits.max_entries),
             ));
         }
-        let mut keys: Vec<&String> = dict.keys().collect();
-        keys.sort();
-        for key in keys {
-            let value = &dict[key];
+        let mut entries: Vec<(&String, &Arg)> = dict.iter().collect();
+        entries.sort_by_key(|(key, _)| *key);
+        for (key, value) in entries {
             let Some((_, expected)) = allowed.iter().find(|(name, _)| name == key) else {
                 let names: Vec<&str> = allowed.iter().map(|(name, _)| *name).collect();
                 return Err(BusError::invalid_args(
@@ -64,82 +327,98 @@ impl<'a> Fields<'a> {
                     format!("unknown key; the keys here are {}", names.join(", ")),
                 ));
             };
-            let actual = value.value_signature().to_string();
+            let actual = value.signature();
             if actual != *expected {
                 return Err(BusError::invalid_args(
                     key,
-                    format!("must be of type '{expected}', not '{}'", short(&actual)),
+                    format!("must be of type '{expected}', not '{}'", short(actual)),
                 ));
             }
         }
         Ok(Self { dict, limits })
     }
 
-    fn get<T>(&self, key: &str) -> Result<Option<T>, BusError>
-    where
-        T: TryFrom<OwnedVariant>,
-    {
-        match self.dict.get(key) {
-            None => Ok(None),
-            Some(value) => {
-                let owned = value
-                    .try_clone()
-                    .map_err(|err| BusError::invalid_args(key, err))?;
-                T::try_from(owned)
-                    .map(Some)
-                    .map_err(|_| BusError::invalid_args(key, "has the wrong type"))
-            }
-        }
-    }
-
     /// A string value, bounded.
     pub fn string(&self, key: &str) -> Result<Option<String>, BusError> {
-        let value: Option<String> = self.get(key)?;
-        if let Some(text) = &value {
-            check_string(key, text, self.limits)?;
+        match self.dict.get(key) {
+            None => Ok(None),
+            Some(Arg::Str(text)) => {
+                check_string(key, text.len(), self.limits)?;
+                Ok(Some(text.clone()))
+            }
+            Some(Arg::TooLarge {
+                size: Size::Bytes(len),
+                ..
+            }) => Err(too_long(key, *len, self.limits)),
+            Some(_) => Err(wrong_type(key)),
         }
-        Ok(value)
     }
 
     /// A list of strings, bounded.
     pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, BusError> {
-        let value: Option<Vec<String>> = self.get(key)?;
-        if let Some(list) = &value {
-            if list.len() > self.limits.max_entries {
-                return Err(BusError::invalid_args(
-                    key,
-                    format!(
-                        "has {} entries; at most {}",
-                        list.len(),
-                        self.limits.max_entries
-                    ),
-                ));
+        let too_many = |count: usize| {
+            BusError::invalid_args(
+                key,
+                format!("has {count} entries; at most {}", self.limits.max_entries),
+            )
+        };
+        match self.dict.get(key) {
+            None => Ok(None),
+            Some(Arg::Strs(list)) => {
+                if list.len() > self.limits.max_entries {
+                    return Err(too_many(list.len()));
+                }
+                for text in list {
+                    check_string(key, text.len(), self.limits)?;
+                }
+                Ok(Some(list.clone()))
             }
-            for text in list {
-                check_string(key, text, self.limits)?;
-            }
+            Some(Arg::TooLarge {
+                size: Size::Entries(count),
+                ..
+            }) => Err(too_many(*count)),
+            Some(Arg::TooLarge {
+                size: Size::Bytes(len),
+                ..
+            }) => Err(too_long(key, *len, self.limits)),
+            Some(_) => Err(wrong_type(key)),
         }
-        Ok(value)
     }
 
     /// A byte.
     pub fn byte(&self, key: &str) -> Result<Option<u8>, BusError> {
-        self.get(key)
+        match self.dict.get(key) {
+            None => Ok(None),
+            Some(Arg::Byte(value)) => Ok(Some(*value)),
+            Some(_) => Err(wrong_type(key)),
+        }
     }
 
     /// A uint32.
     pub fn uint(&self, key: &str) -> Result<Option<u32>, BusError> {
-        self.get(key)
+        match self.dict.get(key) {
+            None => Ok(None),
+            Some(Arg::Uint(value)) => Ok(Some(*value)),
+            Some(_) => Err(wrong_type(key)),
+        }
     }
 
     /// An int64.
     pub fn int(&self, key: &str) -> Result<Option<i64>, BusError> {
-        self.get(key)
+        match self.dict.get(key) {
+            None => Ok(None),
+            Some(Arg::Int(value)) => Ok(Some(*value)),
+            Some(_) => Err(wrong_type(key)),
+        }
     }
 
     /// A boolean.
     pub fn boolean(&self, key: &str) -> Result<Option<bool>, BusError> {
-        self.get(key)
+        match self.dict.get(key) {
+            None => Ok(None),
+            Some(Arg::Bool(value)) => Ok(Some(*value)),
+            Some(_) => Err(wrong_type(key)),
+        }
     }
 
     /// A scope name, normalized.
@@ -162,18 +441,23 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn check_string(key: &str, text: &str, limits: &LimitsConfig) -> Result<(), BusError> {
-    if text.len() > limits.max_string_bytes {
-        return Err(BusError::invalid_args(
-            key,
-            format!(
-                "is {} bytes long; at most {}",
-                text.len(),
-                limits.max_string_bytes
-            ),
-        ));
+fn check_string(key: &str, len: usize, limits: &LimitsConfig) -> Result<(), BusError> {
+    if len > limits.max_string_bytes {
+        return Err(too_long(key, len, limits));
     }
     Ok(())
+}
+
+fn too_long(key: &str, len: usize, limits: &LimitsConfig) -> BusError {
+    BusError::invalid_args(
+        key,
+        format!("is {len} bytes long; at most {}", limits.max_string_bytes),
+    )
+}
+
+// Fields::new has checked every type; this is for a key read with another type than listed.
+fn wrong_type(key: &str) -> BusError {
+    BusError::invalid_args(key, "has the wrong type")
 }
 
 /// Keys echoed in messages are cut short, so a hostile key cannot flood a log or a reply.
@@ -223,7 +507,7 @@ pub fn parse_mode(key: &str, text: &str) -> Result<BoundaryMode, BusError> {
 }
 
 /// A contract spec, or the changes of an amendment.
-pub fn spec_patch(dict: &Dict, limits: &LimitsConfig) -> Result<SpecPatch, BusError> {
+pub fn spec_patch(dict: &Request, limits: &LimitsConfig) -> Result<SpecPatch, BusError> {
     let fields = Fields::new(dict, SPEC_KEYS, limits)?;
     let retention = fields
         .string("retention")?
@@ -315,7 +599,7 @@ pub enum RequestKind {
 
 /// Parses a check or registration request.
 pub fn request(
-    dict: &Dict,
+    dict: &Request,
     kind: RequestKind,
     limits: &LimitsConfig,
 ) -> Result<RequestFields, BusError> {
@@ -410,9 +694,9 @@ pub struct ListFilter {
 }
 
 /// Parses `Contracts1.List`'s filter (keys: state s, kind s, owner u).
-pub fn list_filter(dict: &Dict, limits: &LimitsConfig) -> Result<ListFilter, BusError> {
+pub fn list_filter(filter: &Request, limits: &LimitsConfig) -> Result<ListFilter, BusError> {
     let fields = Fields::new(
-        dict,
+        filter,
         &[("state", "s"), ("kind", "s"), ("owner", "u")],
         limits,
     )?;
@@ -441,20 +725,33 @@ pub fn list_filter(dict: &Dict, limits: &LimitsConfig) -> Result<ListFilter, Bus
 /// Parses `Contracts1.DraftFromTemplate`'s parameters: string values only, keys and values
 /// within the limits. Which names a template takes is the template's to say.
 pub fn template_params(
-    dict: &Dict,
+    params: &Request,
     limits: &LimitsConfig,
 ) -> Result<BTreeMap<String, String>, BusError> {
-    if dict.len() > limits.max_entries {
+    if params.len() > limits.max_entries {
         return Err(BusError::invalid_args(
             "params",
-            format!("has {} entries; at most {}", dict.len(), limits.max_entries),
+            format!(
+                "has {} entries; at most {}",
+                params.len(),
+                limits.max_entries
+            ),
         ));
     }
     let mut values = BTreeMap::new();
-    for (key, value) in dict {
-        let text = value.downcast_ref::<&str>().map_err(|_| {
-            BusError::invalid_args(&short(key), "template parameters are strings (type 's')")
-        })?;
+    for (key, value) in params.iter() {
+        let text = match value {
+            Arg::Str(text) => text.as_str(),
+            Arg::TooLarge { signature: "s", .. } => {
+                return Err(BusError::invalid_args(&short(key), "is too long"));
+            }
+            _ => {
+                return Err(BusError::invalid_args(
+                    &short(key),
+                    "template parameters are strings (type 's')",
+                ));
+            }
+        };
         if text.len() > limits.max_string_bytes || key.len() > limits.max_string_bytes {
             return Err(BusError::invalid_args(&short(key), "is too long"));
         }
@@ -465,9 +762,9 @@ pub fn template_params(
 
 /// Parses `Enforcement1.ToolGate`'s needs (keys: network b, filesystem b, usb b; unset is
 /// false).
-pub fn tool_needs(dict: &Dict, limits: &LimitsConfig) -> Result<ToolNeeds, BusError> {
+pub fn tool_needs(needs: &Request, limits: &LimitsConfig) -> Result<ToolNeeds, BusError> {
     let fields = Fields::new(
-        dict,
+        needs,
         &[("network", "b"), ("filesystem", "b"), ("usb", "b")],
         limits,
     )?;
@@ -479,6 +776,6 @@ pub fn tool_needs(dict: &Dict, limits: &LimitsConfig) -> Result<ToolNeeds, BusEr
 }
 
 /// Parses `Sessions1.Open`'s options (key: owner u): the owner named, if any.
-pub fn session_options(dict: &Dict, limits: &LimitsConfig) -> Result<Option<u32>, BusError> {
-    Fields::new(dict, &[("owner", "u")], limits)?.uint("owner")
+pub fn session_options(options: &Request, limits: &LimitsConfig) -> Result<Option<u32>, BusError> {
+    Fields::new(options, &[("owner", "u")], limits)?.uint("owner")
 }

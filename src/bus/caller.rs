@@ -38,12 +38,22 @@ impl Identity {
 #[derive(Debug, Default)]
 pub struct Identities {
     known: Mutex<HashMap<String, Arc<Identity>>>,
+    /// A connection of its own for asking the bus. Calls handled inline on the serving
+    /// connection wait for the answer there; if it came over the serving connection, a client
+    /// that queued more calls than zbus buffers would stop that connection's reader before the
+    /// answer, and the daemon would wait forever.
+    lookups: std::sync::OnceLock<zbus::Connection>,
 }
 
 /// The most connections remembered; past it the cache starts over (lookups are cheap).
 const MAX_CACHED: usize = 4096;
 
 impl Identities {
+    /// Asks the bus for credentials over `connection` from now on.
+    pub fn set_lookup_connection(&self, connection: zbus::Connection) {
+        let _ = self.lookups.set(connection);
+    }
+
     /// The identity of the sender of the call with header `header`.
     pub async fn of(
         &self,
@@ -57,7 +67,7 @@ impl Identities {
             return Ok(Arc::clone(known));
         }
         let sender = sender.to_string();
-        let proxy = zbus::fdo::DBusProxy::new(connection).await?;
+        let proxy = zbus::fdo::DBusProxy::new(self.lookups.get().unwrap_or(connection)).await?;
         let credentials = proxy
             .get_connection_credentials(zbus::names::BusName::try_from(sender.as_str())?)
             .await?;

@@ -2,7 +2,7 @@
 //! reading contracts.
 
 use super::Daemon;
-use super::args::{self, Dict};
+use super::args::{self, Dict, Request};
 use super::authorize::Action;
 use super::dicts;
 use super::error::BusError;
@@ -39,7 +39,7 @@ impl Contracts1 {
     async fn create_draft(
         &self,
         kind: &str,
-        spec: Dict,
+        spec: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
@@ -71,7 +71,7 @@ impl Contracts1 {
     async fn update_draft(
         &self,
         id: &str,
-        spec: Dict,
+        spec: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<(), BusError> {
@@ -153,7 +153,7 @@ impl Contracts1 {
     async fn amend(
         &self,
         id: &str,
-        changes: Dict,
+        changes: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
@@ -219,7 +219,7 @@ impl Contracts1 {
     /// only, for the owner, an agent acting for it, or an admin.
     async fn list(
         &self,
-        filter: Dict,
+        filter: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<Vec<Dict>, BusError> {
@@ -289,7 +289,7 @@ impl Contracts1 {
     async fn draft_from_template(
         &self,
         name: &str,
-        params: Dict,
+        params: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {

@@ -2,7 +2,7 @@
 //! mode-only gates. Checks read the in-memory registry only: they never wait on the store.
 
 use super::Daemon;
-use super::args::{self, Dict, RequestFields, RequestKind};
+use super::args::{self, Request, RequestFields, RequestKind};
 use super::caller::Identity;
 use super::error::BusError;
 use crate::core::forgetting::denial_audit;
@@ -53,7 +53,7 @@ impl Enforcement1 {
     async fn check(
         &self,
         kind: CheckKind,
-        dict: Dict,
+        dict: Request,
         header: &Header<'_>,
         connection: &zbus::Connection,
     ) -> Result<DecisionTuple, BusError> {
@@ -152,7 +152,7 @@ impl Enforcement1 {
     /// May a memory be created? Keys: domain, context, classification, tool, contract_id, owner.
     async fn check_memory_creation(
         &self,
-        request: Dict,
+        request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<DecisionTuple, BusError> {
@@ -164,7 +164,7 @@ impl Enforcement1 {
     /// abstraction (required).
     async fn check_abstraction(
         &self,
-        request: Dict,
+        request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<DecisionTuple, BusError> {
@@ -176,7 +176,7 @@ impl Enforcement1 {
     /// checked with its own domain, context and class too, and must be active.
     async fn check_recall(
         &self,
-        request: Dict,
+        request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<DecisionTuple, BusError> {
@@ -187,7 +187,7 @@ impl Enforcement1 {
     /// May knowledge leave the machine? Keys as for recall.
     async fn check_export(
         &self,
-        request: Dict,
+        request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<DecisionTuple, BusError> {
@@ -201,7 +201,7 @@ impl Enforcement1 {
     /// contract id, memory id); a denied registration records nothing but the denial.
     async fn register_memory(
         &self,
-        request: Dict,
+        request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<RegistrationTuple, BusError> {
@@ -245,7 +245,7 @@ impl Enforcement1 {
     /// The tool gate: may a tool that needs network, filesystem or usb (keys, b) run in the
     /// current mode? Tools on the configured deny list never may. Returns (allowed, code,
     /// reason).
-    async fn tool_gate(&self, tool: &str, needs: Dict) -> Result<GateTuple, BusError> {
+    async fn tool_gate(&self, tool: &str, needs: Request) -> Result<GateTuple, BusError> {
         let config = self.daemon.config();
         let tool = Name::parse(tool).map_err(|err| BusError::invalid_args("tool", err))?;
         let needs = args::tool_needs(&needs, &config.config.limits)?;

@@ -1,9 +1,9 @@
 //! `org.learningcontracts.Sessions1`: agent sessions bound to their bus connection.
 
 use super::Daemon;
-use super::args::{self, Dict};
+use super::args::{self, Request};
 use super::error::BusError;
-use crate::core::{Actor, Timestamp};
+use crate::core::{Actor, SessionLimits, Timestamp};
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -53,7 +53,7 @@ impl Sessions1 {
     /// several owners). Returns the session id.
     async fn open(
         &self,
-        options: Dict,
+        options: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
@@ -64,14 +64,17 @@ impl Sessions1 {
         let id = ulid::Ulid::new().to_string();
         let session = id.clone();
         let opener = who.caller();
-        let max = config.config.sessions.max_per_owner;
+        let limits = SessionLimits {
+            per_owner: config.config.sessions.max_per_owner,
+            per_connection: config.config.sessions.max_per_connection,
+        };
         self.daemon
             .activity
             .lock()
             .insert(who.bus_name.clone(), Timestamp::now());
         self.daemon
             .writer
-            .run(move |r| r.plan_open_session(&opener, owner, session, max, Timestamp::now()))
+            .run(move |r| r.plan_open_session(&opener, owner, session, limits, Timestamp::now()))
             .await?;
         Ok(id)
     }

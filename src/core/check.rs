@@ -188,12 +188,14 @@ impl Decision {
         }
     }
 
-    fn allow(contract: &Contract, kind: CheckKind) -> Self {
+    /// An allowed answer names the contract and the mode it was decided in, so a person (or
+    /// an audit of an agent's decisions) can see which boundary held at that moment.
+    fn allow(contract: &Contract, kind: CheckKind, mode: BoundaryMode) -> Self {
         Self {
             allowed: true,
             code: Code::Allowed,
             reason: format!(
-                "Allowed by {} contract {} ({}).",
+                "Allowed by {} contract {} ({}) in mode {mode}.",
                 contract.kind,
                 contract.id,
                 kind.as_str()
@@ -431,7 +433,7 @@ impl Registry {
             }
             _ => {}
         }
-        Decision::allow(contract, kind)
+        Decision::allow(contract, kind, current)
     }
 
     /// Step 4 without a named contract: among the owner's Active contracts that cover the

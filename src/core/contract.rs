@@ -155,9 +155,9 @@ impl ContractState {
 /// What the owner states: the spec keys of the bus interface. Drafts may be incomplete;
 /// [`ContractSpec::problems`] says what must change before it can be submitted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredSpec", into = "StoredSpec")]
 pub struct ContractSpec {
-    /// Domains, contexts and tools.
-    #[serde(flatten)]
+    /// Domains, contexts and tools (stored flat, next to the other keys).
     pub scope: Scope,
     /// How long the contract lasts; must be stated before review.
     pub retention: Option<RetentionKind>,
@@ -177,6 +177,65 @@ pub struct ContractSpec {
     pub description: String,
     /// A system prohibition that applies to every owner (admin only).
     pub system: bool,
+}
+
+/// A spec as the store keeps it: the scope's lists flat among the other keys. A plain
+/// struct rather than `#[serde(flatten)]`, which buffers every record into an intermediate
+/// form first and made loading 100,000 contracts several times slower.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredSpec {
+    domains: Vec<Name>,
+    contexts: Vec<Name>,
+    tools: Vec<Name>,
+    retention: Option<RetentionKind>,
+    retention_until: Option<Timestamp>,
+    classification_cap: Option<MemoryClass>,
+    required_mode: Option<BoundaryMode>,
+    max_abstraction: Option<Abstraction>,
+    transferable: bool,
+    recall_requires_owner: bool,
+    description: String,
+    system: bool,
+}
+
+impl From<StoredSpec> for ContractSpec {
+    fn from(stored: StoredSpec) -> Self {
+        Self {
+            scope: Scope {
+                domains: stored.domains,
+                contexts: stored.contexts,
+                tools: stored.tools,
+            },
+            retention: stored.retention,
+            retention_until: stored.retention_until,
+            classification_cap: stored.classification_cap,
+            required_mode: stored.required_mode,
+            max_abstraction: stored.max_abstraction,
+            transferable: stored.transferable,
+            recall_requires_owner: stored.recall_requires_owner,
+            description: stored.description,
+            system: stored.system,
+        }
+    }
+}
+
+impl From<ContractSpec> for StoredSpec {
+    fn from(spec: ContractSpec) -> Self {
+        Self {
+            domains: spec.scope.domains,
+            contexts: spec.scope.contexts,
+            tools: spec.scope.tools,
+            retention: spec.retention,
+            retention_until: spec.retention_until,
+            classification_cap: spec.classification_cap,
+            required_mode: spec.required_mode,
+            max_abstraction: spec.max_abstraction,
+            transferable: spec.transferable,
+            recall_requires_owner: spec.recall_requires_owner,
+            description: spec.description,
+            system: spec.system,
+        }
+    }
 }
 
 /// A partial spec: the keys a caller sent, each replacing the stored value.

@@ -14,6 +14,12 @@ use super::registry::Registry;
 use super::time::Timestamp;
 use serde_json::json;
 
+/// At most this many contract ids per list in a mode change's audit record; the counts are
+/// always complete. Which contracts a mode suspends follows from the mode and each contract's
+/// own audited terms, so the lists are a convenience, and unbounded they would add megabytes
+/// per mode change on a host with 100,000 contracts.
+pub const MAX_AUDITED_IDS: usize = 1000;
+
 /// Whose learning a pause concerns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PauseScope {
@@ -72,6 +78,7 @@ impl Registry {
         for list in [&mut to_lockdown, &mut to_mode, &mut resumed] {
             list.sort_unstable();
         }
+        let listed = |ids: &[ContractId]| ids[..ids.len().min(MAX_AUDITED_IDS)].to_vec();
         change.audit(
             &super::change::Caller::daemon(),
             "mode.change",
@@ -80,9 +87,14 @@ impl Registry {
                 "old": old.name(),
                 "new": new.name(),
                 "reason": reason,
-                "suspended_lockdown": to_lockdown,
-                "suspended_mode": to_mode,
-                "resumed": resumed,
+                "suspended_lockdown": listed(&to_lockdown),
+                "suspended_mode": listed(&to_mode),
+                "resumed": listed(&resumed),
+                "counts": {
+                    "suspended_lockdown": to_lockdown.len(),
+                    "suspended_mode": to_mode.len(),
+                    "resumed": resumed.len(),
+                },
             }),
         );
         change.host = Some(host);

@@ -31,4 +31,5 @@ pub use memory::{MemoryRecord, MemoryStatus};
 pub use mode::{BoundaryMode, EffectiveMode, MemoryClass, ModeSettler};
 pub use registry::Registry;
 pub use scope::{Name, Scope};
+pub use session::{Session, SessionLimits};
 pub use time::Timestamp;

@@ -57,6 +57,8 @@ impl Registry {
             host,
             ..Registry::default()
         };
+        registry.contracts.reserve(contracts.len());
+        registry.memories.reserve(memories.len());
         for contract in contracts {
             registry.put_contract(contract);
         }

@@ -35,6 +35,16 @@ use super::lifecycle::{Actor, contract_event};
 use super::registry::Registry;
 use serde_json::json;
 
+/// How many sessions may be open at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// For one owner, whoever opened them.
+    pub per_owner: usize,
+    /// Opened over one bus connection, whichever owners they serve: a runaway agent reaches
+    /// its own limit before it uses up its owner's.
+    pub per_connection: usize,
+}
+
 impl Registry {
     /// Plans a new session for `owner`, opened by `opener`.
     pub fn plan_open_session(
@@ -42,13 +52,26 @@ impl Registry {
         opener: &Caller,
         owner: Uid,
         id: SessionId,
-        max_sessions_per_owner: usize,
+        limits: SessionLimits,
         now: Timestamp,
     ) -> Result<Change, CoreError> {
+        if opener.bus_name.is_some() {
+            let open = self
+                .sessions()
+                .filter(|s| s.opener.bus_name == opener.bus_name)
+                .count();
+            if open >= limits.per_connection {
+                return Err(CoreError::LimitReached(format!(
+                    "this connection already has {open} open sessions, the most one connection \
+                     may hold (sessions.max_per_connection); end one first"
+                )));
+            }
+        }
         let open = self.sessions().filter(|s| s.owner == owner).count();
-        if open >= max_sessions_per_owner {
+        if open >= limits.per_owner {
             return Err(CoreError::LimitReached(format!(
-                "owner {owner} already has {open} open sessions, the most allowed; end one first"
+                "owner {owner} already has {open} open sessions, the most allowed \
+                 (sessions.max_per_owner); end one first"
             )));
         }
         let mut change = Change::at(now);

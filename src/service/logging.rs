@@ -15,6 +15,8 @@ pub const MESSAGE_CONTRACT_CHANGED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50003";
 pub const MESSAGE_LOCKDOWN: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50004";
 /// The configuration was reloaded, or a reload was refused.
 pub const MESSAGE_RELOAD: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50005";
+/// The store could be written again after a failure (a full disk that got room again).
+pub const MESSAGE_STORE_RECOVERED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50006";
 
 /// Sets up logging at `default_level` (overridden by RUST_LOG).
 pub fn init(default_level: &str) {
@@ -33,7 +35,13 @@ pub fn init(default_level: &str) {
         && let Ok(journald) = tracing_journald::layer()
     {
         tracing::subscriber::set_global_default(
-            registry.with(journald.with_syslog_identifier("learning-contractsd".into())),
+            // No field prefix: MESSAGE_ID must be the journal's own field for
+            // `journalctl MESSAGE_ID=…` to find it (the layer's default would write F_MESSAGE_ID).
+            registry.with(
+                journald
+                    .with_syslog_identifier("learning-contractsd".into())
+                    .with_field_prefix(None),
+            ),
         )
     } else {
         tracing::subscriber::set_global_default(

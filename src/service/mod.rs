@@ -81,6 +81,11 @@ pub const STORE_FILE: &str = "contracts.db";
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(options: Options) -> Result<(), ServiceError> {
+    // Listened for from the start: a stop or reload that arrives while the store loads is
+    // kept and handled once the daemon is serving, never a default-action kill mid-start.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let config_path = options.config.clone();
     let loaded = tokio::task::spawn_blocking(move || config::load(&config_path))
         .await
@@ -105,12 +110,14 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let (announce_tx, announce_rx) = mpsc::unbounded_channel();
     let (writer, writer_thread) = Writer::spawn(ledger, announce_tx.clone())?;
 
-    let builder = match &options.bus {
+    let builder = || match &options.bus {
         BusChoice::System => zbus::connection::Builder::system(),
         BusChoice::Session => zbus::connection::Builder::session(),
         BusChoice::Address(address) => zbus::connection::Builder::address(address.as_str()),
     };
-    let connection = builder.build().await?;
+    let connection = builder().build().await?;
+    // Credentials are asked for over a second connection (see bus::caller::Identities).
+    let lookups = builder().build().await?;
     let authorizer = choose_authorizer(&connection, &loaded, &options.bus).await;
     tracing::info!(authorization = authorizer.name(), "authorization mode");
 
@@ -147,6 +154,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         reload_tx,
     ));
 
+    daemon.identities.set_lookup_connection(lookups);
     // Objects first, then the name: a caller that sees the name finds every interface.
     serve_objects(&connection, &daemon).await?;
     tokio::spawn(bus::announce(
@@ -175,6 +183,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     tokio::spawn(watch_connections(connection.clone(), Arc::clone(&daemon)));
     tokio::spawn(keep_time(Arc::clone(&daemon)));
     tokio::spawn(flush_denials(Arc::clone(&daemon)));
+    tokio::spawn(recover_store(Arc::clone(&daemon)));
 
     let reply = connection
         .request_name_with_flags(BUS_NAME, zbus::fdo::RequestNameFlags::DO_NOT_QUEUE)
@@ -196,9 +205,6 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         daemon.registry.read().mode().name()
     );
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut hangup = signal(SignalKind::hangup())?;
     let watchdog = notify::watchdog_interval();
     let mut watchdog_tick =
         tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
@@ -382,6 +388,9 @@ pub fn status_line(daemon: &Daemon) -> String {
     if registry.host().paused_all.is_some() {
         line.push_str("; all learning paused");
     }
+    if registry.store_fault().is_some() {
+        line.push_str("; the store cannot be written, checks deny");
+    }
     line
 }
 
@@ -433,6 +442,32 @@ async fn end_session(daemon: &Daemon, id: String, reason: &'static str) {
 
 /// Expires timebound contracts at their end and ends idle sessions; wakes at the next
 /// deadline, or when a commit may have changed it.
+/// How often a store that failed to commit is tried again.
+const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// While the store cannot be written (a full disk, a read-only remount), every check denies
+/// with `store_unavailable`. Once a second this tries a harmless write; when it commits, the
+/// fault is lifted and checks answer again, without waiting for a mutation to succeed (the
+/// registration a denied check refuses would never come).
+async fn recover_store(daemon: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(STORE_PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(fault) = daemon.registry.read().store_fault().map(str::to_string) else {
+            continue;
+        };
+        let writable = daemon.writer.read(|ledger| ledger.probe_store()).await;
+        if writable.unwrap_or(false) {
+            tracing::warn!(
+                MESSAGE_ID = logging::MESSAGE_STORE_RECOVERED,
+                "the store can be written again; checks answer again (it failed with: {fault})"
+            );
+            update_status(&daemon);
+        }
+    }
+}
+
 async fn keep_time(daemon: Arc<Daemon>) {
     loop {
         let now = Timestamp::now();

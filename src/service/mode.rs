@@ -56,19 +56,33 @@ pub async fn supervise(
                     |r| r.explanation.clone(),
                 ),
             };
+            // The first reading makes the daemon ready as soon as it is committed and applied:
+            // checks answer from then on. Its signals (on a large store, every contract resumed
+            // at once) go out right after, without holding READY back.
+            let ready = if reading.is_some() {
+                first.take()
+            } else {
+                None
+            };
             let outcome = daemon
                 .writer
                 .mutate(move |ledger| {
                     let change = ledger
                         .registry()
                         .plan_mode_change(new, &reason, Timestamp::now());
-                    match change {
+                    let committed = match change {
                         Some(change) => ledger
                             .commit(change)
                             .map(|events| ((), events))
                             .map_err(Into::into),
                         None => Ok(((), Vec::new())),
+                    };
+                    if committed.is_ok()
+                        && let Some(ready) = ready
+                    {
+                        let _ = ready.send(());
                     }
+                    committed
                 })
                 .await;
             if let Err(err) = outcome {

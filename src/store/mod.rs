@@ -117,15 +117,6 @@ impl Store {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(corrupt)?;
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |row| row.get(0))
-            .map_err(corrupt)?;
-        if check != "ok" {
-            return Err(StoreError::Corrupt {
-                path,
-                detail: check,
-            });
-        }
         if version > schema::CURRENT_VERSION {
             return Err(StoreError::NewerSchema {
                 path,
@@ -137,9 +128,16 @@ impl Store {
             .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
             .map_err(corrupt)?;
         if version == 0 && tables > 0 {
+            // Refused before anything is checked or written: it is not ours.
             return Err(StoreError::Foreign { path });
         }
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+        // A store that needs migrating is checked before it is changed.
+        if version < schema::CURRENT_VERSION {
+            quick_check(&conn, &path)?;
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(corrupt)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Decode(format!(
                 "the store could not switch to WAL mode (it reports {mode})"
@@ -156,9 +154,35 @@ impl Store {
             },
         };
         store.migrate(version)?;
-        store.head = store.read_head()?;
-        let loaded = store.load()?;
-        Ok((store, loaded))
+        // A current store is checked on a second, read-only connection while this one loads:
+        // on a large store the check and the load each take a good part of the startup. The
+        // check's verdict wins over whatever the load made of a damaged file.
+        let (checked, loaded) = std::thread::scope(|scope| {
+            let checker = (version == schema::CURRENT_VERSION).then(|| {
+                let path = store.path.clone();
+                scope.spawn(move || {
+                    let reader = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(|err| corrupt_or(&path, err))?;
+                    quick_check(&reader, &path)
+                })
+            });
+            let loaded = store.read_head().and_then(|head| {
+                store.head = head;
+                store.load()
+            });
+            let checked = match checker {
+                Some(checker) => checker.join().unwrap_or_else(|_| {
+                    Err(StoreError::Decode("the integrity check panicked".into()))
+                }),
+                None => Ok(()),
+            };
+            (checked, loaded)
+        });
+        checked?;
+        Ok((store, loaded?))
     }
 
     /// The file the store lives in.
@@ -217,9 +241,10 @@ impl Store {
     fn load(&self) -> Result<Loaded, StoreError> {
         let mut loaded = Loaded::default();
         let mut statement = self.conn.prepare("SELECT record FROM contracts")?;
-        for record in statement.query_map([], |row| row.get::<_, String>(0))? {
-            loaded.contracts.push(decode(&record?)?);
-        }
+        let records = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        loaded.contracts = decode_all(&records)?;
         let mut statement = self.conn.prepare(
             "SELECT id, contract_id, owner, domain, context, classification, abstraction, derived_from, status, created FROM memories",
         )?;
@@ -322,6 +347,18 @@ impl Store {
         let head = append_audit(&tx, &self.head, &change.audit, at)?;
         tx.commit()?;
         self.head = head;
+        Ok(())
+    }
+
+    /// Proves the store can be written again after a failure: one write transaction that
+    /// rewrites the audit head's row as it is, committed like any change (so it needs the same
+    /// room in the write-ahead log). Changes nothing.
+    pub fn probe_write(&mut self) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("UPDATE audit_head SET seq = seq WHERE singleton = 1", [])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -487,6 +524,52 @@ fn append_audit(
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Decode(err.to_string()))
+}
+
+/// `PRAGMA quick_check`: the b-trees and their pages are sound. Anything but "ok" refuses the
+/// store, naming what SQLite found.
+fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |row| row.get(0))
+        .map_err(|err| corrupt_or(path, err))?;
+    if check == "ok" {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: check,
+        })
+    }
+}
+
+/// Records past which decoding is split over two threads: a large store's JSON is most of its
+/// load time, and the daemon starts on a machine whose other cores are idle.
+const PARALLEL_DECODE_FROM: usize = 20_000;
+
+/// Decodes stored JSON records, in order; on two threads for a large store.
+fn decode_all<T: serde::de::DeserializeOwned + Send>(
+    records: &[String],
+) -> Result<Vec<T>, StoreError> {
+    let one = |part: &[String]| {
+        part.iter()
+            .map(|r| decode(r))
+            .collect::<Result<Vec<T>, _>>()
+    };
+    if records.len() < PARALLEL_DECODE_FROM {
+        return one(records);
+    }
+    let (first, second) = records.split_at(records.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| one(second));
+        let first = one(first);
+        let second = helper
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Decode("decoding panicked".into())));
+        (first, second)
+    });
+    let mut all = first?;
+    all.extend(second?);
+    Ok(all)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {

@@ -68,6 +68,25 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// Whether the system python (/usr/bin/python3) can import `module`, from the Debian package
+/// `package`. Under CI the tests must run; elsewhere they say what was skipped.
+pub fn require_python_module(test: &str, module: &str, package: &str) -> bool {
+    let present = Command::new("/usr/bin/python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} needs {package} (apt-get install {package}), and CI=true");
+    }
+    eprintln!("skipped {test}: needs {package} (apt-get install {package})");
+    false
+}
+
 /// A private dbus-daemon of type system with the repository's policy folder included.
 pub struct TestBus {
     pub dir: tempfile::TempDir,
@@ -89,6 +108,15 @@ impl TestBus {
   <type>system</type>
   <listen>unix:path={socket}</listen>
   <auth>EXTERNAL</auth>
+  <!-- A stock system bus's limits (dbus-daemon's built-in defaults, as the commented-out
+       lines of /usr/share/dbus-1/system.conf list them), written out so tests rely on them. -->
+  <limit name="max_incoming_bytes">133169152</limit>
+  <limit name="max_outgoing_bytes">133169152</limit>
+  <limit name="max_message_size">33554432</limit>
+  <limit name="max_completed_connections">2048</limit>
+  <limit name="max_connections_per_user">256</limit>
+  <limit name="max_replies_per_connection">128</limit>
+  <limit name="max_match_rules_per_connection">512</limit>
   <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
@@ -317,7 +345,7 @@ impl Drop for DaemonProcess {
 /// Connects the bus socket with the credentials `uid`/`gid`/`groups` on a thread of its own:
 /// Linux credentials are per thread, so only that connect() sees them, and the bus records
 /// them as the peer's.
-fn connect_socket_as(
+pub fn connect_socket_as(
     socket: &Path,
     uid: u32,
     gid: u32,
@@ -379,6 +407,54 @@ pub fn dict(pairs: &[(&str, zbus::Variant<'_>)]) -> HashMap<String, OwnedVariant
             )
         })
         .collect()
+}
+
+/// A plain value as a variant, for request dictionaries.
+pub fn variant<'a>(value: impl Into<zbus::Variant<'a>>) -> OwnedVariant {
+    OwnedVariant::try_from(value.into()).unwrap()
+}
+
+/// Calls `method` of the daemon's interface `interface` (its short name, such as
+/// "Enforcement1") and decodes the reply.
+pub async fn call_daemon<B, R>(
+    conn: &zbus::Connection,
+    interface: &str,
+    method: &str,
+    body: &B,
+) -> zbus::Result<R>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+    R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
+{
+    let reply = conn
+        .call_method(
+            Some(BUS_NAME),
+            PATH,
+            Some(format!("org.learningcontracts.{interface}").as_str()),
+            method,
+            body,
+        )
+        .await?;
+    reply.body().deserialize()
+}
+
+/// Reads a property of Boundary1 straight from the daemon (no cache).
+pub async fn boundary_property(conn: &zbus::Connection, name: &str) -> OwnedVariant {
+    let proxy = zbus::fdo::PropertiesProxy::builder(conn)
+        .destination(BUS_NAME)
+        .path(PATH)
+        .build()
+        .await
+        .unwrap();
+    proxy
+        .get(
+            zbus::names::InterfaceName::from_static_str_unchecked(
+                "org.learningcontracts.Boundary1",
+            ),
+            name,
+        )
+        .await
+        .unwrap()
 }
 
 /// The error name of a failed call, or "ok".

@@ -1,0 +1,196 @@
+//! Startup and idle memory of the real daemon binary with a full store: 1,000 and 100,000
+//! Active contracts, filled through the library's ledger in a temp dir. Each round spawns the
+//! daemon on a private system bus with NOTIFY_SOCKET pointing at a datagram socket this bench
+//! reads, and times spawn → `READY=1` (READY is sent once the store is loaded, the name owned
+//! and the first mode reading in). After the last round it waits for the daemon to settle
+//! and reads VmRSS and VmHWM from /proc. Prints min, median and max. Needs root (the bus
+//! policy). Numbers: benches/README.md.
+
+#[path = "../tests/common/bus.rs"]
+mod bus;
+
+use bus::*;
+use learning_contracts::core::{
+    Change, Contract, ContractKind, ContractSpec, ContractState, Name, RetentionKind, Scope,
+    Timestamp,
+};
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROUNDS: usize = 9;
+
+/// `count` Active contracts across 1,000 owners and 20 domains, as an agent-heavy host has.
+fn seed_store(state_dir: &Path, count: usize) {
+    std::fs::create_dir_all(state_dir).unwrap();
+    let now = Timestamp::now();
+    let (mut ledger, _) =
+        learning_contracts::ledger::Ledger::open(&state_dir.join("contracts.db"), now).unwrap();
+    let domains: Vec<Name> = (0..20)
+        .map(|n| Name::parse(&format!("domain-{n}")).unwrap())
+        .collect();
+    let any = Name::parse("*").unwrap();
+    let kinds = [
+        ContractKind::Episodic,
+        ContractKind::Procedural,
+        ContractKind::Strategic,
+    ];
+    for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
+        let mut change = Change::at(now);
+        change.contracts = chunk
+            .iter()
+            .map(|&n| Contract {
+                id: format!("contract-{n:06}"),
+                owner: 1000 + (n % 1000) as u32,
+                kind: kinds[n % kinds.len()],
+                state: ContractState::Active,
+                spec: ContractSpec {
+                    scope: Scope {
+                        domains: vec![domains[n % domains.len()].clone()],
+                        contexts: vec![any.clone()],
+                        tools: vec![],
+                    },
+                    retention: Some(RetentionKind::Permanent),
+                    description: format!("contract number {n}"),
+                    ..ContractSpec::default()
+                },
+                created: now,
+                updated: now,
+                activated: Some(now),
+                ended: None,
+                supersedes: None,
+                superseded_by: None,
+                session: None,
+            })
+            .collect();
+        ledger.commit(change).unwrap();
+    }
+}
+
+/// Spawns the daemon and waits for READY=1 on `notify`; returns the child and the time taken.
+fn start(
+    bus: &TestBus,
+    root: &Path,
+    notify_path: &Path,
+    notify: &UnixDatagram,
+) -> (std::process::Child, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_learning-contractsd"))
+        .arg("--bus-address")
+        .arg(&bus.address)
+        .arg("--state-dir")
+        .arg(root.join("state"))
+        .arg("--config")
+        .arg(root.join("daemon.toml"))
+        .env("NOTIFY_SOCKET", notify_path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root.join("daemon.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match notify.recv(&mut buf) {
+            Ok(len) => {
+                if String::from_utf8_lossy(&buf[..len])
+                    .lines()
+                    .any(|line| line == "READY=1")
+                {
+                    return (child, started.elapsed());
+                }
+            }
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "no READY=1 ({err}):\n{}",
+                    std::fs::read_to_string(root.join("daemon.log")).unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    // Right after READY the SIGTERM handler may not be installed yet; either way it stops.
+    let _ = child.wait().unwrap();
+}
+
+fn kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn measure(bus: &TestBus, count: usize) {
+    let root = tempfile::tempdir().unwrap();
+    let seeding = Instant::now();
+    seed_store(&root.path().join("state"), count);
+    println!(
+        "{count} contracts: store filled in {:.1} s ({} MiB)",
+        seeding.elapsed().as_secs_f64(),
+        std::fs::metadata(root.path().join("state/contracts.db"))
+            .unwrap()
+            .len()
+            / (1024 * 1024)
+    );
+    std::fs::write(root.path().join("daemon.toml"), static_config("AIRGAP", "")).unwrap();
+    let notify_path = root.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut times = Vec::new();
+    let mut last = None;
+    for round in 0..ROUNDS {
+        let (child, took) = start(bus, root.path(), &notify_path, &notify);
+        times.push(took);
+        if round + 1 == ROUNDS {
+            last = Some(child);
+        } else {
+            stop(child);
+        }
+    }
+    times.sort();
+    println!(
+        "{count} contracts: spawn → READY=1 min {:.1} ms, median {:.1} ms, max {:.1} ms ({ROUNDS} starts)",
+        ms(times[0]),
+        ms(times[ROUNDS / 2]),
+        ms(times[ROUNDS - 1])
+    );
+    let child = last.unwrap();
+    // Idle: the startup work is done and nothing calls.
+    std::thread::sleep(Duration::from_secs(3));
+    println!(
+        "{count} contracts: idle VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        kib(child.id(), "VmRSS") as f64 / 1024.0,
+        kib(child.id(), "VmHWM") as f64 / 1024.0
+    );
+    stop(child);
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped the startup benchmark: needs root");
+        return;
+    }
+    let bus = TestBus::start();
+    for count in [1_000, 100_000] {
+        measure(&bus, count);
+    }
+}

@@ -1,0 +1,319 @@
+//! End to end under a real systemd: a Debian container (an mmdebstrap rootfs cached under
+//! target/) boots with systemd-nspawn, installs the Debian package built from this test run's
+//! binaries with dpkg, and runs `tests/e2e/driver.sh` inside, which checks readiness, the
+//! STATUS line, the journal, reload, the watchdog, the bus policy, bus activation, detection,
+//! LOCKDOWN freezing an agent unit through polkit, restarts and removal. The driver's unit exits
+//! the container with its own status, so the container's exit code is the verdict; every check
+//! prints one line, and the test asserts each of them.
+//!
+//! Needs root, systemd-nspawn (systemd-container), mmdebstrap, cargo-deb and the network to the
+//! Debian mirror for the first build of the rootfs. Under CI=true it fails when it cannot run.
+
+mod common;
+
+use common::stage::{make, repo, stage_binaries, target_dir};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the rootfs holds besides minbase; the cache is keyed by it (and the apt sources).
+const SUITE: &str = "bookworm";
+/// procps is there because the package depends on it and dpkg -i fetches nothing.
+const PACKAGES: &str = "systemd,systemd-sysv,dbus,iproute2,polkitd,procps";
+
+/// Every check the driver runs, in order: the test fails unless each reported "ok".
+const CHECKS: &[&str] = &[
+    "the package installs, enables and starts the service",
+    "test users, polkit rule, configuration and dummy agent",
+    "systemctl start reaches active only after READY",
+    "systemctl status shows the STATUS line",
+    "polkitd answers the daemon's authorization checks",
+    "journalctl shows the start, the mode and a lifecycle event by MESSAGE_ID",
+    "systemctl reload re-reads the configuration",
+    "busctl from root and an unprivileged user gets the bus policy's answers",
+    "bus activation starts the service through systemd",
+    "links and default routes in the container change the mode",
+    "LOCKDOWN freezes the agent unit and its release thaws it",
+    "the watchdog restarts a hung daemon",
+    "a restart keeps every contract and the audit chain verifies",
+    "dpkg -r and dpkg -P remove the package cleanly",
+];
+
+/// A safety net only (a hung container must not hang CI): the run takes seconds.
+const DEADLINE: Duration = Duration::from_secs(900);
+
+fn tools_present(test: &str) -> bool {
+    let missing: Vec<&str> = [
+        ("systemd-nspawn", "systemd-container"),
+        ("mmdebstrap", "mmdebstrap"),
+        ("cargo-deb", "cargo install cargo-deb --locked"),
+        ("make", "make"),
+    ]
+    .into_iter()
+    .filter(|(tool, _)| {
+        !Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+    .map(|(_, from)| from)
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} needs {missing:?}, and CI=true: tests may not be skipped in CI");
+    }
+    eprintln!("skipped {test}: needs {missing:?}");
+    false
+}
+
+fn run(what: &str, command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("{what}: {err}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The rootfs, built once per package list and apt sources, reused afterwards. Built under a
+/// temporary name and renamed, so an interrupted build is never taken for a finished one.
+fn rootfs(e2e_dir: &Path) -> PathBuf {
+    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        .expect("the host's apt sources (/etc/apt/sources.list.d/debian.sources)");
+    let key = hex::encode(&Sha256::digest(format!("{SUITE}\n{PACKAGES}\n{sources}"))[..8]);
+    let root = e2e_dir.join(format!("rootfs-{key}"));
+    if root.join("usr/lib/systemd/systemd").exists() {
+        return root;
+    }
+    let building = e2e_dir.join(format!("rootfs-{key}.building-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&building);
+    let started = Instant::now();
+    run(
+        "mmdebstrap",
+        Command::new("mmdebstrap")
+            .args(["--quiet", "--variant=minbase"])
+            .arg(format!("--include={PACKAGES}"))
+            .arg(SUITE)
+            .arg(&building)
+            .arg("-")
+            .stdin(std::fs::File::open("/etc/apt/sources.list.d/debian.sources").unwrap()),
+    );
+    if std::fs::rename(&building, &root).is_err() {
+        // Another run finished first; its rootfs is as good.
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    println!(
+        "built the rootfs {} in {:.0} s",
+        root.display(),
+        started.elapsed().as_secs_f64()
+    );
+    root
+}
+
+/// The Debian package, built by the Makefile's `package` target (generated man pages and
+/// completions, then `cargo deb --no-build`) from this test run's own binaries.
+fn debian_package(e2e_dir: &Path) -> PathBuf {
+    let stage = e2e_dir.join("package");
+    stage_binaries(&stage);
+    let debian = stage.join("debian");
+    let _ = std::fs::remove_dir_all(&debian);
+    make(&stage, &["package"]);
+    let deb = std::fs::read_dir(&debian)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "deb"))
+        .expect("make package made no .deb");
+    println!("built {}", deb.display());
+    deb
+}
+
+/// The throw-away cgroups systemd-nspawn runs in (PID 1 is not systemd here, so nobody else
+/// gives it one), removed depth first with the propagation folder when dropped.
+struct Scope {
+    name: String,
+    cgroups: Vec<PathBuf>,
+}
+
+impl Scope {
+    fn new() -> Scope {
+        let name = format!("lc-e2e-{}", std::process::id());
+        let cgroups: Vec<PathBuf> = ["systemd", "unified"]
+            .iter()
+            .map(|hierarchy| Path::new("/sys/fs/cgroup").join(hierarchy).join(&name))
+            .collect();
+        for cgroup in &cgroups {
+            std::fs::create_dir_all(cgroup)
+                .unwrap_or_else(|err| panic!("cannot make the cgroup {}: {err}", cgroup.display()));
+        }
+        Scope { name, cgroups }
+    }
+
+    /// Kills whatever is left in the scope (cgroup v2's cgroup.kill).
+    fn kill_all(&self) {
+        let _ = std::fs::write(self.cgroups[1].join("cgroup.kill"), "1");
+    }
+}
+
+fn remove_depth_first(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_depth_first(&entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        self.kill_all();
+        for cgroup in &self.cgroups {
+            for _ in 0..50 {
+                remove_depth_first(cgroup);
+                if !cgroup.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let _ =
+            std::fs::remove_dir_all(Path::new("/run/systemd/nspawn/propagate").join(&self.name));
+    }
+}
+
+/// Boots the container and returns its exit status and console output.
+fn boot(rootfs: &Path, files: &Path) -> (Option<i32>, Vec<String>) {
+    let scope = Scope::new();
+    // The shell moves itself into the scope's cgroups, then becomes systemd-nspawn.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo 0 > "$1/cgroup.procs" && echo 0 > "$2/cgroup.procs" && shift 2 && exec "$@""#)
+        .arg("sh")
+        .args(&scope.cgroups)
+        .arg("systemd-nspawn")
+        .args([
+            "-q",
+            "--volatile=overlay",
+            "-b",
+            "--register=no",
+            "--keep-unit",
+        ])
+        .args(["--private-network", "--console=read-only"])
+        .arg(format!("--machine={}", scope.name))
+        .arg(format!("--directory={}", rootfs.display()))
+        .arg("--bind=/dev/net/tun")
+        .arg(format!("--bind-ro={}:/e2e", files.display()))
+        .arg(format!(
+            "--bind-ro={}:/run/systemd/system/e2e.service",
+            files.join("e2e.service").display()
+        ))
+        .args(["systemd.wants=e2e.service", "systemd.show_status=no"])
+        // No login prompt on the console the test reads.
+        .arg("systemd.mask=console-getty.service")
+        // systemd freezes units only on the unified cgroup hierarchy (the host is hybrid).
+        .env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-nspawn");
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let readers: Vec<_> = [
+        Box::new(stdout) as Box<dyn std::io::Read + Send>,
+        Box::new(stderr),
+    ]
+    .into_iter()
+    .map(|stream| {
+        let lines_tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        })
+    })
+    .collect();
+    drop(lines_tx);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > DEADLINE {
+            scope.kill_all();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let output: Vec<String> = lines_rx.into_iter().collect();
+    println!(
+        "the container ran for {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    drop(scope);
+    (status, output)
+}
+
+#[test]
+fn the_package_under_a_real_systemd() {
+    if !common::bus::require_root("the_package_under_a_real_systemd")
+        || !tools_present("the_package_under_a_real_systemd")
+    {
+        return;
+    }
+    let e2e_dir = target_dir().join("e2e");
+    std::fs::create_dir_all(&e2e_dir).unwrap();
+    let rootfs = rootfs(&e2e_dir);
+    let deb = debian_package(&e2e_dir);
+
+    // What the container sees at /e2e: the driver, its units and files, and the package.
+    let files = tempfile::tempdir_in(&e2e_dir).unwrap();
+    for entry in std::fs::read_dir(repo().join("tests/e2e")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, files.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(&deb, files.path().join("learning-contractsd.deb")).unwrap();
+
+    let (status, output) = boot(&rootfs, files.path());
+    let console = output.join("\n");
+    println!("{console}");
+    let outcome = |check: &str| {
+        output.iter().find_map(|line| {
+            let (_, said) = line.split_once("e2e: ")?;
+            if said == format!("ok - {check}") {
+                Some(Ok(()))
+            } else {
+                said.strip_prefix(&format!("FAIL - {check}: "))
+                    .map(|why| Err(why.to_string()))
+            }
+        })
+    };
+    for check in CHECKS {
+        match outcome(check) {
+            Some(Ok(())) => {}
+            Some(Err(why)) => panic!("end-to-end check failed: {check}: {why}\n\n{console}"),
+            None => panic!("end-to-end check never reported: {check}\n\n{console}"),
+        }
+    }
+    assert_eq!(
+        status,
+        Some(0),
+        "every check passed but the container exited with {status:?}:\n{console}"
+    );
+}
