@@ -116,11 +116,13 @@ MOUNTS = """22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 put("mountinfo", "table", MOUNTS)
 put("mountinfo", "no-root", "".join(MOUNTS.splitlines(True)[1:]))
 put("mountinfo", "escapes", "40 22 8:2 / /a\\011b\\012c\\134d\\400e\\1 rw - ext4 /dev/sda2 rw\n")
-try:
-    with open("/proc/self/mountinfo", "rb") as f:
-        put("mountinfo", "host", f.read())
-except OSError:
-    pass
+put("mountinfo", "desktop", """1 0 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw
+2 1 0:5 / /dev rw,nosuid shared:2 - devtmpfs udev rw,size=8000000k,mode=755
+3 1 0:24 / /run rw,nosuid,nodev shared:5 - tmpfs tmpfs rw,size=1600000k,mode=755
+4 3 8:33 / /run/media/alice/USB\040DISK rw,nosuid,nodev shared:300 - exfat /dev/sdc1 rw,uid=1000
+5 1 0:60 / /home/alice/remote rw,nosuid,nodev shared:310 - fuse.sshfs alice@host:/srv rw,user_id=1000
+6 1 0:30 / /snap/core/1 ro,nodev,relatime shared:40 - squashfs /dev/loop0 ro
+""")
 
 # --- requests -----------------------------------------------------------------------------
 class Writer:
