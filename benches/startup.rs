@@ -1,5 +1,6 @@
 //! Startup and idle memory of the real daemon binary with a full store: 1,000 and 100,000
-//! Active contracts, filled through the library's ledger in a temp dir. Each round spawns the
+//! Active contracts with their lifecycle's audit records, filled through the library's ledger
+//! in a temp dir. Each round spawns the
 //! daemon on a private system bus with NOTIFY_SOCKET pointing at a datagram socket this bench
 //! reads, and times spawn → `READY=1` (READY is sent once the store is loaded, the name owned
 //! and the first mode reading in). After the last round it waits for the daemon to settle
@@ -11,17 +12,21 @@ mod bus;
 
 use bus::*;
 use learning_contracts::core::{
-    Change, Contract, ContractKind, ContractSpec, ContractState, Name, RetentionKind, Scope,
-    Timestamp,
+    Caller, Change, Contract, ContractKind, ContractSpec, ContractState, Name, RetentionKind,
+    Scope, Timestamp,
 };
+use serde_json::json;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use ulid::Ulid;
 
 const ROUNDS: usize = 9;
 
-/// `count` Active contracts across 1,000 owners and 20 domains, as an agent-heavy host has.
+/// `count` Active contracts across 1,000 owners and 20 domains, as an agent-heavy host has,
+/// with ULID ids and the three audit records the lifecycle writes for each (created,
+/// submitted, activated, by a caller on the bus): the integrity check reads the audit log too.
 fn seed_store(state_dir: &Path, count: usize) {
     std::fs::create_dir_all(state_dir).unwrap();
     let now = Timestamp::now();
@@ -38,10 +43,26 @@ fn seed_store(state_dir: &Path, count: usize) {
     ];
     for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
         let mut change = Change::at(now);
+        let ids: Vec<String> = chunk.iter().map(|_| Ulid::new().to_string()).collect();
+        for (&n, id) in chunk.iter().zip(&ids) {
+            let owner = 1000 + (n % 1000) as u32;
+            let caller = Caller {
+                uid: Some(owner),
+                pid: Some(4000 + n as u32 % 30_000),
+                bus_name: Some(format!(":1.{}", 100 + n)),
+            };
+            let kind = kinds[n % kinds.len()].as_str();
+            let created = json!({"kind": kind, "owner": owner, "system": false});
+            let activated = json!({"confirmed": true, "admin": false, "supersedes": null});
+            change.audit(&caller, "contract.create", Some(id), created);
+            change.audit(&caller, "contract.submit", Some(id), json!({}));
+            change.audit(&caller, "contract.activate", Some(id), activated);
+        }
         change.contracts = chunk
             .iter()
-            .map(|&n| Contract {
-                id: format!("contract-{n:06}"),
+            .zip(ids)
+            .map(|(&n, id)| Contract {
+                id,
                 owner: 1000 + (n % 1000) as u32,
                 kind: kinds[n % kinds.len()],
                 state: ContractState::Active,

@@ -7,7 +7,7 @@ use crate::core::{
     Actor, AuditEvent, Caller, Change, CheckRequest, CoreError, Decision, Event, MemoryId,
     PurgeTokens, Registry, Timestamp,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{ContractSink, Store, StoreError};
 use parking_lot::{RwLock, RwLockReadGuard};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +22,17 @@ pub enum LedgerError {
     /// The store could not commit it.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The store hands the registry its contracts batch by batch while it decodes the next.
+impl ContractSink for Registry {
+    fn expect(&mut self, count: usize) {
+        self.reserve_contracts(count);
+    }
+
+    fn take(&mut self, batch: Vec<crate::core::Contract>) {
+        self.add_stored_contracts(batch);
+    }
 }
 
 /// The registry shared with readers.
@@ -40,13 +51,10 @@ impl Ledger {
     /// (contracts bound to sessions, which died with the previous process, and contracts past
     /// their retention end, expire). The mode starts UNKNOWN.
     pub fn open(path: &Path, now: Timestamp) -> Result<(Ledger, Vec<Event>), StoreError> {
-        let (store, loaded) = Store::open(path)?;
-        let registry = Registry::from_parts(
-            loaded.contracts,
-            loaded.memories,
-            loaded.purged,
-            loaded.host,
-        );
+        // The contracts are indexed batch by batch while the store decodes the next ones.
+        let mut registry = Registry::default();
+        let (store, loaded) = Store::open_with(path, &mut registry)?;
+        registry.finish_loading(loaded.memories, loaded.purged, loaded.host);
         let mut ledger = Ledger {
             store,
             registry: Arc::new(RwLock::new(registry)),

@@ -1698,6 +1698,19 @@ fn names_are_trimmed_and_lower_cased() {
 }
 
 #[test]
+fn names_read_from_json_are_normalized_and_checked_like_any_other() {
+    let read = |json: &str| serde_json::from_str::<Name>(json);
+    assert_eq!(read(r#"" Work ""#).unwrap().as_str(), "work");
+    assert_eq!(read(r#""Ärger""#).unwrap().as_str(), "ärger");
+    assert_eq!(read(r#""mail\u0041""#).unwrap().as_str(), "maila");
+    assert_eq!(read(r#""email""#).unwrap(), Name::parse("email").unwrap());
+    for bad in [r#""""#, r#""a\u200bb""#, r#""a\nb""#, "17", "null"] {
+        assert!(read(bad).is_err(), "{bad} was read as a name");
+    }
+    assert!(read(&format!("\"{}\"", "a".repeat(129))).is_err());
+}
+
+#[test]
 fn names_are_one_to_128_bytes() {
     assert_eq!(Name::parse(""), Err(NameError::Empty));
     assert_eq!(Name::parse(" \t "), Err(NameError::Empty));

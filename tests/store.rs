@@ -330,6 +330,50 @@ fn the_store_uses_wal_full_sync_and_a_private_file() {
     assert_eq!(synchronous, 2, "synchronous must be FULL (2)");
     let permissions = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(permissions, 0o600);
+    drop(store);
+    // A new store has 16 KiB pages.
+    let conn = Connection::open(&path).unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(page_size, 16384);
+}
+
+#[test]
+fn a_store_made_with_small_pages_keeps_them() {
+    let (_dir, path) = store_path();
+    let (mut ledger, _) = Ledger::open(&path, at(0)).unwrap();
+    create_active(
+        &mut ledger,
+        "c",
+        ContractKind::Episodic,
+        &spec(&["email"], &["*"]),
+    );
+    drop(ledger);
+    // As an earlier build made it: SQLite's default 4 KiB pages.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=DELETE; PRAGMA page_size=4096; VACUUM; PRAGMA journal_mode=WAL;",
+    )
+    .unwrap();
+    let page_size = |conn: &Connection| -> i64 {
+        conn.query_row("PRAGMA page_size", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(page_size(&conn), 4096);
+    drop(conn);
+    let (mut ledger, _) = Ledger::open(&path, at(1)).unwrap();
+    assert!(ledger.registry().contract("c").is_some());
+    create_active(
+        &mut ledger,
+        "d",
+        ContractKind::Episodic,
+        &spec(&["email"], &["*"]),
+    );
+    drop(ledger);
+    let (_store, loaded) = Store::open(&path).unwrap();
+    assert_eq!(loaded.contracts.len(), 2);
+    assert_eq!(page_size(&Connection::open(&path).unwrap()), 4096);
 }
 
 /// A ledger with `count` audit records (one per created draft).
@@ -484,8 +528,9 @@ fn a_database_with_damaged_pages_is_refused() {
         .unwrap();
     drop(conn);
     let mut bytes = std::fs::read(&path).unwrap();
-    assert!(bytes.len() > 4096 * 4, "the test needs several pages");
-    let page_size = 4096;
+    // The page size as the file's header gives it (bytes 16 and 17, big-endian).
+    let page_size = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    assert!(bytes.len() > page_size * 4, "the test needs several pages");
     for byte in &mut bytes[page_size * 2 + 8..page_size * 2 + 2000] {
         *byte = 0xA5;
     }

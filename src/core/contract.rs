@@ -182,20 +182,38 @@ pub struct ContractSpec {
 /// A spec as the store keeps it: the scope's lists flat among the other keys. A plain
 /// struct rather than `#[serde(flatten)]`, which buffers every record into an intermediate
 /// form first and made loading 100,000 contracts several times slower.
+///
+/// Absent options, false flags and an empty tool list are left out: a typical record is half
+/// the size, which is half the reading and decoding at startup. Older records that spell them
+/// out read the same.
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredSpec {
     domains: Vec<Name>,
     contexts: Vec<Name>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     retention: Option<RetentionKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     retention_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     classification_cap: Option<MemoryClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     required_mode: Option<BoundaryMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     max_abstraction: Option<Abstraction>,
+    #[serde(default, skip_serializing_if = "is_false")]
     transferable: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     recall_requires_owner: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     description: String,
+    #[serde(default, skip_serializing_if = "is_false")]
     system: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 impl From<StoredSpec> for ContractSpec {
@@ -502,7 +520,8 @@ impl Suspension {
     }
 }
 
-/// A contract as the daemon holds it.
+/// A contract as the daemon holds it. The store keeps it as JSON without the absent
+/// optional keys (older records that spell them out as `null` read the same).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contract {
     /// Its id.
@@ -520,14 +539,19 @@ pub struct Contract {
     /// When it last changed.
     pub updated: Timestamp,
     /// When it became Active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activated: Option<Timestamp>,
     /// When it reached a terminal state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<Timestamp>,
     /// The Active contract this draft amends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supersedes: Option<ContractId>,
     /// The amendment that replaced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<ContractId>,
     /// The session a session-retention contract is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionId>,
 }
 

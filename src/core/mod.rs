@@ -15,6 +15,7 @@ pub mod plain;
 pub mod registry;
 pub mod scope;
 pub mod session;
+mod table;
 pub mod time;
 
 pub use change::{AuditEvent, Caller, Change, Event, HostState};

@@ -12,25 +12,92 @@ use super::memory::{MemoryRecord, PurgedMemory};
 use super::mode::EffectiveMode;
 use super::scope::Name;
 use super::session::Session;
+use super::table::{ContractTable, Slot};
 use super::time::Timestamp;
 use std::collections::{BTreeSet, HashMap};
 
-/// Contract ids indexed by owner, then by domain.
-type OwnerDomainIndex = HashMap<Uid, HashMap<Name, Vec<ContractId>>>;
+/// Contracts indexed by owner, then by domain.
+type OwnerDomainIndex = HashMap<Uid, HashMap<Name, Vec<Slot>>>;
+
+/// The indices of the Active contracts, kept apart from the contracts themselves so that both
+/// can be borrowed at once.
+#[derive(Debug, Default)]
+struct ActiveIndex {
+    /// Active, non-prohibited contracts.
+    by_owner: OwnerDomainIndex,
+    /// Active prohibitions of each owner (system ones excluded).
+    prohibitions_by_owner: OwnerDomainIndex,
+    /// Active system prohibitions, by domain.
+    system_prohibitions: HashMap<Name, Vec<Slot>>,
+    /// Retention ends of Active timebound contracts.
+    expiries: BTreeSet<(Timestamp, ContractId)>,
+    count: usize,
+}
+
+impl ActiveIndex {
+    fn add(&mut self, contract: &Contract, slot: Slot) {
+        if contract.state != ContractState::Active {
+            return;
+        }
+        self.count += 1;
+        if let Some(end) = contract.retention_end() {
+            self.expiries.insert((end, contract.id.clone()));
+        }
+        for domain in &contract.spec.scope.domains {
+            let by_domain = if contract.is_system() {
+                &mut self.system_prohibitions
+            } else {
+                let index = if contract.kind == ContractKind::Prohibited {
+                    &mut self.prohibitions_by_owner
+                } else {
+                    &mut self.by_owner
+                };
+                index.entry(contract.owner).or_default()
+            };
+            // Looked up before inserting: the domain is cloned only the first time it is seen.
+            match by_domain.get_mut(domain.as_str()) {
+                Some(list) => list.push(slot),
+                None => {
+                    by_domain.insert(domain.clone(), vec![slot]);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, contract: &Contract, slot: Slot) {
+        if contract.state != ContractState::Active {
+            return;
+        }
+        self.count -= 1;
+        if let Some(end) = contract.retention_end() {
+            self.expiries.remove(&(end, contract.id.clone()));
+        }
+        for domain in &contract.spec.scope.domains {
+            let list = if contract.is_system() {
+                self.system_prohibitions.get_mut(domain.as_str())
+            } else {
+                let index = if contract.kind == ContractKind::Prohibited {
+                    &mut self.prohibitions_by_owner
+                } else {
+                    &mut self.by_owner
+                };
+                index
+                    .get_mut(&contract.owner)
+                    .and_then(|by_domain| by_domain.get_mut(domain.as_str()))
+            };
+            if let Some(list) = list {
+                list.retain(|&listed| listed != slot);
+            }
+        }
+    }
+}
 
 /// The daemon's state in memory.
 #[derive(Debug, Default)]
 pub struct Registry {
-    contracts: HashMap<ContractId, Contract>,
-    /// Active, non-prohibited contracts.
-    active_by_owner: OwnerDomainIndex,
-    /// Active prohibitions of each owner (system ones excluded).
-    prohibitions_by_owner: OwnerDomainIndex,
-    /// Active system prohibitions, by domain.
-    system_prohibitions: HashMap<Name, Vec<ContractId>>,
-    /// Retention ends of Active timebound contracts.
-    expiries: BTreeSet<(Timestamp, ContractId)>,
-    active_count: usize,
+    contracts: ContractTable,
+    /// Where the Active contracts are found.
+    active: ActiveIndex,
     memories: HashMap<MemoryId, MemoryRecord>,
     memories_by_contract: HashMap<ContractId, BTreeSet<MemoryId>>,
     /// Source memory → memories derived from it.
@@ -50,25 +117,46 @@ impl Registry {
         contracts: Vec<Contract>,
         memories: Vec<MemoryRecord>,
         purged: Vec<PurgedMemory>,
-        mut host: HostState,
+        host: HostState,
     ) -> Self {
-        host.mode = EffectiveMode::Unknown;
-        let mut registry = Registry {
-            host,
-            ..Registry::default()
-        };
-        registry.contracts.reserve(contracts.len());
-        registry.memories.reserve(memories.len());
+        let mut registry = Registry::default();
+        registry.reserve_contracts(contracts.len());
+        registry.add_stored_contracts(contracts);
+        registry.finish_loading(memories, purged, host);
+        registry
+    }
+
+    /// Makes room for `count` more contracts, so that loading a store sizes the map once.
+    pub fn reserve_contracts(&mut self, count: usize) {
+        self.contracts.reserve(count);
+    }
+
+    /// Adds contracts read from the store, a batch at a time while the store decodes the next
+    /// (see [`Registry::finish_loading`]).
+    pub fn add_stored_contracts(&mut self, contracts: Vec<Contract>) {
         for contract in contracts {
-            registry.put_contract(contract);
+            self.put_contract(contract);
         }
+    }
+
+    /// Completes a registry loaded with [`Registry::add_stored_contracts`]: the memories, what
+    /// is left of purged ones, and the host state. The mode starts UNKNOWN whatever was
+    /// stored: a fresh start has no reading yet.
+    pub fn finish_loading(
+        &mut self,
+        memories: Vec<MemoryRecord>,
+        purged: Vec<PurgedMemory>,
+        mut host: HostState,
+    ) {
+        host.mode = EffectiveMode::Unknown;
+        self.host = host;
+        self.memories.reserve(memories.len());
         for memory in memories {
-            registry.put_memory(memory);
+            self.put_memory(memory);
         }
         for gone in purged {
-            registry.purged.insert(gone.id_hash, gone.contract_id);
+            self.purged.insert(gone.id_hash, gone.contract_id);
         }
-        registry
     }
 
     /// Applies a committed change. Returns its announcements.
@@ -102,65 +190,11 @@ impl Registry {
     }
 
     fn put_contract(&mut self, contract: Contract) {
-        if let Some(old) = self.contracts.remove(&contract.id) {
-            self.unindex(&old);
+        let (slot, old) = self.contracts.put(contract);
+        if let Some(old) = old {
+            self.active.remove(&old, slot);
         }
-        self.index(&contract);
-        self.contracts.insert(contract.id.clone(), contract);
-    }
-
-    fn index(&mut self, contract: &Contract) {
-        if contract.state != ContractState::Active {
-            return;
-        }
-        self.active_count += 1;
-        if let Some(end) = contract.retention_end() {
-            self.expiries.insert((end, contract.id.clone()));
-        }
-        for domain in &contract.spec.scope.domains {
-            let list = if contract.is_system() {
-                self.system_prohibitions.entry(domain.clone()).or_default()
-            } else {
-                let index = if contract.kind == ContractKind::Prohibited {
-                    &mut self.prohibitions_by_owner
-                } else {
-                    &mut self.active_by_owner
-                };
-                index
-                    .entry(contract.owner)
-                    .or_default()
-                    .entry(domain.clone())
-                    .or_default()
-            };
-            list.push(contract.id.clone());
-        }
-    }
-
-    fn unindex(&mut self, contract: &Contract) {
-        if contract.state != ContractState::Active {
-            return;
-        }
-        self.active_count -= 1;
-        if let Some(end) = contract.retention_end() {
-            self.expiries.remove(&(end, contract.id.clone()));
-        }
-        for domain in &contract.spec.scope.domains {
-            let list = if contract.is_system() {
-                self.system_prohibitions.get_mut(domain.as_str())
-            } else {
-                let index = if contract.kind == ContractKind::Prohibited {
-                    &mut self.prohibitions_by_owner
-                } else {
-                    &mut self.active_by_owner
-                };
-                index
-                    .get_mut(&contract.owner)
-                    .and_then(|by_domain| by_domain.get_mut(domain.as_str()))
-            };
-            if let Some(list) = list {
-                list.retain(|id| id != &contract.id);
-            }
-        }
+        self.active.add(self.contracts.at(slot), slot);
     }
 
     fn put_memory(&mut self, memory: MemoryRecord) {
@@ -219,7 +253,7 @@ impl Registry {
 
     /// Every contract (no visibility rule applied), in no particular order.
     pub fn contracts(&self) -> impl Iterator<Item = &Contract> {
-        self.contracts.values()
+        self.contracts.iter()
     }
 
     /// A memory record by id.
@@ -275,7 +309,7 @@ impl Registry {
 
     /// The number of Active contracts.
     pub fn active_count(&self) -> usize {
-        self.active_count
+        self.active.count
     }
 
     /// The number of Active contracts with at least one suspension reason.
@@ -288,18 +322,19 @@ impl Registry {
     /// Every Active contract.
     pub fn active_contracts(&self) -> impl Iterator<Item = &Contract> {
         self.contracts
-            .values()
+            .iter()
             .filter(|c| c.state == ContractState::Active)
     }
 
     /// The earliest retention end among Active timebound contracts (for the expiry timer).
     pub fn next_expiry(&self) -> Option<Timestamp> {
-        self.expiries.first().map(|(end, _)| *end)
+        self.active.expiries.first().map(|(end, _)| *end)
     }
 
     /// Active timebound contracts whose end is at or before `now`.
     pub(crate) fn due_for_expiry(&self, now: Timestamp) -> impl Iterator<Item = &Contract> {
-        self.expiries
+        self.active
+            .expiries
             .iter()
             .take_while(move |(end, _)| *end <= now)
             .filter_map(|(_, id)| self.contracts.get(id))
@@ -383,12 +418,13 @@ impl Registry {
         owner: Uid,
         domain: &str,
     ) -> impl Iterator<Item = &'a Contract> + 'a {
-        self.active_by_owner
+        self.active
+            .by_owner
             .get(&owner)
             .and_then(|by_domain| by_domain.get(domain))
             .into_iter()
             .flatten()
-            .filter_map(|id| self.contracts.get(id))
+            .map(|&slot| self.contracts.at(slot))
     }
 
     /// An Active prohibition (the owner's or a system one) covering the domain and context at
@@ -401,14 +437,15 @@ impl Registry {
         now: Timestamp,
     ) -> Option<&Contract> {
         let own = self
+            .active
             .prohibitions_by_owner
             .get(&owner)
             .and_then(|by_domain| by_domain.get(domain));
-        let system = self.system_prohibitions.get(domain);
+        let system = self.active.system_prohibitions.get(domain);
         own.into_iter()
             .chain(system)
             .flatten()
-            .filter_map(|id| self.contracts.get(id))
+            .map(|&slot| self.contracts.at(slot))
             .filter(|p| !p.is_past_end(now) && p.spec.scope.covers_context(context))
             .min_by(|a, b| a.id.cmp(&b.id))
     }

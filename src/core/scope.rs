@@ -11,8 +11,8 @@ pub const ANY: &str = "*";
 pub const NAME_MAX_BYTES: usize = 128;
 
 /// A normalized scope name: trimmed, lower-cased, 1–128 bytes, printable.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct Name(String);
 
 /// Why a string is not a valid name.
@@ -42,7 +42,16 @@ impl Name {
         {
             return Err(NameError::Unprintable);
         }
-        let lowered = trimmed.to_lowercase();
+        // Names read back from the store are already normal: plain lower-case ASCII is taken
+        // as it is, without the Unicode lower-casing pass and its second copy.
+        let lowered = if trimmed
+            .bytes()
+            .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        {
+            trimmed.to_owned()
+        } else {
+            trimmed.to_lowercase()
+        };
         if lowered.len() > NAME_MAX_BYTES {
             return Err(NameError::TooLong(lowered.len()));
         }
@@ -77,6 +86,24 @@ impl TryFrom<String> for Name {
     type Error = NameError;
     fn try_from(raw: String) -> Result<Self, Self::Error> {
         Self::parse(&raw)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    /// Parses from the text as the deserializer lends it, so a name read from a stored record
+    /// costs one allocation, not two.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl serde::de::Visitor<'_> for NameVisitor {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a name: 1–128 printable bytes")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Name, E> {
+                Name::parse(text).map_err(|err| E::custom(format_args!("name {err}")))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
     }
 }
 

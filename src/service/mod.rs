@@ -96,10 +96,22 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     create_state_dir(&options.state_dir)?;
     let store_path = options.state_dir.join(STORE_FILE);
     let opening = store_path.clone();
-    let (ledger, recovery) =
-        tokio::task::spawn_blocking(move || Ledger::open(&opening, Timestamp::now()))
-            .await
-            .map_err(std::io::Error::other)??;
+    let builder = || match &options.bus {
+        BusChoice::System => zbus::connection::Builder::system(),
+        BusChoice::Session => zbus::connection::Builder::session(),
+        BusChoice::Address(address) => zbus::connection::Builder::address(address.as_str()),
+    };
+    // The bus connections are made while the store loads; the name is asked for only once the
+    // objects are served.
+    let (opened, connection, lookups) = tokio::join!(
+        tokio::task::spawn_blocking(move || Ledger::open(&opening, Timestamp::now())),
+        builder().build(),
+        builder().build(),
+    );
+    let (ledger, recovery) = opened.map_err(std::io::Error::other)??;
+    let connection = connection?;
+    // Credentials are asked for over a second connection (see bus::caller::Identities).
+    let lookups = lookups?;
     tracing::info!(
         store = %store_path.display(),
         contracts = ledger.registry().contracts().count(),
@@ -110,14 +122,6 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let (announce_tx, announce_rx) = mpsc::unbounded_channel();
     let (writer, writer_thread) = Writer::spawn(ledger, announce_tx.clone())?;
 
-    let builder = || match &options.bus {
-        BusChoice::System => zbus::connection::Builder::system(),
-        BusChoice::Session => zbus::connection::Builder::session(),
-        BusChoice::Address(address) => zbus::connection::Builder::address(address.as_str()),
-    };
-    let connection = builder().build().await?;
-    // Credentials are asked for over a second connection (see bus::caller::Identities).
-    let lookups = builder().build().await?;
     let authorizer = choose_authorizer(&connection, &loaded, &options.bus).await;
     tracing::info!(authorization = authorizer.name(), "authorization mode");
 
