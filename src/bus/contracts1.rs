@@ -198,20 +198,10 @@ impl Contracts1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<Dict, BusError> {
-        let id = args::parse_id("id", id)?;
-        let who = self.daemon.identify(connection, &header).await?;
-        let readable = self.daemon.may_read_contract(&who, &id, &header).await?;
-        let registry = self.daemon.registry.read();
-        match registry.contract(&id) {
-            Some(contract) if readable => {
-                Ok(dicts::contract(&registry, contract, Timestamp::now()))
-            }
-            _ => Err(crate::core::CoreError::NotFound {
-                what: "contract",
-                id,
-            }
-            .into()),
-        }
+        self.read_contract(id, &header, connection, |registry, contract| {
+            dicts::contract(registry, contract, Timestamp::now())
+        })
+        .await
     }
 
     /// Contracts matching a filter (keys: state s, kind s, owner u). Without owner: the
@@ -261,20 +251,10 @@ impl Contracts1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<String, BusError> {
-        let id = args::parse_id("id", id)?;
-        let who = self.daemon.identify(connection, &header).await?;
-        let readable = self.daemon.may_read_contract(&who, &id, &header).await?;
-        let registry = self.daemon.registry.read();
-        match registry.contract(&id) {
-            Some(contract) if readable => {
-                Ok(summarize(contract.kind, &contract.spec, Timestamp::now()))
-            }
-            _ => Err(crate::core::CoreError::NotFound {
-                what: "contract",
-                id,
-            }
-            .into()),
-        }
+        self.read_contract(id, &header, connection, |_, contract| {
+            summarize(contract.kind, &contract.spec, Timestamp::now())
+        })
+        .await
     }
 
     /// The ready-made contracts: name s, title s, description s, kind s, and params aa{sv}
@@ -364,6 +344,29 @@ impl Contracts1 {
 }
 
 impl Contracts1 {
+    /// Reads a contract the caller may see. One that does not exist and one the caller may not
+    /// see answer the same `Error.NotFound`.
+    async fn read_contract<T>(
+        &self,
+        id: &str,
+        header: &Header<'_>,
+        connection: &zbus::Connection,
+        read: impl FnOnce(&crate::core::Registry, &crate::core::Contract) -> T,
+    ) -> Result<T, BusError> {
+        let id = args::parse_id("id", id)?;
+        let who = self.daemon.identify(connection, header).await?;
+        let readable = self.daemon.may_read_contract(&who, &id, header).await?;
+        let registry = self.daemon.registry.read();
+        match registry.contract(&id) {
+            Some(contract) if readable => Ok(read(&registry, contract)),
+            _ => Err(crate::core::CoreError::NotFound {
+                what: "contract",
+                id,
+            }
+            .into()),
+        }
+    }
+
     /// Creates a draft for `actor` and returns its id.
     async fn create(
         &self,
