@@ -6,12 +6,16 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use learning_contracts::core::{
     Abstraction, Actor, BoundaryMode, Caller, Change, CheckKind, CheckRequest, Contract,
-    ContractKind, ContractSpec, ContractState, EffectiveMode, HostState, MemoryClass, MemoryRecord,
-    MemoryStatus, Name, Registry, RetentionKind, Scope, SpecPatch, Timestamp,
+    ContractKind, EffectiveMode, HostState, MemoryClass, MemoryRecord, MemoryStatus, Name,
+    Registry, RetentionKind, Scope, SpecPatch, Timestamp,
 };
 use learning_contracts::ledger::Ledger;
+
+#[path = "../tests/common/stored.rs"]
+mod stored;
 use std::hint::black_box;
 use std::time::Duration;
+use stored::active_contract;
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -36,27 +40,16 @@ fn contracts(owners: u32, per_owner: u32) -> Vec<Contract> {
             } else {
                 "*".into()
             };
+            let scope = Scope {
+                domains: vec![name(&format!("domain-{}", n % 20))],
+                contexts: vec![name(&context)],
+                tools: vec![name("editor")],
+            };
+            let id = format!("c-{owner:05}-{n:04}");
+            let kind = kinds[(n % 3) as usize];
             all.push(Contract {
-                id: format!("c-{owner:05}-{n:04}"),
-                owner: 1000 + owner,
-                kind: kinds[(n % 3) as usize],
-                state: ContractState::Active,
-                spec: ContractSpec {
-                    scope: Scope {
-                        domains: vec![name(&format!("domain-{}", n % 20))],
-                        contexts: vec![name(&context)],
-                        tools: vec![name("editor")],
-                    },
-                    retention: Some(RetentionKind::Permanent),
-                    ..ContractSpec::default()
-                },
-                created: NOW,
-                updated: NOW,
                 activated: Some(NOW.plus_millis(i64::from(n))),
-                ended: None,
-                supersedes: None,
-                superseded_by: None,
-                session: None,
+                ..active_contract(id, 1000 + owner, kind, scope, String::new(), NOW)
             });
         }
     }

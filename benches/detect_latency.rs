@@ -7,13 +7,13 @@
 mod bus;
 #[path = "../tests/common/netns.rs"]
 mod netns;
+#[path = "../tests/common/stored.rs"]
+mod stored;
+use stored::active_contract;
 
 use bus::*;
 use futures_util::StreamExt;
-use learning_contracts::core::{
-    Change, Contract, ContractKind, ContractSpec, ContractState, Name, RetentionKind, Scope,
-    Timestamp,
-};
+use learning_contracts::core::{Change, ContractKind, Name, Scope, Timestamp};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -27,27 +27,22 @@ fn seed_store(state_dir: &std::path::Path) {
         learning_contracts::ledger::Ledger::open(&state_dir.join("contracts.db"), now).unwrap();
     let mut change = Change::at(now);
     change.contracts = (0..CONTRACTS)
-        .map(|n| Contract {
-            id: format!("strategic-{n:05}"),
-            owner: 1000 + (n % 100) as u32,
-            kind: ContractKind::Strategic,
-            state: ContractState::Active,
-            spec: ContractSpec {
-                scope: Scope {
-                    domains: vec![Name::parse("work").unwrap()],
-                    contexts: vec![Name::parse("*").unwrap()],
-                    tools: vec![],
-                },
-                retention: Some(RetentionKind::Permanent),
-                ..ContractSpec::default()
-            },
-            created: now,
-            updated: now,
-            activated: Some(now),
-            ended: None,
-            supersedes: None,
-            superseded_by: None,
-            session: None,
+        .map(|n| {
+            let scope = Scope {
+                domains: vec![Name::parse("work").unwrap()],
+                contexts: vec![Name::parse("*").unwrap()],
+                tools: vec![],
+            };
+            let id = format!("strategic-{n:05}");
+            let owner = 1000 + (n % 100) as u32;
+            active_contract(
+                id,
+                owner,
+                ContractKind::Strategic,
+                scope,
+                String::new(),
+                now,
+            )
         })
         .collect();
     ledger.commit(change).unwrap();

@@ -9,16 +9,15 @@
 
 #[path = "../tests/common/bus.rs"]
 mod bus;
+#[path = "../tests/common/stored.rs"]
+mod stored;
+use stored::active_contract;
 
 use bus::*;
-use learning_contracts::core::{
-    Caller, Change, Contract, ContractKind, ContractSpec, ContractState, Name, RetentionKind,
-    Scope, Timestamp,
-};
+use learning_contracts::core::{Caller, Change, ContractKind, Name, Scope, Timestamp};
 use serde_json::json;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use ulid::Ulid;
 
@@ -61,55 +60,33 @@ fn seed_store(state_dir: &Path, count: usize) {
         change.contracts = chunk
             .iter()
             .zip(ids)
-            .map(|(&n, id)| Contract {
-                id,
-                owner: 1000 + (n % 1000) as u32,
-                kind: kinds[n % kinds.len()],
-                state: ContractState::Active,
-                spec: ContractSpec {
-                    scope: Scope {
-                        domains: vec![domains[n % domains.len()].clone()],
-                        contexts: vec![any.clone()],
-                        tools: vec![],
-                    },
-                    retention: Some(RetentionKind::Permanent),
-                    description: format!("contract number {n}"),
-                    ..ContractSpec::default()
-                },
-                created: now,
-                updated: now,
-                activated: Some(now),
-                ended: None,
-                supersedes: None,
-                superseded_by: None,
-                session: None,
+            .map(|(&n, id)| {
+                let scope = Scope {
+                    domains: vec![domains[n % domains.len()].clone()],
+                    contexts: vec![any.clone()],
+                    tools: vec![],
+                };
+                let owner = 1000 + (n % 1000) as u32;
+                let description = format!("contract number {n}");
+                active_contract(id, owner, kinds[n % kinds.len()], scope, description, now)
             })
             .collect();
         ledger.commit(change).unwrap();
     }
 }
 
-/// Spawns the daemon and waits for READY=1 on `notify`; returns the child and the time taken.
-fn start(
-    bus: &TestBus,
-    root: &Path,
-    notify_path: &Path,
-    notify: &UnixDatagram,
-) -> (std::process::Child, Duration) {
+/// Spawns the daemon and waits for READY=1 on `notify`; returns it and the time taken.
+fn start(bus: &TestBus, root: &Path, notify: &UnixDatagram) -> (DaemonProcess, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_learning-contractsd"))
-        .arg("--bus-address")
-        .arg(&bus.address)
-        .arg("--state-dir")
-        .arg(root.join("state"))
-        .arg("--config")
-        .arg(root.join("daemon.toml"))
-        .env("NOTIFY_SOCKET", notify_path)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(root.join("daemon.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let notify_path = notify.local_addr().unwrap();
+    let notify_path = notify_path.as_pathname().unwrap().to_str().unwrap();
+    let mut daemon = DaemonProcess::spawn_with(
+        bus,
+        &static_config("AIRGAP", ""),
+        root,
+        &[("NOTIFY_SOCKET", notify_path)],
+        &[],
+    );
     let mut buf = [0u8; 4096];
     loop {
         match notify.recv(&mut buf) {
@@ -118,28 +95,15 @@ fn start(
                     .lines()
                     .any(|line| line == "READY=1")
                 {
-                    return (child, started.elapsed());
+                    return (daemon, started.elapsed());
                 }
             }
             Err(err) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "no READY=1 ({err}):\n{}",
-                    std::fs::read_to_string(root.join("daemon.log")).unwrap_or_default()
-                );
+                daemon.stop();
+                panic!("no READY=1 ({err}):\n{}", daemon.log());
             }
         }
     }
-}
-
-fn stop(mut child: std::process::Child) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    // Right after READY the SIGTERM handler may not be installed yet; either way it stops.
-    let _ = child.wait().unwrap();
 }
 
 fn kib(pid: u32, field: &str) -> u64 {
@@ -167,7 +131,6 @@ fn measure(bus: &TestBus, count: usize) {
             .len()
             / (1024 * 1024)
     );
-    std::fs::write(root.path().join("daemon.toml"), static_config("AIRGAP", "")).unwrap();
     let notify_path = root.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify
@@ -176,12 +139,12 @@ fn measure(bus: &TestBus, count: usize) {
     let mut times = Vec::new();
     let mut last = None;
     for round in 0..ROUNDS {
-        let (child, took) = start(bus, root.path(), &notify_path, &notify);
+        let (mut daemon, took) = start(bus, root.path(), &notify);
         times.push(took);
         if round + 1 == ROUNDS {
-            last = Some(child);
+            last = Some(daemon);
         } else {
-            stop(child);
+            daemon.stop();
         }
     }
     times.sort();
@@ -191,15 +154,16 @@ fn measure(bus: &TestBus, count: usize) {
         ms(times[ROUNDS / 2]),
         ms(times[ROUNDS - 1])
     );
-    let child = last.unwrap();
+    let mut daemon = last.unwrap();
+    let pid = daemon.child.id();
     // Idle: the startup work is done and nothing calls.
     std::thread::sleep(Duration::from_secs(3));
     println!(
         "{count} contracts: idle VmRSS {:.1} MiB, VmHWM {:.1} MiB",
-        kib(child.id(), "VmRSS") as f64 / 1024.0,
-        kib(child.id(), "VmHWM") as f64 / 1024.0
+        kib(pid, "VmRSS") as f64 / 1024.0,
+        kib(pid, "VmHWM") as f64 / 1024.0
     );
-    stop(child);
+    daemon.stop();
 }
 
 fn main() {

@@ -7,7 +7,6 @@ mod common;
 
 use common::bus::*;
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Collects sd_notify datagrams.
@@ -51,53 +50,6 @@ impl NotifySocket {
     }
 }
 
-fn spawn_daemon(
-    bus: &TestBus,
-    root: &std::path::Path,
-    config: &str,
-    env: &[(&str, &str)],
-) -> std::process::Child {
-    std::fs::write(root.join("daemon.toml"), config).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_learning-contractsd"))
-        .arg("--bus-address")
-        .arg(&bus.address)
-        .arg("--state-dir")
-        .arg(root.join("state"))
-        .arg("--config")
-        .arg(root.join("daemon.toml"))
-        .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn name_owned(bus: &TestBus) -> bool {
-    Command::new("busctl")
-        .arg(format!("--address={}", bus.address))
-        .args(["status", BUS_NAME])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
-}
-
-fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "the daemon did not exit");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn ready_comes_after_the_name_status_watchdog_reload_and_stopping_follow() {
     if !require_root("ready_comes_after_the_name_status_watchdog_reload_and_stopping_follow") {
@@ -107,17 +59,18 @@ fn ready_comes_after_the_name_status_watchdog_reload_and_stopping_follow() {
     let root = tempfile::tempdir().unwrap();
     let mut notify = NotifySocket::new();
     let socket = notify.path.to_str().unwrap().to_string();
-    let mut child = spawn_daemon(
+    let mut child = DaemonProcess::spawn_with(
         &bus,
-        root.path(),
         &static_config("AIRGAP", ""),
+        root.path(),
         &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "400000")],
+        &[],
     );
     let ready = notify
         .wait_for("READY=1", Duration::from_secs(10))
         .expect("no READY=1");
     assert!(
-        name_owned(&bus),
+        bus.daemon_name_owned(),
         "READY=1 was sent before the name was owned"
     );
     let status = ready
@@ -134,7 +87,7 @@ fn ready_comes_after_the_name_status_watchdog_reload_and_stopping_follow() {
         .wait_for("WATCHDOG=1", Duration::from_secs(2))
         .expect("no watchdog ping within 2 s at 400 ms");
 
-    signal(&child, nix::sys::signal::Signal::SIGHUP);
+    child.signal(nix::sys::signal::Signal::SIGHUP);
     notify
         .wait_for("RELOADING=1", Duration::from_secs(5))
         .expect("no RELOADING=1 after SIGHUP");
@@ -152,7 +105,7 @@ fn ready_comes_after_the_name_status_watchdog_reload_and_stopping_follow() {
         "[mode]\nstatic_mode = \"SIDEWAYS\"\nunknown_key = 1\n",
     )
     .unwrap();
-    signal(&child, nix::sys::signal::Signal::SIGHUP);
+    child.signal(nix::sys::signal::Signal::SIGHUP);
     notify
         .wait_for("RELOADING=1", Duration::from_secs(5))
         .expect("no RELOADING=1 after the second SIGHUP");
@@ -160,19 +113,18 @@ fn ready_comes_after_the_name_status_watchdog_reload_and_stopping_follow() {
         .wait_for("READY=1", Duration::from_secs(5))
         .expect("no READY=1 after a refused reload");
     assert!(
-        child.try_wait().unwrap().is_none(),
+        child.child.try_wait().unwrap().is_none(),
         "a bad config on reload must not stop the daemon"
     );
-    assert!(name_owned(&bus));
+    assert!(bus.daemon_name_owned());
 
-    signal(&child, nix::sys::signal::Signal::SIGTERM);
+    child.signal(nix::sys::signal::Signal::SIGTERM);
     notify
         .wait_for("STOPPING=1", Duration::from_secs(5))
         .expect("no STOPPING=1 after SIGTERM");
-    let status = wait_exit(&mut child);
+    let status = child.wait_exit();
     assert_eq!(status.code(), Some(0), "SIGTERM must end with exit 0");
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let log = child.log();
     assert!(
         log.contains("reload refused"),
         "the refused reload is logged: {log}"
@@ -189,20 +141,20 @@ fn a_second_instance_fails_cleanly_and_never_says_ready() {
     let root = tempfile::tempdir().unwrap();
     let mut notify = NotifySocket::new();
     let socket = notify.path.to_str().unwrap().to_string();
-    let mut second = spawn_daemon(
+    let mut second = DaemonProcess::spawn_with(
         &bus,
-        root.path(),
         &static_config("OPEN", ""),
+        root.path(),
         &[("NOTIFY_SOCKET", &socket)],
+        &[],
     );
-    let status = wait_exit(&mut second);
+    let status = second.wait_exit();
     assert_eq!(
         status.code(),
         Some(69),
         "a taken name exits with 69 (EX_UNAVAILABLE)"
     );
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut log).unwrap();
+    let log = second.log();
     assert!(
         log.contains("already owns org.learningcontracts.Daemon1"),
         "{log}"
@@ -213,7 +165,7 @@ fn a_second_instance_fails_cleanly_and_never_says_ready() {
             .is_none(),
         "the second instance said READY"
     );
-    assert!(name_owned(&bus), "the first instance keeps the name");
+    assert!(bus.daemon_name_owned(), "the first instance keeps the name");
     drop(first);
 }
 
@@ -224,14 +176,14 @@ fn an_invalid_config_stops_startup_with_exit_78_and_the_key() {
     }
     let bus = TestBus::start();
     let root = tempfile::tempdir().unwrap();
-    let mut child = spawn_daemon(&bus, root.path(), "[mode]\nsettle_time = 5\n", &[]);
-    let status = wait_exit(&mut child);
+    let mut child =
+        DaemonProcess::spawn_with(&bus, "[mode]\nsettle_time = 5\n", root.path(), &[], &[]);
+    let status = child.wait_exit();
     assert_eq!(status.code(), Some(78));
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let log = child.log();
     assert!(
         log.contains("daemon.toml") && log.contains("settle_time"),
         "the error names the file and the key: {log}"
     );
-    assert!(!name_owned(&bus));
+    assert!(!bus.daemon_name_owned());
 }

@@ -185,6 +185,17 @@ impl TestBus {
         );
     }
 
+    /// Whether someone owns the daemon's name on this bus (asked with busctl).
+    pub fn daemon_name_owned(&self) -> bool {
+        Command::new("busctl")
+            .arg(format!("--address={}", self.address))
+            .args(["status", BUS_NAME])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("bus.sock")
     }
@@ -236,8 +247,22 @@ impl DaemonProcess {
         Self::start_with(bus, config, &root, &[], &["ip", "netns", "exec", netns])
     }
 
-    /// Starts the daemon, run through `prefix` (a command that execs its arguments) if given.
+    /// Starts the daemon, run through `prefix` (a command that execs its arguments) if given,
+    /// and waits until it owns the name.
     pub fn start_with(
+        bus: &TestBus,
+        config: &str,
+        root: &Path,
+        env: &[(&str, &str)],
+        prefix: &[&str],
+    ) -> DaemonProcess {
+        let mut daemon = Self::spawn_with(bus, config, root, env, prefix);
+        daemon.wait_for_name(bus);
+        daemon
+    }
+
+    /// Starts the daemon like [`DaemonProcess::start_with`] without waiting for anything.
+    pub fn spawn_with(
         bus: &TestBus,
         config: &str,
         root: &Path,
@@ -270,14 +295,12 @@ impl DaemonProcess {
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
             .unwrap();
-        let mut daemon = DaemonProcess {
+        DaemonProcess {
             child,
             state_dir,
             config_path,
             log_path,
-        };
-        daemon.wait_for_name(bus);
-        daemon
+        }
     }
 
     fn wait_for_name(&mut self, bus: &TestBus) {
@@ -289,14 +312,7 @@ impl DaemonProcess {
                     self.log()
                 );
             }
-            let owned = Command::new("busctl")
-                .arg(format!("--address={}", bus.address))
-                .args(["status", BUS_NAME])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if owned {
+            if bus.daemon_name_owned() {
                 return;
             }
             assert!(
@@ -316,9 +332,19 @@ impl DaemonProcess {
         nix::unistd::Pid::from_raw(self.child.id() as i32)
     }
 
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(self.pid(), signal).unwrap();
+    }
+
     /// SIGTERM and wait; returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Waits up to 10 s for the daemon to exit on its own; returns the exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -326,7 +352,7 @@ impl DaemonProcess {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("the daemon did not stop on SIGTERM:\n{}", self.log());
+                panic!("the daemon did not exit:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(10));
         }

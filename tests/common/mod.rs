@@ -7,3 +7,4 @@ pub mod mount_fixtures;
 pub mod netns;
 pub mod raw;
 pub mod stage;
+pub mod stored;
