@@ -304,6 +304,10 @@ fn entering_lockdown_latches_it_and_suspends_everything_in_one_change() {
                 ids,
                 reason: "lockdown"
             },
+            Event::LockdownLatched {
+                reason: "tripwire: usb in coldroom".into(),
+                by: Some(ADMIN),
+            },
             Event::HostChanged,
         ]
     );
@@ -327,7 +331,16 @@ fn entering_lockdown_while_already_in_lockdown_only_latches() {
     let change = registry
         .plan_enter_lockdown(&admin(), "make it stick", at(10))
         .unwrap();
-    assert_eq!(change.events, vec![Event::HostChanged]);
+    assert_eq!(
+        change.events,
+        vec![
+            Event::LockdownLatched {
+                reason: "make it stick".into(),
+                by: Some(ADMIN),
+            },
+            Event::HostChanged
+        ]
+    );
     registry.apply(change);
     assert!(registry.host().lockdown.is_some());
 }
@@ -348,11 +361,19 @@ fn only_an_admin_releases_a_latched_lockdown_with_a_reason() {
     let change = registry
         .plan_release_lockdown(&admin(), "incident closed", at(12))
         .unwrap();
-    assert_eq!(change.events, vec![Event::HostChanged]);
+    assert_eq!(
+        change.events,
+        vec![
+            Event::LockdownReleased {
+                reason: "incident closed".into()
+            },
+            Event::HostChanged
+        ]
+    );
     assert_eq!(change.audit[0].action, "lockdown.release");
     registry.apply(change);
     assert!(registry.host().lockdown.is_none());
-    // The mode follows the source afterwards; until then it stays LOCKDOWN.
+    // Without any reading from the source the mode stays LOCKDOWN until one arrives.
     assert_eq!(
         registry.mode(),
         EffectiveMode::Known(BoundaryMode::Lockdown)

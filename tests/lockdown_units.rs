@@ -103,3 +103,63 @@ async fn lockdown_freezes_the_agent_units_and_release_thaws_them() {
         ]
     );
 }
+
+/// A systemd stand-in whose ThawUnit is slow, so that a thaw still in flight meets the next
+/// freeze.
+#[derive(Clone, Default)]
+struct SlowThawManager {
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Manager")]
+impl SlowThawManager {
+    async fn freeze_unit(&self, name: &str) -> zbus::fdo::Result<()> {
+        self.calls.lock().push(format!("freeze {name}"));
+        Ok(())
+    }
+
+    async fn thaw_unit(&self, name: &str) -> zbus::fdo::Result<()> {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        self.calls.lock().push(format!("thaw {name}"));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_converge_on_the_newest_mode_when_lockdowns_follow_each_other_quickly() {
+    if !require_root("units_converge_on_the_newest_mode_when_lockdowns_follow_each_other_quickly") {
+        return;
+    }
+    let bus = TestBus::start();
+    let manager = SlowThawManager::default();
+    let calls = Arc::clone(&manager.calls);
+    let systemd = connect_as(&bus, 0, &[0]).await;
+    systemd
+        .object_server()
+        .at("/org/freedesktop/systemd1", manager)
+        .await
+        .unwrap();
+    systemd
+        .request_name("org.freedesktop.systemd1")
+        .await
+        .unwrap();
+    let config = static_config("AIRGAP", "[lockdown]\nfreeze_units = [\"agent.service\"]\n");
+    let _daemon = DaemonProcess::start(&bus, &config);
+    let admin = Boundary1Proxy::new(&connect_as(&bus, 0, &[0]).await)
+        .await
+        .unwrap();
+    admin.enter_lockdown("first").await.unwrap();
+    eventually("the unit frozen", || calls.lock().len() == 1).await;
+    // Release (a slow thaw starts) and lock down again at once.
+    admin.release_lockdown("false alarm").await.unwrap();
+    admin.enter_lockdown("second").await.unwrap();
+    assert!(admin.lockdown().await.unwrap());
+    // Whatever happens in between, the last word systemd hears is a freeze.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls = calls.lock().clone();
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("freeze agent.service"),
+        "the unit was left thawed under LOCKDOWN: {calls:?}"
+    );
+}

@@ -167,11 +167,7 @@ impl Boundary1 {
             move |r, a, now| r.plan_enter_lockdown(a, &reason, now),
         )
         .await?;
-        tracing::error!(
-            MESSAGE_ID = crate::service::logging::MESSAGE_LOCKDOWN,
-            reason = logged.as_str(),
-            "LOCKDOWN entered and latched: {logged}; every check is denied until an admin releases it"
-        );
+        // The high-priority journal entry is written by the announcer, for every source.
         let boundary_daemon = self.daemon.config().config.mode.boundary_daemon.clone();
         if boundary_daemon.push_lockdown {
             tokio::spawn(async move {
@@ -188,7 +184,8 @@ impl Boundary1 {
     }
 
     /// Releases a latched lockdown (admin, never cached; org.learningcontracts.release-lockdown),
-    /// with a reason. The mode then follows the source after the settle time.
+    /// with a reason. The mode the source reads now (with any override) is committed before
+    /// the reply; it stays LOCKDOWN while the source itself says lockdown.
     async fn release_lockdown(
         &self,
         reason: &str,
@@ -196,7 +193,6 @@ impl Boundary1 {
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> Result<(), BusError> {
         let reason = bounded("reason", reason, &self.daemon)?;
-        let logged = reason.clone();
         self.host_change(
             Action::ReleaseLockdown,
             &header,
@@ -204,11 +200,6 @@ impl Boundary1 {
             move |r, a, now| r.plan_release_lockdown(a, &reason, now),
         )
         .await?;
-        tracing::warn!(
-            MESSAGE_ID = crate::service::logging::MESSAGE_LOCKDOWN,
-            reason = logged.as_str(),
-            "lockdown released: {logged}; the mode follows the source again after the settle time"
-        );
         Ok(())
     }
 

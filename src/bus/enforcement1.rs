@@ -6,7 +6,6 @@ use super::args::{self, Request, RequestFields, RequestKind};
 use super::caller::Identity;
 use super::error::BusError;
 use crate::core::forgetting::denial_audit;
-use crate::core::mode::{recall_gate, tool_gate};
 use crate::core::{CheckKind, CheckRequest, Decision, MemoryClass, Name, Timestamp, Uid};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -238,7 +237,7 @@ impl Enforcement1 {
     async fn recall_gate(&self, class: u8) -> Result<GateTuple, BusError> {
         let class = MemoryClass::from_wire(class)
             .ok_or_else(|| BusError::invalid_args("class", "must be 0 to 5"))?;
-        let gate = recall_gate(self.daemon.registry.read().mode(), class);
+        let gate = self.daemon.registry.read().recall_gate(class);
         Ok((gate.allowed, gate.code.as_str().to_string(), gate.reason))
     }
 
@@ -250,8 +249,7 @@ impl Enforcement1 {
         let tool = Name::parse(tool).map_err(|err| BusError::invalid_args("tool", err))?;
         let needs = args::tool_needs(&needs, &config.config.limits)?;
         let vpn = self.daemon.source.read().route_out_is_vpn;
-        let gate = tool_gate(
-            self.daemon.registry.read().mode(),
+        let gate = self.daemon.registry.read().tool_gate(
             tool.as_str(),
             needs,
             vpn,

@@ -341,10 +341,14 @@ impl Daemon {
 }
 
 /// The announcer: turns committed events into signals and property changes, in commit order.
+/// It also writes the high-priority LOCKDOWN journal entry, whatever the lockdown's source, and
+/// tells the unit reconciler whether LOCKDOWN holds (`units`: `None` until the first mode is
+/// committed).
 pub async fn announce(
     connection: zbus::Connection,
     daemon: Arc<Daemon>,
     mut queue: mpsc::UnboundedReceiver<Announcement>,
+    units: tokio::sync::watch::Sender<Option<bool>>,
 ) {
     let emitter = match SignalEmitter::new(&connection, OBJECT_PATH) {
         Ok(emitter) => emitter.into_owned(),
@@ -354,6 +358,7 @@ pub async fn announce(
         }
     };
     while let Some(announcement) = queue.recv().await {
+        crate::service::lockdown::journal(&announcement.events, daemon.registry.read().mode());
         for event in &announcement.events {
             if let Err(err) = emit(&emitter, event).await {
                 tracing::warn!(error = %err, "a signal could not be sent, ignoring");
@@ -362,18 +367,16 @@ pub async fn announce(
         if let Err(err) = properties_after(&connection, &announcement.events).await {
             tracing::warn!(error = %err, "a property change could not be announced, ignoring");
         }
-        for event in &announcement.events {
-            if let Event::ModeChanged { old, new, .. } = event
-                && let Some(freeze) = crate::service::lockdown::freeze_for(*old, *new)
-            {
-                let units = daemon.config().config.lockdown.freeze_units.clone();
-                if !units.is_empty() {
-                    let connection = connection.clone();
-                    tokio::spawn(async move {
-                        crate::service::lockdown::set_frozen(&connection, &units, freeze).await
-                    });
-                }
-            }
+        if announcement
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ModeChanged { .. }))
+        {
+            // The registry holds the mode committed last, so the reconciler converges on the
+            // newest mode whatever order announcements are read in.
+            let locked = daemon.registry.read().mode()
+                == crate::core::EffectiveMode::Known(crate::core::BoundaryMode::Lockdown);
+            units.send_replace(Some(locked));
         }
         if !announcement.events.is_empty() {
             crate::service::update_status(&daemon);
@@ -434,7 +437,9 @@ async fn emit(emitter: &SignalEmitter<'_>, event: &Event) -> zbus::Result<()> {
             session_id,
             expired_contract_ids,
         } => Sessions1::session_ended(emitter, session_id, expired_contract_ids.clone()).await,
-        Event::HostChanged => Ok(()),
+        Event::LockdownLatched { .. } | Event::LockdownReleased { .. } | Event::HostChanged => {
+            Ok(())
+        }
     }
 }
 

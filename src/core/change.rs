@@ -93,6 +93,10 @@ pub struct HostState {
     pub paused_all: Option<Pause>,
     /// Learning paused per owner.
     pub paused_owners: BTreeMap<Uid, Pause>,
+    /// The last operating mode committed (not LOCKDOWN, not UNKNOWN): what tripwires judge a
+    /// reading against, also the first reading after a restart or after the source was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_operating: Option<BoundaryMode>,
 }
 
 impl Default for HostState {
@@ -103,6 +107,7 @@ impl Default for HostState {
             mode_override: None,
             paused_all: None,
             paused_owners: BTreeMap::new(),
+            last_operating: None,
         }
     }
 }
@@ -157,6 +162,18 @@ pub enum Event {
         session_id: SessionId,
         /// Its contracts that expired.
         expired_contract_ids: Vec<ContractId>,
+    },
+    /// A lockdown was latched (by an admin, or by a tripwire when `by` is none).
+    LockdownLatched {
+        /// Why.
+        reason: String,
+        /// The admin's uid; none for a tripwire.
+        by: Option<Uid>,
+    },
+    /// A latched lockdown was released by an admin.
+    LockdownReleased {
+        /// Why.
+        reason: String,
     },
     /// Lockdown, pause or override state changed.
     HostChanged,

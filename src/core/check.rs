@@ -207,8 +207,26 @@ impl Decision {
 
 impl Registry {
     /// Runs one of the four checks at `now`, in the order of SEMANTICS.md section 7.
+    /// The check is judged in the committed mode and, when a newer reading has not been
+    /// committed yet, in that reading's mode too: it is allowed only if both allow it, so a
+    /// change that cannot be committed (a full disk) or has not been yet never leaves checks
+    /// looser than the newest reading (SEMANTICS.md section 14).
     pub fn check(&self, kind: CheckKind, request: &CheckRequest, now: Timestamp) -> Decision {
-        let mode = self.mode();
+        let (committed, newest) = self.judging_modes();
+        let decision = self.check_in(kind, request, now, committed);
+        match newest {
+            Some(newest) if decision.allowed => self.check_in(kind, request, now, newest),
+            _ => decision,
+        }
+    }
+
+    fn check_in(
+        &self,
+        kind: CheckKind,
+        request: &CheckRequest,
+        now: Timestamp,
+        mode: EffectiveMode,
+    ) -> Decision {
         // 1. Nothing passes in LOCKDOWN or UNKNOWN.
         match mode {
             EffectiveMode::Unknown => {

@@ -9,7 +9,7 @@ use super::change::{Change, Event, HostState, LockdownLatch, ModeOverride, Pause
 use super::contract::{Contract, ContractId, Uid};
 use super::error::CoreError;
 use super::lifecycle::Actor;
-use super::mode::{BoundaryMode, EffectiveMode};
+use super::mode::{BoundaryMode, EffectiveMode, combine_mode};
 use super::registry::Registry;
 use super::time::Timestamp;
 use serde_json::json;
@@ -31,22 +31,81 @@ pub enum PauseScope {
 
 impl Registry {
     /// Plans the move to a new effective mode: the mode, and the contracts it suspends and
-    /// resumes, as one change. `None` when the mode does not change.
+    /// resumes, as one change. `None` when the mode does not change. `new` is combined here,
+    /// against the committed state, with the override and the latch: a plan made from an older
+    /// snapshot can never lift a lockdown committed since, nor claim more than an override
+    /// allows.
     pub fn plan_mode_change(
         &self,
         new: EffectiveMode,
         reason: &str,
         now: Timestamp,
     ) -> Option<Change> {
+        let host = self.host();
+        let new = combine_mode(
+            new,
+            host.mode_override.as_ref().map(|o| o.mode),
+            host.lockdown.is_some(),
+        );
         let old = self.mode();
         if old == new {
             return None;
         }
-        let mut host = self.host().clone();
-        host.mode = new;
+        let reason = match &host.lockdown {
+            Some(latch) => format!("lockdown latched: {}", latch.reason),
+            None => reason.to_string(),
+        };
         let mut change = Change::at(now);
-        self.mode_transition_into(old, new, reason, host, &mut change);
+        self.mode_transition_into(old, new, &reason, host.clone(), &mut change);
         Some(change)
+    }
+
+    /// Plans the move to the mode a settled reading means: `settled` combined with the
+    /// committed override and latch, and never looser than the newest reading (which may have
+    /// arrived after `settled` was decided). `explanation` is the reading's own reason.
+    pub fn plan_settled_reading(
+        &self,
+        settled: EffectiveMode,
+        explanation: &str,
+        now: Timestamp,
+    ) -> Option<Change> {
+        let host = self.host();
+        let lowered = host.mode_override.as_ref().map(|o| o.mode);
+        let mut target = combine_mode(settled, lowered, host.lockdown.is_some());
+        if let Some(newest) = self.newest_mode() {
+            target = target.most_restrictive(newest);
+        }
+        let reason = match (&host.mode_override, target) {
+            (Some(o), EffectiveMode::Known(mode)) if host.lockdown.is_none() && mode == o.mode => {
+                format!("admin override to {}: {}", o.mode, o.reason)
+            }
+            _ => explanation.to_string(),
+        };
+        self.plan_mode_change(target, &reason, now)
+    }
+
+    /// The mode the host is in once `host` is committed: the newest reading combined with its
+    /// override and latch. `None` before the first reading (the mode then stays as it is until
+    /// one arrives).
+    fn mode_for(&self, host: &HostState) -> Option<EffectiveMode> {
+        self.reading().map(|reading| {
+            combine_mode(
+                reading,
+                host.mode_override.as_ref().map(|o| o.mode),
+                host.lockdown.is_some(),
+            )
+        })
+    }
+
+    /// Completes a change of the latch or the override: the effective mode it means is
+    /// committed in the same transaction, so the caller's reply comes after it applies.
+    fn host_change_into(&self, host: HostState, reason: &str, change: &mut Change) {
+        match self.mode_for(&host) {
+            Some(new) if new != self.mode() => {
+                self.mode_transition_into(self.mode(), new, reason, host, change)
+            }
+            _ => change.host = Some(host),
+        }
     }
 
     /// Adds a mode transition (host record, audit, announcements) to `change`.
@@ -55,9 +114,13 @@ impl Registry {
         old: EffectiveMode,
         new: EffectiveMode,
         reason: &str,
-        host: HostState,
+        mut host: HostState,
         change: &mut Change,
     ) {
+        host.mode = new;
+        if let Some(operating) = new.operating() {
+            host.last_operating = Some(operating);
+        }
         let mut to_lockdown = Vec::new();
         let mut to_mode = Vec::new();
         let mut resumed = Vec::new();
@@ -151,12 +214,17 @@ impl Registry {
         } else {
             change.host = Some(host);
         }
+        change.events.push(Event::LockdownLatched {
+            reason: reason.to_string(),
+            by: actor.caller.uid,
+        });
         change.events.push(Event::HostChanged);
         Ok(change)
     }
 
-    /// Plans the release of a latched lockdown by an admin, with a reason. The mode then
-    /// follows the source reading (after the settle time), decided by the caller.
+    /// Plans the release of a latched lockdown by an admin, with a reason. The mode the newest
+    /// reading means (with the override) is committed in the same change; before any reading
+    /// the mode stays as it is.
     pub fn plan_release_lockdown(
         &self,
         actor: &Actor,
@@ -177,7 +245,10 @@ impl Registry {
             None,
             json!({"reason": reason}),
         );
-        change.host = Some(host);
+        self.host_change_into(host, &format!("lockdown released: {reason}"), &mut change);
+        change.events.push(Event::LockdownReleased {
+            reason: reason.to_string(),
+        });
         change.events.push(Event::HostChanged);
         Ok(change)
     }
@@ -210,7 +281,11 @@ impl Registry {
             None,
             json!({"mode": mode.name(), "reason": reason}),
         );
-        change.host = Some(host);
+        self.host_change_into(
+            host,
+            &format!("admin override to {mode}: {reason}"),
+            &mut change,
+        );
         change.events.push(Event::HostChanged);
         Ok(change)
     }
@@ -224,7 +299,7 @@ impl Registry {
         }
         let mut change = Change::at(now);
         change.audit(&actor.caller, "mode.override_cleared", None, json!({}));
-        change.host = Some(host);
+        self.host_change_into(host, "admin override cleared", &mut change);
         change.events.push(Event::HostChanged);
         Ok(change)
     }

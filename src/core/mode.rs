@@ -192,6 +192,20 @@ impl EffectiveMode {
         }
     }
 
+    /// The more restrictive of two modes for learning: LOCKDOWN before UNKNOWN before any
+    /// operating mode, and among operating modes the less isolated one (toward OPEN). Checks
+    /// are judged in both when they differ; this is the one a change toward it applies at once.
+    pub fn most_restrictive(self, other: EffectiveMode) -> EffectiveMode {
+        let lockdown = Self::Known(BoundaryMode::Lockdown);
+        if self == lockdown || other == lockdown {
+            return lockdown;
+        }
+        match (self.operating(), other.operating()) {
+            (Some(a), Some(b)) => Self::Known(a.min(b)),
+            _ => Self::Unknown,
+        }
+    }
+
     /// Whether moving from `self` to `next` makes learning more permissive: from a locked state
     /// to any operating mode, or from an operating mode to a more isolated one. Such changes wait
     /// for the settle time; every other change applies at once.
@@ -266,6 +280,20 @@ impl ModeSettler {
     /// Changes the settle time (a reloaded config); a pending candidate keeps its start.
     pub fn set_settle_millis(&mut self, settle_millis: i64) {
         self.settle_millis = settle_millis.max(0);
+    }
+
+    /// Takes the mode actually committed as the applied one. The store decides what is in force:
+    /// after a commit that failed, or one made elsewhere (a lockdown released, an override
+    /// set), the settler judges the next candidate against what checks really see. A pending
+    /// candidate keeps its start unless it is now the committed mode.
+    pub fn resync(&mut self, committed: EffectiveMode) {
+        self.applied = committed;
+        if self
+            .pending
+            .is_some_and(|(waiting, _)| waiting == committed)
+        {
+            self.pending = None;
+        }
     }
 
     /// Applies `candidate` at once, whatever its direction: for the first reading after

@@ -108,6 +108,12 @@ pub struct Registry {
     sessions: HashMap<SessionId, Session>,
     /// Why the store last failed to commit, while it keeps failing (checks then fail closed).
     store_fault: Option<String>,
+    /// The newest reading of the mode source, committed or not (memory only). Checks are
+    /// judged in it as well as in the committed mode, so they are never looser than it.
+    reading: Option<EffectiveMode>,
+    /// A tripwire that fired and whose latch is not committed yet: enforced as LOCKDOWN until
+    /// it is.
+    pending_latch: Option<String>,
 }
 
 impl Registry {
@@ -148,6 +154,10 @@ impl Registry {
         purged: Vec<PurgedMemory>,
         mut host: HostState,
     ) {
+        // Stores written before `last_operating` existed know it from the mode they kept.
+        if host.last_operating.is_none() {
+            host.last_operating = host.mode.operating();
+        }
         host.mode = EffectiveMode::Unknown;
         self.host = host;
         self.memories.reserve(memories.len());
@@ -174,6 +184,9 @@ impl Registry {
             self.purged.insert(gone.id_hash, gone.contract_id);
         }
         if let Some(host) = change.host {
+            if host.lockdown.is_some() {
+                self.pending_latch = None;
+            }
             self.host = host;
         }
         for update in change.sessions {
@@ -229,6 +242,89 @@ impl Registry {
     /// The effective mode.
     pub fn mode(&self) -> EffectiveMode {
         self.host.mode
+    }
+
+    /// Records the newest reading of the mode source. It takes effect for checks at once, in
+    /// the restrictive direction only (see [`Registry::newest_mode`]); the committed mode
+    /// follows through the writer.
+    pub fn note_reading(&mut self, reading: EffectiveMode) {
+        self.reading = Some(reading);
+    }
+
+    /// The newest reading, if any arrived yet.
+    pub fn reading(&self) -> Option<EffectiveMode> {
+        self.reading
+    }
+
+    /// Records that a tripwire fired: LOCKDOWN for checks at once, until its latch commits.
+    pub fn note_tripwire(&mut self, reason: String) {
+        if self.host.lockdown.is_none() {
+            self.pending_latch = Some(reason);
+        }
+    }
+
+    /// The tripwire whose latch still has to be committed.
+    pub fn pending_latch(&self) -> Option<&str> {
+        self.pending_latch.as_deref()
+    }
+
+    /// The mode the newest reading means, combined with the committed override and latch (and
+    /// a tripwire not yet committed); `None` before the first reading.
+    pub fn newest_mode(&self) -> Option<EffectiveMode> {
+        let reading = self.reading?;
+        Some(super::mode::combine_mode(
+            reading,
+            self.host.mode_override.as_ref().map(|o| o.mode),
+            self.host.lockdown.is_some() || self.pending_latch.is_some(),
+        ))
+    }
+
+    /// The modes a check is judged in: the committed one, and the newest reading's when it
+    /// differs. A check is allowed only if it is allowed in both.
+    pub fn judging_modes(&self) -> (EffectiveMode, Option<EffectiveMode>) {
+        let committed = self.mode();
+        (committed, self.newest_mode().filter(|m| *m != committed))
+    }
+
+    /// The mode tripwires judge a reading against: the last operating mode committed, kept
+    /// across restarts and through UNKNOWN.
+    pub fn tripwire_baseline(&self) -> EffectiveMode {
+        match self.mode() {
+            EffectiveMode::Known(mode) if mode != super::mode::BoundaryMode::Lockdown => {
+                EffectiveMode::Known(mode)
+            }
+            _ => self
+                .host
+                .last_operating
+                .map_or(EffectiveMode::Unknown, EffectiveMode::Known),
+        }
+    }
+
+    /// The recall gate, judged in the committed mode and the newest reading's.
+    pub fn recall_gate(&self, class: super::mode::MemoryClass) -> super::mode::GateDecision {
+        let (committed, newest) = self.judging_modes();
+        let decision = super::mode::recall_gate(committed, class);
+        match newest {
+            Some(newest) if decision.allowed => super::mode::recall_gate(newest, class),
+            _ => decision,
+        }
+    }
+
+    /// The tool gate, judged in the committed mode and the newest reading's.
+    pub fn tool_gate(
+        &self,
+        tool: &str,
+        needs: super::mode::ToolNeeds,
+        route_out_is_vpn: bool,
+        denied_tools: &[String],
+    ) -> super::mode::GateDecision {
+        let (committed, newest) = self.judging_modes();
+        let gate = |mode| super::mode::tool_gate(mode, tool, needs, route_out_is_vpn, denied_tools);
+        let decision = gate(committed);
+        match newest {
+            Some(newest) if decision.allowed => gate(newest),
+            _ => decision,
+        }
     }
 
     /// Why the store cannot be written, while that lasts.

@@ -158,6 +158,16 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         reload_tx,
     ));
 
+    // systemd is called for unit freezing over the second connection too.
+    let (units_tx, units_rx) = watch::channel(None);
+    {
+        let daemon = Arc::clone(&daemon);
+        tokio::spawn(lockdown::reconcile_units(
+            lookups.clone(),
+            move || daemon.config().config.lockdown.freeze_units.clone(),
+            units_rx,
+        ));
+    }
     daemon.identities.set_lookup_connection(lookups);
     // Objects first, then the name: a caller that sees the name finds every interface.
     serve_objects(&connection, &daemon).await?;
@@ -165,6 +175,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         connection.clone(),
         Arc::clone(&daemon),
         announce_rx,
+        units_tx,
     ));
     if !recovery.is_empty() {
         let _ = announce_tx.send(Announcement {
@@ -463,6 +474,8 @@ async fn recover_store(daemon: Arc<Daemon>) {
         };
         let writable = daemon.writer.read(|ledger| ledger.probe_store()).await;
         if writable.unwrap_or(false) {
+            // A mode change that failed to commit is judged again at once.
+            let _ = daemon.mode_control.send(());
             tracing::warn!(
                 MESSAGE_ID = logging::MESSAGE_STORE_RECOVERED,
                 "the store can be written again; checks answer again (it failed with: {fault})"

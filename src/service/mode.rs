@@ -1,18 +1,27 @@
-//! The one place readings become the effective mode: the source's reading, then the admin
-//! override (which can only lower it), then the lockdown latch, then the settle time (the
-//! first reading after startup applies at once). Every change is committed with its
-//! suspensions in one transaction and then announced.
+//! The one place readings become the effective mode. Every reading is enforced by checks at
+//! once in the restrictive direction (the registry judges checks in the committed mode and the
+//! newest reading's); tripwires judge it against the last operating mode committed; the
+//! settle time delays only changes toward more permissive learning (the first reading after
+//! startup applies at once). The mode to commit is combined with the override and the latch
+//! inside the writer's job, against the committed state, so a plan from an older snapshot can
+//! never undo a lockdown. A change that cannot be committed is tried again, with a short
+//! backoff and whenever the store recovers, until it commits.
 
 use crate::bus::boundary1::Boundary1;
 use crate::bus::{Daemon, OBJECT_PATH, SourceStatus};
-use crate::core::mode::combine_mode;
-use crate::core::{EffectiveMode, ModeSettler, Timestamp};
+use crate::core::{Actor, EffectiveMode, ModeSettler, Timestamp};
 use crate::source::Reading;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Runs until `control` closes. `first` is told once the first reading has been applied.
+/// The first and the longest pause before a change that failed to commit is tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Runs until `control` closes. `first` is told once the first reading has been judged.
+/// `control` wakes it to look again: the latch or the override changed, the config was
+/// reloaded, or the store can be written again.
 pub async fn supervise(
     daemon: Arc<Daemon>,
     connection: zbus::Connection,
@@ -26,36 +35,65 @@ pub async fn supervise(
     let mut settler = ModeSettler::new(daemon.config().config.mode.settle_millis());
     let mut first = Some(first);
     let mut source_open = true;
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut backoff = RETRY_FIRST;
     loop {
-        settler.set_settle_millis(daemon.config().config.mode.settle_millis());
+        let config = daemon.config();
+        settler.set_settle_millis(config.config.mode.settle_millis());
         let reading = readings.borrow_and_update().clone();
         publish_source(&daemon, &connection, source_name, reading.as_ref()).await;
-        if let Some(judgement) = reading.as_ref().and_then(|r| r.judgement.as_ref()) {
-            trip(&daemon, judgement).await;
-        }
-        let (lowered, latch) = {
-            let registry = daemon.registry.read();
-            let host = registry.host();
-            (host.mode_override.clone(), host.lockdown.clone())
-        };
         let read = reading.as_ref().map_or(EffectiveMode::Unknown, |r| r.mode);
-        let candidate = combine_mode(read, lowered.as_ref().map(|o| o.mode), latch.is_some());
-        let applied = if first.is_some() && reading.is_some() {
+        {
+            let mut registry = daemon.registry.write();
+            registry.note_reading(read);
+            if let Some(judgement) = reading.as_ref().and_then(|r| r.judgement.as_ref())
+                && registry.host().lockdown.is_none()
+                && registry.pending_latch().is_none()
+                && let Some(reason) = crate::source::detect::rules::tripwire(
+                    registry.tripwire_baseline(),
+                    judgement,
+                    &config.config.mode.detect.tripwires,
+                )
+            {
+                registry.note_tripwire(reason);
+            }
+        }
+        let mut failed = false;
+        // A tripwire's latch first: checks already deny as if it were committed.
+        let pending_latch = daemon.registry.read().pending_latch().map(str::to_string);
+        if let Some(reason) = pending_latch {
+            let outcome = daemon
+                .writer
+                .run(move |registry| {
+                    if registry.host().lockdown.is_some() {
+                        return Ok(crate::core::Change::default());
+                    }
+                    registry.plan_enter_lockdown(&Actor::daemon(), &reason, Timestamp::now())
+                })
+                .await;
+            if let Err(err) = outcome {
+                failed = true;
+                tracing::error!(error = %err, "a tripwire fired but its lockdown could not be committed; checks deny as in LOCKDOWN and it is tried again");
+            }
+        }
+        let (committed, candidate) = {
+            let registry = daemon.registry.read();
+            (
+                registry.mode(),
+                registry.newest_mode().unwrap_or(registry.mode()),
+            )
+        };
+        settler.resync(committed);
+        let settled = if first.is_some() && reading.is_some() {
             settler.force(candidate)
         } else {
             settler.observe(candidate, monotonic())
         };
-        if let Some(new) = applied {
-            let reason = match (&latch, &lowered) {
-                (Some(latch), _) => format!("lockdown latched: {}", latch.reason),
-                (None, Some(o)) if candidate == EffectiveMode::Known(o.mode) => {
-                    format!("admin override to {}: {}", o.mode, o.reason)
-                }
-                _ => reading.as_ref().map_or_else(
-                    || "no reading from the source".to_string(),
-                    |r| r.explanation.clone(),
-                ),
-            };
+        if let Some(settled) = settled {
+            let explanation = reading.as_ref().map_or_else(
+                || "no reading from the source".to_string(),
+                |r| r.explanation.clone(),
+            );
             // The first reading makes the daemon ready as soon as it is committed and applied:
             // checks answer from then on. Its signals (on a large store, every contract resumed
             // at once) go out right after, without holding READY back.
@@ -67,9 +105,11 @@ pub async fn supervise(
             let outcome = daemon
                 .writer
                 .mutate(move |ledger| {
-                    let change = ledger
-                        .registry()
-                        .plan_mode_change(new, &reason, Timestamp::now());
+                    let change = ledger.registry().plan_settled_reading(
+                        settled,
+                        &explanation,
+                        Timestamp::now(),
+                    );
                     let committed = match change {
                         Some(change) => ledger
                             .commit(change)
@@ -86,10 +126,11 @@ pub async fn supervise(
                 })
                 .await;
             if let Err(err) = outcome {
-                // The registry keeps the old mode; make the settler try again on the next wake.
-                tracing::error!(error = %err, mode = new.name(), "the mode change could not be committed; checks fail closed");
-                settler = ModeSettler::new(daemon.config().config.mode.settle_millis());
-                settler.force(daemon.registry.read().mode());
+                failed = true;
+                // Logged once per failing streak: the retries would flood the journal.
+                if retry_at.is_none() {
+                    tracing::error!(error = %err, mode = settled.name(), "the mode change could not be committed; checks are judged in the newest reading too, and it is tried again");
+                }
             }
         }
         if reading.is_some()
@@ -97,10 +138,27 @@ pub async fn supervise(
         {
             let _ = first.send(());
         }
-        let deadline = settler.deadline().map(|at| {
+        if failed {
+            retry_at = Some(tokio::time::Instant::now() + backoff);
+            backoff = (backoff * 2).min(RETRY_MAX);
+        } else {
+            if retry_at.is_some() {
+                tracing::warn!(
+                    mode = daemon.registry.read().mode().name(),
+                    "the pending mode change is committed"
+                );
+            }
+            retry_at = None;
+            backoff = RETRY_FIRST;
+        }
+        let settle_at = settler.deadline().map(|at| {
             let wait = (at.as_millis() - monotonic().as_millis()).max(0) as u64;
-            tokio::time::Instant::now() + std::time::Duration::from_millis(wait)
+            tokio::time::Instant::now() + Duration::from_millis(wait)
         });
+        let deadline = match (settle_at, retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             changed = readings.changed(), if source_open => {
                 if changed.is_err() {
@@ -175,37 +233,4 @@ async fn publish_source(
         tracing::warn!(error = %err, "source properties could not be announced, ignoring");
     }
     super::update_status(daemon);
-}
-
-/// Latches LOCKDOWN when an armed tripwire sees what it watches for in the mode in force
-/// before this reading (a link coming up in AIRGAP, removable media in COLDROOM).
-async fn trip(daemon: &Daemon, judgement: &crate::source::detect::rules::Judgement) {
-    let armed = daemon.config().config.mode.detect.tripwires.clone();
-    let (current, latched) = {
-        let registry = daemon.registry.read();
-        (registry.mode(), registry.host().lockdown.is_some())
-    };
-    if latched {
-        return;
-    }
-    let Some(reason) = crate::source::detect::rules::tripwire(current, judgement, &armed) else {
-        return;
-    };
-    let why = reason.clone();
-    let outcome = daemon
-        .writer
-        .run(move |registry| {
-            registry.plan_enter_lockdown(&crate::core::Actor::daemon(), &why, Timestamp::now())
-        })
-        .await;
-    match outcome {
-        Ok(()) => tracing::error!(
-            MESSAGE_ID = crate::service::logging::MESSAGE_LOCKDOWN,
-            reason = reason.as_str(),
-            "LOCKDOWN latched by a {reason}; only an admin can release it"
-        ),
-        Err(err) => {
-            tracing::error!(error = %err, reason = reason.as_str(), "a tripwire fired but the lockdown could not be committed; checks fail closed")
-        }
-    }
 }
