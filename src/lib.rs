@@ -4,6 +4,7 @@
 //! - [`store`]: the durable SQLite store and its hash-chained audit log.
 //! - [`ledger`]: the one writer that plans, commits, then applies every change.
 
+pub mod app;
 pub mod bus;
 pub mod cli;
 pub mod config;

@@ -7,9 +7,10 @@
 //! never undo a lockdown. A change that cannot be committed is tried again, with a short
 //! backoff and whenever the store recovers, until it commits.
 
+use crate::app::mode::{ModeKeeper, commit_mode, take_reading};
 use crate::bus::boundary1::Boundary1;
 use crate::bus::{Daemon, OBJECT_PATH, SourceStatus};
-use crate::core::{Actor, EffectiveMode, ModeSettler, Timestamp};
+use crate::core::{EffectiveMode, Timestamp};
 use crate::source::Reading;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,64 +33,29 @@ pub async fn supervise(
 ) {
     let started = Instant::now();
     let monotonic = || Timestamp::from_millis(started.elapsed().as_millis() as i64);
-    let mut settler = ModeSettler::new(daemon.config().config.mode.settle_millis());
+    let mut keeper = ModeKeeper::new(daemon.config().config.mode.settle_millis());
     let mut first = Some(first);
     let mut source_open = true;
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut backoff = RETRY_FIRST;
     loop {
         let config = daemon.config();
-        settler.set_settle_millis(config.config.mode.settle_millis());
+        keeper.set_settle_millis(config.config.mode.settle_millis());
         let reading = readings.borrow_and_update().clone();
         publish_source(&daemon, &connection, source_name, reading.as_ref()).await;
-        let read = reading.as_ref().map_or(EffectiveMode::Unknown, |r| r.mode);
-        {
-            let mut registry = daemon.registry.write();
-            registry.note_reading(read);
-            if let Some(judgement) = reading.as_ref().and_then(|r| r.judgement.as_ref())
-                && registry.host().lockdown.is_none()
-                && registry.pending_latch().is_none()
-                && let Some(reason) = crate::source::detect::rules::tripwire(
-                    registry.tripwire_baseline(),
-                    judgement,
-                    &config.config.mode.detect.tripwires,
-                )
-            {
-                registry.note_tripwire(reason);
-            }
+        // Before the source's first reading there is nothing to note: the mode is UNKNOWN.
+        if reading.is_some() || !source_open {
+            take_reading(
+                &mut daemon.registry.write(),
+                reading.as_ref().map_or(EffectiveMode::Unknown, |r| r.mode),
+                reading.as_ref().and_then(|r| r.judgement.as_ref()),
+                &config.config.mode.detect.tripwires,
+            );
         }
+        let settled = keeper.decide(&daemon.registry.read(), monotonic());
+        let pending_latch = daemon.registry.read().pending_latch().is_some();
         let mut failed = false;
-        // A tripwire's latch first: checks already deny as if it were committed.
-        let pending_latch = daemon.registry.read().pending_latch().map(str::to_string);
-        if let Some(reason) = pending_latch {
-            let outcome = daemon
-                .writer
-                .run(move |registry| {
-                    if registry.host().lockdown.is_some() {
-                        return Ok(crate::core::Change::default());
-                    }
-                    registry.plan_enter_lockdown(&Actor::daemon(), &reason, Timestamp::now())
-                })
-                .await;
-            if let Err(err) = outcome {
-                failed = true;
-                tracing::error!(error = %err, "a tripwire fired but its lockdown could not be committed; checks deny as in LOCKDOWN and it is tried again");
-            }
-        }
-        let (committed, candidate) = {
-            let registry = daemon.registry.read();
-            (
-                registry.mode(),
-                registry.newest_mode().unwrap_or(registry.mode()),
-            )
-        };
-        settler.resync(committed);
-        let settled = if first.is_some() && reading.is_some() {
-            settler.force(candidate)
-        } else {
-            settler.observe(candidate, monotonic())
-        };
-        if let Some(settled) = settled {
+        if settled.is_some() || pending_latch {
             let explanation = reading.as_ref().map_or_else(
                 || "no reading from the source".to_string(),
                 |r| r.explanation.clone(),
@@ -105,31 +71,20 @@ pub async fn supervise(
             let outcome = daemon
                 .writer
                 .mutate(move |ledger| {
-                    let change = ledger.registry().plan_settled_reading(
-                        settled,
-                        &explanation,
-                        Timestamp::now(),
-                    );
-                    let committed = match change {
-                        Some(change) => ledger
-                            .commit(change)
-                            .map(|events| ((), events))
-                            .map_err(Into::into),
-                        None => Ok(((), Vec::new())),
-                    };
+                    let committed = commit_mode(ledger, settled, &explanation, Timestamp::now());
                     if committed.is_ok()
                         && let Some(ready) = ready
                     {
                         let _ = ready.send(());
                     }
-                    committed
+                    committed.map(|events| ((), events))
                 })
                 .await;
             if let Err(err) = outcome {
                 failed = true;
                 // Logged once per failing streak: the retries would flood the journal.
                 if retry_at.is_none() {
-                    tracing::error!(error = %err, mode = settled.name(), "the mode change could not be committed; checks are judged in the newest reading too, and it is tried again");
+                    tracing::error!(error = %err, "the mode change could not be committed; checks are judged in the newest reading too, and it is tried again until it commits");
                 }
             }
         }
@@ -151,7 +106,7 @@ pub async fn supervise(
             retry_at = None;
             backoff = RETRY_FIRST;
         }
-        let settle_at = settler.deadline().map(|at| {
+        let settle_at = keeper.deadline().map(|at| {
             let wait = (at.as_millis() - monotonic().as_millis()).max(0) as u64;
             tokio::time::Instant::now() + Duration::from_millis(wait)
         });
