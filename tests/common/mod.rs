@@ -1,3 +1,4 @@
+pub mod adversary;
 pub mod bus;
 pub mod cli;
 pub mod core_fixtures;

@@ -260,6 +260,25 @@ impl RawClient {
         }
     }
 
+    /// Reads until any reply arrives: its serial, whether it is an error (and which), and the
+    /// first string of its body (a returned id). Signals are skipped.
+    pub fn next_reply(&mut self) -> io::Result<(u32, Reply, Option<String>)> {
+        loop {
+            let incoming = self.read_message()?;
+            let Some(serial) = incoming.reply_serial else {
+                continue;
+            };
+            let reply = match incoming.kind {
+                2 => Reply::Return,
+                _ => Reply::Error(
+                    incoming.error_name.unwrap_or_default(),
+                    incoming.first_string.clone().unwrap_or_default(),
+                ),
+            };
+            return Ok((serial, reply, incoming.first_string));
+        }
+    }
+
     /// Reads (and drops) messages until the bus hangs up; true if it did within the read
     /// timeout.
     pub fn hung_up(&mut self) -> bool {
