@@ -8,62 +8,7 @@ use super::error::BusError;
 use std::collections::HashMap;
 use zbus::OwnedVariant;
 
-/// The actions that need more than being a local caller. Their ids are the polkit action ids
-/// in `dbus/org.learningcontracts.policy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// The owner confirms activating or amend-activating a contract, or asking for a deep purge.
-    ConfirmOwn,
-    /// Act on any owner's contracts (read all, activate, revoke, purge, system prohibitions).
-    ManageAll,
-    /// Pause or resume everyone's learning.
-    PauseAll,
-    /// Set or clear the mode override.
-    SetOverride,
-    /// Enter lockdown.
-    EnterLockdown,
-    /// Release a latched lockdown.
-    ReleaseLockdown,
-    /// Reload the config.
-    Reload,
-}
-
-impl Action {
-    /// The polkit action id.
-    pub const fn id(self) -> &'static str {
-        match self {
-            Self::ConfirmOwn => "org.learningcontracts.confirm-own",
-            Self::ManageAll => "org.learningcontracts.manage-all",
-            Self::PauseAll => "org.learningcontracts.pause-all",
-            Self::SetOverride => "org.learningcontracts.set-override",
-            Self::EnterLockdown => "org.learningcontracts.enter-lockdown",
-            Self::ReleaseLockdown => "org.learningcontracts.release-lockdown",
-            Self::Reload => "org.learningcontracts.reload",
-        }
-    }
-
-    /// Every action.
-    pub const ALL: [Action; 7] = [
-        Self::ConfirmOwn,
-        Self::ManageAll,
-        Self::PauseAll,
-        Self::SetOverride,
-        Self::EnterLockdown,
-        Self::ReleaseLockdown,
-        Self::Reload,
-    ];
-}
-
-/// An authorizer's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Authorized.
-    Granted,
-    /// Not authorized.
-    Denied,
-    /// Authorized only after authenticating, which the caller did not allow.
-    ChallengeRequired,
-}
+pub use crate::core::access::{Action, Verdict};
 
 /// Decides whether a caller may perform an action.
 #[async_trait::async_trait]

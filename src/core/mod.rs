@@ -2,6 +2,7 @@
 //! and expiry. No I/O and no bus types; the clock is passed in. This is where the rules of
 //! SEMANTICS.md live, once.
 
+pub mod access;
 pub mod change;
 pub mod check;
 pub mod contract;
