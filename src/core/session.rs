@@ -109,7 +109,11 @@ impl Registry {
         let mut change = Change::at(now);
         let mut bound: Vec<_> = self
             .active_contracts()
-            .filter(|c| c.session.as_deref() == Some(id))
+            // Only session retention binds: a record of another retention that names a
+            // session (written by an older version's amendment) does not end with it.
+            .filter(|c| {
+                c.spec.retention == Some(RetentionKind::Session) && c.session.as_deref() == Some(id)
+            })
             .collect();
         bound.sort_by(|a, b| a.id.cmp(&b.id));
         let expired: Vec<_> = bound.iter().map(|c| c.id.clone()).collect();
