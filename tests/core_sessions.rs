@@ -6,10 +6,24 @@
 mod common;
 
 use common::core_fixtures::*;
+use learning_contracts::core::forgetting::PURGE_TOKEN_MILLIS;
 use learning_contracts::core::{
-    BoundaryMode, Caller, CheckKind, Code, ContractKind, ContractState, MemoryClass, MemoryStatus,
-    Registry, RetentionKind, SessionLimits, SpecPatch,
+    BoundaryMode, Caller, CheckKind, Code, ContractKind, ContractState, CoreError, MemoryClass,
+    MemoryStatus, Monotonic, Now, PurgeTokens, Registry, RetentionKind, SessionLimits, SpecPatch,
 };
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// The idle time the session tests use.
+const IDLE: i64 = 1_000;
+
+/// The clocks when the wall clock reads `at(wall)` and the monotonic one `mono`.
+fn clocks(wall: i64, mono: i64) -> Now {
+    Now {
+        wall: at(wall),
+        mono: Monotonic::from_millis(mono),
+    }
+}
 
 /// Session limits roomy enough not to matter here.
 const LIMITS: SessionLimits = SessionLimits {
@@ -24,9 +38,13 @@ fn session_patch(domain: &str) -> SpecPatch {
     }
 }
 
-fn open_session(registry: &mut Registry, id: &str) {
-    let planned = registry.plan_open_session(&Caller::uid(OWNER), OWNER, id.into(), LIMITS, at(1));
+fn open_session_at(registry: &mut Registry, id: &str, now: Now) {
+    let planned = registry.plan_open_session(&Caller::uid(OWNER), OWNER, id.into(), LIMITS, now);
     apply_ok(registry, planned);
+}
+
+fn open_session(registry: &mut Registry, id: &str) {
+    open_session_at(registry, id, clocks(1, 1));
 }
 
 fn bind(registry: &mut Registry, session: &str, contract: &str) {
@@ -125,4 +143,164 @@ fn an_amendment_that_keeps_session_retention_keeps_the_binding_and_ends_with_the
         at(6),
     );
     assert_eq!(decision.code, Code::NotActive);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session idle time runs on the monotonic clock (F14)
+
+#[test]
+fn a_wall_clock_step_forward_does_not_end_a_session_early() {
+    let mut registry = registry_in(BoundaryMode::Trusted);
+    open_session_at(&mut registry, "s1", clocks(0, 5_000));
+    // The wall clock jumps a day ahead, 10 ms after the session was opened.
+    assert!(
+        registry.idle_sessions(IDLE, clocks(DAY, 5_010)).is_empty(),
+        "a wall-clock step ended a session used 10 ms ago"
+    );
+    assert!(registry.idle_sessions(IDLE, clocks(DAY, 5_999)).is_empty());
+    assert_eq!(
+        registry.idle_sessions(IDLE, clocks(DAY, 6_000)),
+        vec!["s1".to_string()]
+    );
+}
+
+#[test]
+fn a_wall_clock_step_back_does_not_stretch_the_idle_time() {
+    let mut registry = registry_in(BoundaryMode::Trusted);
+    open_session_at(&mut registry, "s1", clocks(0, 5_000));
+    // The wall clock goes back an hour; the idle time still runs out on time.
+    assert!(
+        registry
+            .idle_sessions(IDLE, clocks(-HOUR, 5_999))
+            .is_empty()
+    );
+    assert_eq!(
+        registry.idle_sessions(IDLE, clocks(-HOUR + 1_000, 6_000)),
+        vec!["s1".to_string()],
+        "a wall-clock step back kept an idle session open"
+    );
+}
+
+#[test]
+fn use_of_a_session_keeps_it_whatever_the_wall_clock_says() {
+    let mut registry = registry_in(BoundaryMode::Trusted);
+    open_session_at(&mut registry, "s1", clocks(0, 5_000));
+    open_session_at(&mut registry, "s2", clocks(0, 5_000));
+    registry.touch_session("s2", Monotonic::from_millis(5_800));
+    // A use reported late, from before the last one, does not move the idle time back.
+    registry.touch_session("s2", Monotonic::from_millis(5_100));
+    assert_eq!(
+        registry.idle_sessions(IDLE, clocks(-DAY, 6_000)),
+        vec!["s1".to_string()]
+    );
+    assert_eq!(
+        registry.session("s2").unwrap().idle_deadline(IDLE),
+        Monotonic::from_millis(6_800)
+    );
+    assert_eq!(
+        registry.idle_sessions(IDLE, clocks(DAY, 6_800)),
+        vec!["s1".to_string(), "s2".to_string()]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The purge token's two minutes run on the monotonic clock (F14)
+
+const SECRET: [u8; 32] = [0xab; 32];
+
+#[test]
+fn a_purge_token_expires_after_two_monotonic_minutes_though_the_wall_clock_went_back() {
+    let mut tokens = PurgeTokens::default();
+    let token = tokens.issue(OWNER, "c1", clocks(0, 1_000), SECRET);
+    // The wall clock goes back an hour; by the wall the token would have an hour more.
+    let later = clocks(-HOUR + PURGE_TOKEN_MILLIS, 1_000 + PURGE_TOKEN_MILLIS);
+    assert_eq!(
+        tokens.redeem(&token, OWNER, "c1", later),
+        Err(CoreError::TokenInvalid),
+        "the token outlived its two minutes"
+    );
+}
+
+#[test]
+fn a_purge_token_stays_valid_for_its_two_minutes_though_the_wall_clock_jumped_ahead() {
+    let mut tokens = PurgeTokens::default();
+    let token = tokens.issue(OWNER, "c1", clocks(0, 1_000), SECRET);
+    let later = clocks(DAY, 1_000 + PURGE_TOKEN_MILLIS - 1);
+    assert_eq!(tokens.redeem(&token, OWNER, "c1", later), Ok(()));
+}
+
+#[test]
+fn issuing_drops_tokens_expired_on_the_monotonic_clock() {
+    let mut tokens = PurgeTokens::default();
+    tokens.issue(OWNER, "c1", clocks(0, 0), SECRET);
+    // Two minutes later on the monotonic clock, an hour earlier on the wall.
+    tokens.issue(OWNER, "c1", clocks(-HOUR, PURGE_TOKEN_MILLIS), [1; 32]);
+    assert_eq!(tokens.len(), 1, "the expired token was kept");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timebound expiry stays on the wall clock, across its steps (docs/DECISIONS.md)
+
+fn timebound_contract(until: i64) -> Registry {
+    let mut registry = registry_in(BoundaryMode::Trusted);
+    active_contract(
+        &mut registry,
+        OWNER,
+        ContractKind::Episodic,
+        &timebound_patch(at(until)),
+        "tb",
+        at(0),
+    );
+    registry
+}
+
+fn creation(registry: &Registry, now: i64) -> Code {
+    registry
+        .check(
+            CheckKind::MemoryCreation,
+            &naming(req(OWNER, "email", "work", MemoryClass::Public), "tb"),
+            at(now),
+        )
+        .code
+}
+
+#[test]
+fn a_wall_clock_step_past_a_timebound_end_expires_the_contract_at_once() {
+    let mut registry = timebound_contract(HOUR);
+    assert_eq!(creation(&registry, 1_000), Code::Allowed);
+    // The wall clock jumps a day ahead: checks deny at once, before any sweep.
+    assert_eq!(creation(&registry, DAY), Code::Expired);
+    assert_eq!(registry.next_expiry(), Some(at(HOUR)));
+    let change = registry
+        .plan_expire_due(at(DAY))
+        .expect("the end has passed");
+    registry.apply(change);
+    assert_eq!(state(&registry, "tb"), ContractState::Expired);
+}
+
+#[test]
+fn a_wall_clock_step_back_does_not_revive_an_expired_contract() {
+    let mut registry = timebound_contract(HOUR);
+    let change = registry
+        .plan_expire_due(at(DAY))
+        .expect("the end has passed");
+    registry.apply(change);
+    // The wall clock goes back to before the end: Expired is terminal.
+    assert_eq!(creation(&registry, 1_000), Code::NotActive);
+    assert_eq!(state(&registry, "tb"), ContractState::Expired);
+    assert!(registry.plan_expire_due(at(1_000)).is_none());
+    assert_eq!(registry.next_expiry(), None);
+    let e = err(registry.plan_activate(&owner_confirmed(), "tb", at(1_000)));
+    assert!(matches!(e, CoreError::InvalidState { .. }), "{e:?}");
+}
+
+#[test]
+fn a_wall_clock_step_back_before_the_end_moves_the_expiry_with_the_wall_clock() {
+    let registry = timebound_contract(HOUR);
+    // Back an hour, before the end was reached: the contract is still in its term, and its end
+    // is still the instant the owner agreed to.
+    assert_eq!(creation(&registry, -HOUR), Code::Allowed);
+    assert!(registry.plan_expire_due(at(-HOUR)).is_none());
+    assert_eq!(registry.next_expiry(), Some(at(HOUR)));
+    assert_eq!(creation(&registry, HOUR), Code::Expired);
 }

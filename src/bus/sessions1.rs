@@ -3,7 +3,7 @@
 use super::Daemon;
 use super::args::{self, Request};
 use super::error::BusError;
-use crate::core::{Actor, SessionLimits, Timestamp};
+use crate::core::{Actor, Monotonic, Now, SessionLimits, Timestamp};
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -111,10 +111,10 @@ impl Sessions1 {
         self.daemon
             .activity
             .lock()
-            .insert(who.bus_name.clone(), Timestamp::now());
+            .insert(who.bus_name.clone(), Monotonic::now());
         self.daemon
             .writer
-            .run(move |r| r.plan_open_session(&opener, owner, session, limits, Timestamp::now()))
+            .run(move |r| r.plan_open_session(&opener, owner, session, limits, Now::read()))
             .await?;
         self.end_if_opener_left(&who.bus_name, &id).await?;
         Ok(id)

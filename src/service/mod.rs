@@ -10,7 +10,7 @@ pub mod writer;
 use crate::bus::authorize::{Authorizer, PolkitAuthorizer, UnixAuthorizer};
 use crate::bus::{self, BUS_NAME, Daemon, OBJECT_PATH};
 use crate::config::{self, AuthorizationMode, SourceKind};
-use crate::core::Timestamp;
+use crate::core::{Monotonic, Now, Timestamp};
 use crate::ledger::Ledger;
 use crate::source::boundary_daemon::BoundaryDaemonSource;
 use crate::source::detect::DetectSource;
@@ -444,8 +444,6 @@ async fn end_session(daemon: &Daemon, id: String, reason: &'static str) {
     }
 }
 
-/// Expires timebound contracts at their end and ends idle sessions; wakes at the next
-/// deadline, or when a commit may have changed it.
 /// How often a store that failed to commit is tried again.
 const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -472,15 +470,20 @@ async fn recover_store(daemon: Arc<Daemon>) {
     }
 }
 
+/// Expires timebound contracts at their end (wall clock) and ends idle sessions (monotonic
+/// clock); wakes at the next deadline, at least once a minute (so a wall-clock step forward
+/// is acted on within a minute; checks deny at once by comparing the clock themselves), or
+/// when a commit may have changed it.
 async fn keep_time(daemon: Arc<Daemon>) {
     loop {
-        let now = Timestamp::now();
+        // Timebound ends are wall-clock instants; idle times are monotonic durations.
+        let now = Now::read();
         let idle = daemon.config().config.sessions.idle_timeout_millis();
         let due = daemon
             .registry
             .read()
             .next_expiry()
-            .is_some_and(|end| end <= now);
+            .is_some_and(|end| end <= now.wall);
         if due {
             let outcome = daemon
                 .writer
@@ -499,7 +502,7 @@ async fn keep_time(daemon: Arc<Daemon>) {
             continue;
         }
         // Calls seen from the openers' connections count as use of their sessions.
-        let seen: Vec<(String, Timestamp)> = {
+        let seen: Vec<(String, Monotonic)> = {
             let activity = daemon.activity.lock();
             daemon
                 .registry
@@ -521,17 +524,22 @@ async fn keep_time(daemon: Arc<Daemon>) {
         for id in idle_now {
             end_session(&daemon, id, "idle time reached").await;
         }
-        let next = {
+        let wait = {
             let registry = daemon.registry.read();
-            registry
+            let now = Now::read();
+            let until_idle = registry
                 .sessions()
-                .map(|s| s.idle_deadline(idle))
-                .chain(registry.next_expiry())
+                .map(|s| now.mono.millis_until(s.idle_deadline(idle)))
+                .min();
+            let until_expiry = registry
+                .next_expiry()
+                .map(|end| end.as_millis() - now.wall.as_millis());
+            until_idle
+                .into_iter()
+                .chain(until_expiry)
                 .min()
+                .map_or(60_000, |millis| millis.clamp(0, 60_000))
         };
-        let wait = next.map_or(60_000, |at| {
-            (at.as_millis() - Timestamp::now().as_millis()).clamp(0, 60_000)
-        });
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
             _ = daemon.changed.notified() => {}
