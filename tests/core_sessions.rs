@@ -8,8 +8,9 @@ mod common;
 use common::core_fixtures::*;
 use learning_contracts::core::forgetting::PURGE_TOKEN_MILLIS;
 use learning_contracts::core::{
-    BoundaryMode, Caller, CheckKind, Code, ContractKind, ContractState, CoreError, MemoryClass,
-    MemoryStatus, Monotonic, Now, PurgeTokens, Registry, RetentionKind, SessionLimits, SpecPatch,
+    BoundaryMode, Caller, CheckKind, Code, ContractKind, ContractState, CoreError, HostState,
+    MemoryClass, MemoryStatus, Monotonic, Now, PurgeTokens, Registry, RetentionKind, SessionLimits,
+    SpecPatch,
 };
 
 const HOUR: i64 = 3_600_000;
@@ -143,6 +144,29 @@ fn an_amendment_that_keeps_session_retention_keeps_the_binding_and_ends_with_the
         at(6),
     );
     assert_eq!(decision.code, Code::NotActive);
+}
+
+#[test]
+fn a_record_of_another_retention_that_names_a_session_does_not_end_with_it() {
+    // What an older version's amendment wrote: a permanent contract still naming a session.
+    let mut stored = common::stored::active_contract(
+        "perm".into(),
+        OWNER,
+        ContractKind::Episodic,
+        learning_contracts::core::Scope::default(),
+        String::new(),
+        at(0),
+    );
+    stored.session = Some("s1".into());
+    let mut registry =
+        Registry::from_parts(vec![stored], Vec::new(), Vec::new(), HostState::default());
+    open_session(&mut registry, "s1");
+    let change = registry
+        .plan_end_session(None, "s1", "idle time reached", at(5))
+        .unwrap();
+    assert!(change.contracts.is_empty(), "{:?}", change.contracts);
+    registry.apply(change);
+    assert_eq!(state(&registry, "perm"), ContractState::Active);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,4 +327,16 @@ fn a_wall_clock_step_back_before_the_end_moves_the_expiry_with_the_wall_clock() 
     assert!(registry.plan_expire_due(at(-HOUR)).is_none());
     assert_eq!(registry.next_expiry(), Some(at(HOUR)));
     assert_eq!(creation(&registry, HOUR), Code::Expired);
+}
+
+#[test]
+fn the_monotonic_clock_never_goes_back() {
+    let mut last = Monotonic::now();
+    for _ in 0..1_000 {
+        let next = Monotonic::now();
+        assert!(next >= last, "{next} after {last}");
+        last = next;
+    }
+    let both = Now::read();
+    assert!(both.mono >= last);
 }

@@ -62,6 +62,10 @@ impl Sessions1 {
             return Ok(());
         }
         self.daemon.activity.lock().remove(opener);
+        if asked.is_ok() {
+            // The departure may have been handled before this call identified the opener.
+            self.daemon.identities.forget(opener);
+        }
         let id = session_id.to_string();
         let reason = if asked.is_ok() {
             "the agent's connection left the bus"
@@ -109,13 +113,15 @@ impl Sessions1 {
             per_connection: config.config.sessions.max_per_connection,
         };
         self.daemon
-            .activity
-            .lock()
-            .insert(who.bus_name.clone(), Monotonic::now());
-        self.daemon
             .writer
             .run(move |r| r.plan_open_session(&opener, owner, session, limits, Now::read()))
             .await?;
+        // Only after the commit: a refused Open leaves nothing behind for a connection that
+        // may already be gone.
+        self.daemon
+            .activity
+            .lock()
+            .insert(who.bus_name.clone(), Monotonic::now());
         self.end_if_opener_left(&who.bus_name, &id).await?;
         Ok(id)
     }
