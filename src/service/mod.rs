@@ -5,6 +5,7 @@ pub mod lockdown;
 pub mod logging;
 pub mod mode;
 pub mod notify;
+pub mod wall_alarm;
 pub mod writer;
 
 use crate::bus::authorize::{Authorizer, PolkitAuthorizer, UnixAuthorizer};
@@ -471,10 +472,16 @@ async fn recover_store(daemon: Arc<Daemon>) {
 }
 
 /// Expires timebound contracts at their end (wall clock) and ends idle sessions (monotonic
-/// clock); wakes at the next deadline, at least once a minute (so a wall-clock step forward
-/// is acted on within a minute; checks deny at once by comparing the clock themselves), or
-/// when a commit may have changed it.
+/// clock); wakes at the next deadline, when the wall clock is set, when a commit may have
+/// changed the deadlines, and at least once a minute.
 async fn keep_time(daemon: Arc<Daemon>) {
+    let alarm = match wall_alarm::WallAlarm::new() {
+        Ok(alarm) => Some(alarm),
+        Err(err) => {
+            tracing::warn!(error = %err, "no wall-clock alarm; after the clock is set, timebound contracts expire within a minute, ignoring");
+            None
+        }
+    };
     loop {
         // Timebound ends are wall-clock instants; idle times are monotonic durations.
         let now = Now::read();
@@ -540,8 +547,26 @@ async fn keep_time(daemon: Arc<Daemon>) {
                 .min()
                 .map_or(60_000, |millis| millis.clamp(0, 60_000))
         };
+        // The next timebound end by the wall clock, which also wakes this loop when the wall
+        // clock is set (a step forward past an end is then committed at once).
+        let next_end = daemon.registry.read().next_expiry();
+        let armed = match (&alarm, next_end) {
+            (Some(alarm), Some(end)) => alarm.arm(end),
+            (Some(alarm), None) => alarm.disarm(),
+            (None, _) => Ok(()),
+        };
+        if let Err(err) = armed {
+            tracing::warn!(error = %err, "the wall-clock alarm could not be set; the timer wakes within a minute, ignoring");
+        }
+        let alarm_fired = async {
+            match (&alarm, next_end) {
+                (Some(alarm), Some(_)) if alarm.fired().await.is_ok() => {}
+                _ => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            _ = alarm_fired => {}
             _ = daemon.changed.notified() => {}
         }
     }
