@@ -4,7 +4,7 @@
 //! apply a committed change, never across disk I/O.
 
 use crate::core::{
-    Actor, AuditEvent, Caller, Change, CheckRequest, CoreError, Decision, Event, MemoryId,
+    Actor, AuditEvent, Caller, Change, CheckRequest, CoreError, Decision, Event, MemoryId, Now,
     PurgeTokens, Registry, Timestamp,
 };
 use crate::store::{ContractSink, Store, StoreError};
@@ -178,17 +178,18 @@ impl Ledger {
     }
 
     /// The first step of the deep purge: a one-time token bound to the caller and the
-    /// contract, valid two minutes. The token is returned to the caller and never logged.
+    /// contract, valid two minutes on the monotonic clock (`now.mono`); the audit record
+    /// carries the wall clock. The token is returned to the caller and never logged.
     pub fn request_purge(
         &mut self,
         actor: &Actor,
         contract_id: &str,
-        now: Timestamp,
+        now: Now,
     ) -> Result<String, LedgerError> {
         let change = self
             .registry
             .read()
-            .plan_purge_request(actor, contract_id, now)?;
+            .plan_purge_request(actor, contract_id, now.wall)?;
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|err| {
             LedgerError::Core(CoreError::InvalidState {
@@ -206,13 +207,16 @@ impl Ledger {
         actor: &Actor,
         contract_id: &str,
         token: &str,
-        now: Timestamp,
+        now: Now,
     ) -> Result<(u32, Vec<Event>), LedgerError> {
         // Check visibility and state first so that a stranger learns nothing from the token.
         self.registry.read().purge_allowed(actor, contract_id)?;
         self.purge_tokens
             .redeem(token, actor.uid, contract_id, now)?;
-        let change = self.registry.read().plan_purge(actor, contract_id, now)?;
+        let change = self
+            .registry
+            .read()
+            .plan_purge(actor, contract_id, now.wall)?;
         let count = change.purged.len() as u32;
         Ok((count, self.commit(change)?))
     }

@@ -212,3 +212,87 @@ async fn an_owner_holds_at_most_max_per_owner_sessions() {
     owner.open(Dict::new()).await.unwrap();
     assert_eq!(outcome(&owner.open(Dict::new()).await), LIMIT_REACHED);
 }
+
+/// The audit records of `action` whose caller was one of `callers`, as their session ids.
+fn audited_sessions(records: &[Dict], action: &str, callers: &[String]) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| field::<String>(r, "action") == action)
+        .filter(|r| action != "session.open" || callers.contains(&field::<String>(r, "caller_bus")))
+        .map(|r| {
+            let details: serde_json::Value =
+                serde_json::from_str(&field::<String>(r, "details")).unwrap();
+            details["session_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_connection_left_before_open_committed_ends_at_once() {
+    if !require_root("a_session_whose_connection_left_before_open_committed_ends_at_once") {
+        return;
+    }
+    const AGENTS: usize = 20;
+    const MAX_ROUNDS: usize = 10;
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let owner_uid = users().owner;
+    let observer = connect_as(&bus, owner_uid, &[]).await;
+    let contracts = Contracts1Proxy::new(&observer).await.unwrap();
+    let enforcement = Enforcement1Proxy::new(&observer).await.unwrap();
+    let observer_sessions = Sessions1Proxy::new(&observer).await.unwrap();
+    let root = connect_as(&bus, 0, &[0]).await;
+    let audit: Audit1Proxy = uncached(&root).await;
+
+    // Each agent makes a check (so the daemon knows its credentials and need not ask the bus),
+    // then asks for a session without waiting for the answer and leaves at once, so its
+    // connection may be gone before the Open commits. Often the daemon cannot even identify
+    // the agent any more and opens nothing; rounds go on until some sessions were opened.
+    let mut agents = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        for _ in 0..AGENTS {
+            let mut agent = common::raw::RawClient::connect(&bus, owner_uid);
+            let check = agent.call_daemon(
+                "org.learningcontracts.Enforcement1",
+                "CheckMemoryCreation",
+                "a{sv}",
+                &common::raw::check_body("chat", "support", |_| {}),
+            );
+            assert_eq!(agent.reply(check).unwrap(), common::raw::Reply::Return);
+            agent.call_daemon_no_reply(
+                "org.learningcontracts.Sessions1",
+                "Open",
+                "a{sv}",
+                &common::raw::dict_body(|_| {}),
+            );
+            agents.push(agent.unique_name());
+            agent.close();
+        }
+        let records = audit.read(0, 10_000).await.unwrap();
+        if !audited_sessions(&records, "session.open", &agents).is_empty() {
+            break;
+        }
+    }
+
+    // Every session an agent opened ends, without waiting for the idle time (an hour).
+    let opened = eventually("every opened session to end", || async {
+        let records = audit.read(0, 10_000).await.unwrap();
+        let opened = audited_sessions(&records, "session.open", &agents);
+        let ended = audited_sessions(&records, "session.end", &agents);
+        (!opened.is_empty() && opened.iter().all(|id| ended.contains(id))).then_some(opened)
+    })
+    .await;
+
+    // None of them can still carry a session contract.
+    for session in &opened {
+        let id = activate_new(&contracts, "episodic", session_spec(&["chat"])).await;
+        let bound = observer_sessions.bind(session, &id).await;
+        assert_eq!(
+            outcome(&bound),
+            "org.learningcontracts.Error.NotFound",
+            "session {session} of a departed agent still accepts a binding"
+        );
+        assert_ne!(creation_code(&enforcement, "chat").await, "allowed");
+        contracts.revoke(&id, "test over").await.unwrap();
+    }
+}

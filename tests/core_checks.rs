@@ -400,7 +400,7 @@ fn code_not_active_for_a_session_contract_not_bound_to_an_open_session() {
     let decision = registry.check(CREATE, &public("email", "work"), at(1));
     assert_decided_by(&decision, Code::NotActive, Some("sess"));
     let planned =
-        registry.plan_open_session(&Caller::uid(OWNER), OWNER, "s1".into(), LIMITS, at(1));
+        registry.plan_open_session(&Caller::uid(OWNER), OWNER, "s1".into(), LIMITS, both_at(1));
     apply_ok(&mut registry, planned);
     let planned = registry.plan_bind(&owner(), "s1", "sess", at(1));
     apply_ok(&mut registry, planned);

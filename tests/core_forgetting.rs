@@ -336,7 +336,8 @@ fn session_patch(domain: &str) -> SpecPatch {
 }
 
 fn open_session(registry: &mut Registry, id: &str) {
-    let planned = registry.plan_open_session(&Caller::uid(OWNER), OWNER, id.into(), LIMITS, at(1));
+    let planned =
+        registry.plan_open_session(&Caller::uid(OWNER), OWNER, id.into(), LIMITS, both_at(1));
     apply_ok(registry, planned);
 }
 
@@ -426,10 +427,13 @@ fn idle_sessions_are_found_by_their_deadline() {
     let mut registry = registry_in(BoundaryMode::Trusted);
     open_session(&mut registry, "s1");
     open_session(&mut registry, "s2");
-    registry.touch_session("s2", at(500));
-    assert!(registry.idle_sessions(1_000, at(1_000)).is_empty());
-    assert_eq!(registry.idle_sessions(1_000, at(1_001)), ids(&["s1"]));
-    assert_eq!(registry.idle_sessions(1_000, at(1_500)), ids(&["s1", "s2"]));
+    registry.touch_session("s2", both_at(500).mono);
+    assert!(registry.idle_sessions(1_000, both_at(1_000)).is_empty());
+    assert_eq!(registry.idle_sessions(1_000, both_at(1_001)), ids(&["s1"]));
+    assert_eq!(
+        registry.idle_sessions(1_000, both_at(1_500)),
+        ids(&["s1", "s2"])
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,15 +446,15 @@ const OTHER_SECRET: [u8; 32] = [9; 32];
 fn a_purge_token_is_valid_for_its_caller_and_contract_for_two_minutes_once() {
     assert_eq!(PURGE_TOKEN_MILLIS, 120_000);
     let mut tokens = PurgeTokens::default();
-    let token = tokens.issue(OWNER, "c1", at(0), SECRET);
+    let token = tokens.issue(OWNER, "c1", both_at(0), SECRET);
     assert_eq!(tokens.len(), 1);
     assert_eq!(
-        tokens.redeem(&token, OWNER, "c1", at(PURGE_TOKEN_MILLIS - 1)),
+        tokens.redeem(&token, OWNER, "c1", both_at(PURGE_TOKEN_MILLIS - 1)),
         Ok(())
     );
     assert!(tokens.is_empty());
     assert_eq!(
-        tokens.redeem(&token, OWNER, "c1", at(PURGE_TOKEN_MILLIS - 1)),
+        tokens.redeem(&token, OWNER, "c1", both_at(PURGE_TOKEN_MILLIS - 1)),
         Err(CoreError::TokenInvalid),
         "used once"
     );
@@ -459,14 +463,14 @@ fn a_purge_token_is_valid_for_its_caller_and_contract_for_two_minutes_once() {
 #[test]
 fn a_purge_token_expires_at_exactly_two_minutes() {
     let mut tokens = PurgeTokens::default();
-    let token = tokens.issue(OWNER, "c1", at(0), SECRET);
+    let token = tokens.issue(OWNER, "c1", both_at(0), SECRET);
     assert_eq!(
-        tokens.redeem(&token, OWNER, "c1", at(PURGE_TOKEN_MILLIS)),
+        tokens.redeem(&token, OWNER, "c1", both_at(PURGE_TOKEN_MILLIS)),
         Err(CoreError::TokenInvalid)
     );
-    let token = tokens.issue(OWNER, "c1", at(0), OTHER_SECRET);
+    let token = tokens.issue(OWNER, "c1", both_at(0), OTHER_SECRET);
     assert_eq!(
-        tokens.redeem(&token, OWNER, "c1", at(PURGE_TOKEN_MILLIS + 60_000)),
+        tokens.redeem(&token, OWNER, "c1", both_at(PURGE_TOKEN_MILLIS + 60_000)),
         Err(CoreError::TokenInvalid)
     );
 }
@@ -474,23 +478,23 @@ fn a_purge_token_expires_at_exactly_two_minutes() {
 #[test]
 fn a_purge_token_is_bound_to_caller_and_contract() {
     let mut tokens = PurgeTokens::default();
-    let token = tokens.issue(OWNER, "c1", at(0), SECRET);
+    let token = tokens.issue(OWNER, "c1", both_at(0), SECRET);
     assert_eq!(
-        tokens.redeem(&token, OTHER, "c1", at(1)),
+        tokens.redeem(&token, OTHER, "c1", both_at(1)),
         Err(CoreError::TokenInvalid)
     );
     // Any presentation uses it up: the rightful caller cannot use it after a wrong one.
     assert_eq!(
-        tokens.redeem(&token, OWNER, "c1", at(2)),
+        tokens.redeem(&token, OWNER, "c1", both_at(2)),
         Err(CoreError::TokenInvalid)
     );
-    let token = tokens.issue(OWNER, "c1", at(3), SECRET);
+    let token = tokens.issue(OWNER, "c1", both_at(3), SECRET);
     assert_eq!(
-        tokens.redeem(&token, OWNER, "c2", at(4)),
+        tokens.redeem(&token, OWNER, "c2", both_at(4)),
         Err(CoreError::TokenInvalid)
     );
     assert_eq!(
-        tokens.redeem(&token, OWNER, "c1", at(5)),
+        tokens.redeem(&token, OWNER, "c1", both_at(5)),
         Err(CoreError::TokenInvalid)
     );
 }
@@ -499,32 +503,32 @@ fn a_purge_token_is_bound_to_caller_and_contract() {
 fn an_unknown_purge_token_is_refused() {
     let mut tokens = PurgeTokens::default();
     assert_eq!(
-        tokens.redeem("deadbeef", OWNER, "c1", at(0)),
+        tokens.redeem("deadbeef", OWNER, "c1", both_at(0)),
         Err(CoreError::TokenInvalid)
     );
-    let token = tokens.issue(OWNER, "c1", at(0), SECRET);
+    let token = tokens.issue(OWNER, "c1", both_at(0), SECRET);
     assert_ne!(token, token.to_uppercase());
     assert_eq!(
-        tokens.redeem(&token.to_uppercase(), OWNER, "c1", at(1)),
+        tokens.redeem(&token.to_uppercase(), OWNER, "c1", both_at(1)),
         Err(CoreError::TokenInvalid)
     );
     assert_eq!(
-        tokens.redeem("", OWNER, "c1", at(1)),
+        tokens.redeem("", OWNER, "c1", both_at(1)),
         Err(CoreError::TokenInvalid)
     );
     // The real token is still there after unknown ones were presented.
-    assert_eq!(tokens.redeem(&token, OWNER, "c1", at(2)), Ok(()));
+    assert_eq!(tokens.redeem(&token, OWNER, "c1", both_at(2)), Ok(()));
 }
 
 #[test]
 fn issuing_drops_expired_tokens_and_tokens_differ_by_secret() {
     let mut tokens = PurgeTokens::default();
-    let first = tokens.issue(OWNER, "c1", at(0), SECRET);
-    let second = tokens.issue(OWNER, "c1", at(PURGE_TOKEN_MILLIS), OTHER_SECRET);
+    let first = tokens.issue(OWNER, "c1", both_at(0), SECRET);
+    let second = tokens.issue(OWNER, "c1", both_at(PURGE_TOKEN_MILLIS), OTHER_SECRET);
     assert_ne!(first, second);
     assert_eq!(tokens.len(), 1, "the expired one was dropped");
     assert_eq!(
-        tokens.redeem(&second, OWNER, "c1", at(PURGE_TOKEN_MILLIS + 1)),
+        tokens.redeem(&second, OWNER, "c1", both_at(PURGE_TOKEN_MILLIS + 1)),
         Ok(())
     );
 }

@@ -25,6 +25,14 @@ fn at(offset_ms: i64) -> Timestamp {
     Timestamp::from_millis(T0 + offset_ms)
 }
 
+/// Both clocks: the wall clock at [`at`]`(offset_ms)`, the monotonic one at `offset_ms`.
+fn now_at(offset_ms: i64) -> learning_contracts::core::Now {
+    learning_contracts::core::Now {
+        wall: at(offset_ms),
+        mono: learning_contracts::core::Monotonic::from_millis(offset_ms),
+    }
+}
+
 fn names(list: &[&str]) -> Vec<Name> {
     list.iter().map(|n| Name::parse(n).unwrap()).collect()
 }
@@ -246,10 +254,10 @@ fn every_kind_of_change_survives_a_reopen() {
     let mut ledger = assert_survives_reopen(ledger, &path, "revoke with cascade");
 
     let token = ledger
-        .request_purge(&owner.clone().confirmed(), "c2", at(14))
+        .request_purge(&owner.clone().confirmed(), "c2", now_at(14))
         .unwrap();
     let (count, _) = ledger
-        .confirm_purge(&owner.clone().confirmed(), "c2", &token, at(15))
+        .confirm_purge(&owner.clone().confirmed(), "c2", &token, now_at(15))
         .unwrap();
     assert_eq!(count, 2);
     let ledger = assert_survives_reopen(ledger, &path, "deep purge");
@@ -305,7 +313,7 @@ fn a_restart_expires_contracts_bound_to_sessions() {
     create_active(&mut ledger, "s1", ContractKind::Episodic, &session_spec);
     let opener = Caller::uid(OWNER);
     ledger
-        .run(|r| r.plan_open_session(&opener, OWNER, "sess".into(), LIMITS, at(3)))
+        .run(|r| r.plan_open_session(&opener, OWNER, "sess".into(), LIMITS, now_at(3)))
         .unwrap();
     ledger
         .run(|r| r.plan_bind(&Actor::user(OWNER), "sess", "s1", at(4)))

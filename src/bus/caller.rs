@@ -88,6 +88,18 @@ impl Identities {
         Ok(identity)
     }
 
+    /// Whether the connection with unique name `bus_name` is still on the bus, asked over the
+    /// lookup connection only (never the serving one, whose reader a flood can stop).
+    pub async fn still_connected(&self, bus_name: &str) -> Result<bool, BusError> {
+        let lookups = self.lookups.get().ok_or_else(|| {
+            BusError::unavailable("the daemon has no connection to ask the bus about callers")
+        })?;
+        let proxy = zbus::fdo::DBusProxy::new(lookups).await?;
+        Ok(proxy
+            .name_has_owner(zbus::names::BusName::try_from(bus_name)?)
+            .await?)
+    }
+
     /// Forgets a connection that left the bus.
     pub fn forget(&self, bus_name: &str) {
         self.known.lock().remove(bus_name);

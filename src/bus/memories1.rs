@@ -5,7 +5,7 @@ use super::args;
 use super::authorize::Action;
 use super::dicts::{self, Dict};
 use super::error::BusError;
-use crate::core::Timestamp;
+use crate::core::Now;
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -121,7 +121,7 @@ impl Memories1 {
             .writer
             .mutate(move |ledger| {
                 ledger
-                    .request_purge(&actor, &contract_id, Timestamp::now())
+                    .request_purge(&actor, &contract_id, Now::read())
                     .map(|token| (token, Vec::new()))
             })
             .await
@@ -158,9 +158,7 @@ impl Memories1 {
         actor.confirmed = owner == Some(who.uid);
         self.daemon
             .writer
-            .mutate(move |ledger| {
-                ledger.confirm_purge(&actor, &contract_id, &token, Timestamp::now())
-            })
+            .mutate(move |ledger| ledger.confirm_purge(&actor, &contract_id, &token, Now::read()))
             .await
     }
 

@@ -16,7 +16,7 @@ pub mod memories1;
 pub mod sessions1;
 
 use crate::config;
-use crate::core::{Actor, AuditEvent, Event, Timestamp, Uid};
+use crate::core::{Actor, AuditEvent, Event, Monotonic, Timestamp, Uid};
 use crate::ledger::SharedRegistry;
 use crate::service::writer::{Announcement, Writer};
 use authorize::{Action, Authorizer, Verdict};
@@ -90,8 +90,9 @@ pub struct Daemon {
     pub allowed_checks: AtomicU64,
     /// Denied checks not yet written to the audit log.
     denials: Mutex<(Vec<AuditEvent>, u64)>,
-    /// Last call time per bus name of session openers (for the idle time).
-    pub activity: Mutex<HashMap<String, Timestamp>>,
+    /// Last call time per bus name of session openers, on the monotonic clock (for the idle
+    /// time, which a wall-clock step must not end or stretch).
+    pub activity: Mutex<HashMap<String, Monotonic>>,
 }
 
 impl Daemon {
@@ -134,7 +135,7 @@ impl Daemon {
         let identity = self.identities.of(connection, header).await?;
         let mut activity = self.activity.lock();
         if let Some(seen) = activity.get_mut(&identity.bus_name) {
-            *seen = Timestamp::now();
+            *seen = Monotonic::now();
         }
         Ok(identity)
     }

@@ -3,7 +3,7 @@
 use super::Daemon;
 use super::args::{self, Request};
 use super::error::BusError;
-use crate::core::{Actor, SessionLimits, Timestamp};
+use crate::core::{Actor, Monotonic, Now, SessionLimits, Timestamp};
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -44,6 +44,50 @@ impl Sessions1 {
     }
 }
 
+impl Sessions1 {
+    /// Ends a just-opened session at once if its opener has already left the bus.
+    ///
+    /// `watch_connections` ends the sessions of a connection when the bus announces that it
+    /// left, but the announcement may be handled before this session was committed, and then
+    /// nothing would ever end it. So, after the commit (the session is in the registry), the
+    /// bus is asked whether the opener is still there. The bus handles each connection's
+    /// messages in order: if it answers that the opener is still there, its departure comes
+    /// later, and its announcement is then handled with this session already in the registry.
+    /// If it answers that the opener is gone, the session ends here (or was just ended by the
+    /// announcement, which makes this a harmless NotFound). If the bus cannot be asked, the
+    /// session ends too, failing closed, and Open answers the error.
+    async fn end_if_opener_left(&self, opener: &str, session_id: &str) -> Result<(), BusError> {
+        let asked = self.daemon.identities.still_connected(opener).await;
+        if matches!(asked, Ok(true)) {
+            return Ok(());
+        }
+        self.daemon.activity.lock().remove(opener);
+        if asked.is_ok() {
+            // The departure may have been handled before this call identified the opener.
+            self.daemon.identities.forget(opener);
+        }
+        let id = session_id.to_string();
+        let reason = if asked.is_ok() {
+            "the agent's connection left the bus"
+        } else {
+            "the bus could not say whether the agent's connection is still there"
+        };
+        let ended = self
+            .daemon
+            .writer
+            .run(move |r| r.plan_end_session(None, &id, reason, Timestamp::now()))
+            .await;
+        // A session no longer in the registry has ended, by this call or by the announcement.
+        if let Err(err) = ended
+            && self.daemon.registry.read().session(session_id).is_some()
+        {
+            tracing::warn!(session_id, error = %err, "a session whose agent left could not be ended; the idle time will end it");
+            return Err(err);
+        }
+        asked.map(|_| ())
+    }
+}
+
 /// Sessions of agents. A session belongs to the connection that opened it and ends when the
 /// agent ends it, when that connection leaves the bus, or after the configured idle time; its
 /// session-scoped contracts then expire and their memories freeze.
@@ -69,13 +113,16 @@ impl Sessions1 {
             per_connection: config.config.sessions.max_per_connection,
         };
         self.daemon
+            .writer
+            .run(move |r| r.plan_open_session(&opener, owner, session, limits, Now::read()))
+            .await?;
+        // Only after the commit: a refused Open leaves nothing behind for a connection that
+        // may already be gone.
+        self.daemon
             .activity
             .lock()
-            .insert(who.bus_name.clone(), Timestamp::now());
-        self.daemon
-            .writer
-            .run(move |r| r.plan_open_session(&opener, owner, session, limits, Timestamp::now()))
-            .await?;
+            .insert(who.bus_name.clone(), Monotonic::now());
+        self.end_if_opener_left(&who.bus_name, &id).await?;
         Ok(id)
     }
 

@@ -10,7 +10,7 @@ use super::lifecycle::{Actor, push_memories_event};
 use super::memory::{MemoryRecord, MemoryStatus, PurgedMemory, memory_id_hash};
 use super::registry::Registry;
 use super::scope::Name;
-use super::time::Timestamp;
+use super::time::{Monotonic, Now, Timestamp};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -315,19 +315,15 @@ pub struct PurgeTokens {
 struct PendingPurge {
     caller: Uid,
     contract_id: ContractId,
-    expires: Timestamp,
+    /// On the monotonic clock, so a wall-clock step can neither stretch nor cut the two minutes.
+    expires: Monotonic,
 }
 
 impl PurgeTokens {
     /// Issues a token for `caller` and `contract_id` from 32 random bytes, valid for two
-    /// minutes from `now`. Expired tokens are dropped on the way.
-    pub fn issue(
-        &mut self,
-        caller: Uid,
-        contract_id: &str,
-        now: Timestamp,
-        secret: [u8; 32],
-    ) -> String {
+    /// minutes of the monotonic clock from `now`. Expired tokens are dropped on the way.
+    pub fn issue(&mut self, caller: Uid, contract_id: &str, now: Now, secret: [u8; 32]) -> String {
+        let now = now.mono;
         self.pending.retain(|_, pending| pending.expires > now);
         let token = hex::encode(secret);
         self.pending.insert(
@@ -348,8 +344,9 @@ impl PurgeTokens {
         token: &str,
         caller: Uid,
         contract_id: &str,
-        now: Timestamp,
+        now: Now,
     ) -> Result<(), CoreError> {
+        let now = now.mono;
         let pending = self
             .pending
             .remove(&Self::key(token))

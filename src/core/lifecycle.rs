@@ -273,8 +273,13 @@ impl Registry {
             retired.superseded_by = Some(next.id.clone());
             retired.ended = Some(now);
             retired.updated = now;
-            // The binding carries over so that a session contract's amendment keeps its session.
-            next.session = old.session.clone();
+            // A session contract's amendment keeps its session; an amendment to another
+            // retention is bound to none, or it would expire when the old session ends.
+            next.session = if next.spec.retention == Some(RetentionKind::Session) {
+                old.session.clone()
+            } else {
+                None
+            };
             self.move_memories(old, &next, &mut change);
             change.audit(
                 &actor.caller,

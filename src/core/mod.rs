@@ -34,4 +34,4 @@ pub use mode::{BoundaryMode, EffectiveMode, MemoryClass, ModeSettler};
 pub use registry::Registry;
 pub use scope::{Name, Scope};
 pub use session::{Session, SessionLimits};
-pub use time::Timestamp;
+pub use time::{Monotonic, Now, Timestamp};

@@ -13,7 +13,7 @@ use super::mode::EffectiveMode;
 use super::scope::Name;
 use super::session::Session;
 use super::table::{ContractTable, Slot};
-use super::time::Timestamp;
+use super::time::{Monotonic, Timestamp};
 use std::collections::{BTreeSet, HashMap};
 
 /// Contracts indexed by owner, then by domain.
@@ -397,7 +397,7 @@ impl Registry {
 
     /// Records that a session's opener used it at `now` (for the idle time). Sessions are not
     /// persisted, so this needs no commit.
-    pub fn touch_session(&mut self, id: &str, now: Timestamp) {
+    pub fn touch_session(&mut self, id: &str, now: Monotonic) {
         if let Some(session) = self.sessions.get_mut(id) {
             session.last_seen = session.last_seen.max(now);
         }

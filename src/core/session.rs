@@ -4,7 +4,7 @@
 
 use super::change::Caller;
 use super::contract::{SessionId, Uid};
-use super::time::Timestamp;
+use super::time::{Monotonic, Now, Timestamp};
 
 /// An open session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,15 +15,16 @@ pub struct Session {
     pub owner: Uid,
     /// Who opened it (its bus connection ends it).
     pub opener: Caller,
-    /// When it was opened.
+    /// When it was opened, by the wall clock (for people and the audit).
     pub opened: Timestamp,
-    /// When the opener last used it.
-    pub last_seen: Timestamp,
+    /// When the opener last used it, by the monotonic clock: the idle time is a duration the
+    /// daemon measures, and a wall-clock step must not end or stretch it.
+    pub last_seen: Monotonic,
 }
 
 impl Session {
-    /// When the session ends for idleness, given the idle time in milliseconds.
-    pub fn idle_deadline(&self, idle_millis: i64) -> Timestamp {
+    /// When the session ends for idleness (monotonic), given the idle time in milliseconds.
+    pub fn idle_deadline(&self, idle_millis: i64) -> Monotonic {
         self.last_seen.plus_millis(idle_millis)
     }
 }
@@ -53,7 +54,7 @@ impl Registry {
         owner: Uid,
         id: SessionId,
         limits: SessionLimits,
-        now: Timestamp,
+        now: Now,
     ) -> Result<Change, CoreError> {
         if opener.bus_name.is_some() {
             let open = self
@@ -74,7 +75,7 @@ impl Registry {
                  (sessions.max_per_owner); end one first"
             )));
         }
-        let mut change = Change::at(now);
+        let mut change = Change::at(now.wall);
         change.audit(
             opener,
             "session.open",
@@ -85,8 +86,8 @@ impl Registry {
             id,
             owner,
             opener: opener.clone(),
-            opened: now,
-            last_seen: now,
+            opened: now.wall,
+            last_seen: now.mono,
         }));
         Ok(change)
     }
@@ -109,7 +110,11 @@ impl Registry {
         let mut change = Change::at(now);
         let mut bound: Vec<_> = self
             .active_contracts()
-            .filter(|c| c.session.as_deref() == Some(id))
+            // Only session retention binds: a record of another retention that names a
+            // session (written by an older version's amendment) does not end with it.
+            .filter(|c| {
+                c.spec.retention == Some(RetentionKind::Session) && c.session.as_deref() == Some(id)
+            })
             .collect();
         bound.sort_by(|a, b| a.id.cmp(&b.id));
         let expired: Vec<_> = bound.iter().map(|c| c.id.clone()).collect();
@@ -183,8 +188,9 @@ impl Registry {
         Ok(change)
     }
 
-    /// Sessions whose idle time has run out at `now`.
-    pub fn idle_sessions(&self, idle_millis: i64, now: Timestamp) -> Vec<SessionId> {
+    /// Sessions whose idle time has run out at `now` (judged on the monotonic clock).
+    pub fn idle_sessions(&self, idle_millis: i64, now: Now) -> Vec<SessionId> {
+        let now = now.mono;
         let mut ids: Vec<SessionId> = self
             .sessions()
             .filter(|s| s.idle_deadline(idle_millis) <= now)

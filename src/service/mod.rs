@@ -5,12 +5,13 @@ pub mod lockdown;
 pub mod logging;
 pub mod mode;
 pub mod notify;
+pub mod wall_alarm;
 pub mod writer;
 
 use crate::bus::authorize::{Authorizer, PolkitAuthorizer, UnixAuthorizer};
 use crate::bus::{self, BUS_NAME, Daemon, OBJECT_PATH};
 use crate::config::{self, AuthorizationMode, SourceKind};
-use crate::core::Timestamp;
+use crate::core::{Monotonic, Now, Timestamp};
 use crate::ledger::Ledger;
 use crate::source::boundary_daemon::BoundaryDaemonSource;
 use crate::source::detect::DetectSource;
@@ -455,8 +456,6 @@ async fn end_session(daemon: &Daemon, id: String, reason: &'static str) {
     }
 }
 
-/// Expires timebound contracts at their end and ends idle sessions; wakes at the next
-/// deadline, or when a commit may have changed it.
 /// How often a store that failed to commit is tried again.
 const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -485,15 +484,26 @@ async fn recover_store(daemon: Arc<Daemon>) {
     }
 }
 
+/// Expires timebound contracts at their end (wall clock) and ends idle sessions (monotonic
+/// clock); wakes at the next deadline, when the wall clock is set, when a commit may have
+/// changed the deadlines, and at least once a minute.
 async fn keep_time(daemon: Arc<Daemon>) {
+    let alarm = match wall_alarm::WallAlarm::new() {
+        Ok(alarm) => Some(alarm),
+        Err(err) => {
+            tracing::warn!(error = %err, "no wall-clock alarm; after the clock is set, timebound contracts expire within a minute, ignoring");
+            None
+        }
+    };
     loop {
-        let now = Timestamp::now();
+        // Timebound ends are wall-clock instants; idle times are monotonic durations.
+        let now = Now::read();
         let idle = daemon.config().config.sessions.idle_timeout_millis();
         let due = daemon
             .registry
             .read()
             .next_expiry()
-            .is_some_and(|end| end <= now);
+            .is_some_and(|end| end <= now.wall);
         if due {
             let outcome = daemon
                 .writer
@@ -512,7 +522,7 @@ async fn keep_time(daemon: Arc<Daemon>) {
             continue;
         }
         // Calls seen from the openers' connections count as use of their sessions.
-        let seen: Vec<(String, Timestamp)> = {
+        let seen: Vec<(String, Monotonic)> = {
             let activity = daemon.activity.lock();
             daemon
                 .registry
@@ -534,19 +544,42 @@ async fn keep_time(daemon: Arc<Daemon>) {
         for id in idle_now {
             end_session(&daemon, id, "idle time reached").await;
         }
-        let next = {
+        let wait = {
             let registry = daemon.registry.read();
-            registry
+            let now = Now::read();
+            let until_idle = registry
                 .sessions()
-                .map(|s| s.idle_deadline(idle))
-                .chain(registry.next_expiry())
+                .map(|s| now.mono.millis_until(s.idle_deadline(idle)))
+                .min();
+            let until_expiry = registry
+                .next_expiry()
+                .map(|end| end.as_millis() - now.wall.as_millis());
+            until_idle
+                .into_iter()
+                .chain(until_expiry)
                 .min()
+                .map_or(60_000, |millis| millis.clamp(0, 60_000))
         };
-        let wait = next.map_or(60_000, |at| {
-            (at.as_millis() - Timestamp::now().as_millis()).clamp(0, 60_000)
-        });
+        // The next timebound end by the wall clock, which also wakes this loop when the wall
+        // clock is set (a step forward past an end is then committed at once).
+        let next_end = daemon.registry.read().next_expiry();
+        let armed = match (&alarm, next_end) {
+            (Some(alarm), Some(end)) => alarm.arm(end),
+            (Some(alarm), None) => alarm.disarm(),
+            (None, _) => Ok(()),
+        };
+        if let Err(err) = armed {
+            tracing::warn!(error = %err, "the wall-clock alarm could not be set; the timer wakes within a minute, ignoring");
+        }
+        let alarm_fired = async {
+            match (&alarm, next_end) {
+                (Some(alarm), Some(_)) if alarm.fired().await.is_ok() => {}
+                _ => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            _ = alarm_fired => {}
             _ = daemon.changed.notified() => {}
         }
     }

@@ -5,8 +5,8 @@
 
 use learning_contracts::core::{
     Abstraction, Actor, Change, CheckKind, CheckRequest, ContractKind, ContractState, CoreError,
-    Decision, EffectiveMode, Event, MemoryClass, MemoryStatus, Name, Registry, RetentionKind,
-    SpecPatch, Timestamp, Uid,
+    Decision, EffectiveMode, Event, MemoryClass, MemoryStatus, Monotonic, Name, Now, Registry,
+    RetentionKind, SpecPatch, Timestamp, Uid,
 };
 use learning_contracts::core::{BoundaryMode, Caller};
 
@@ -22,6 +22,15 @@ pub const T0: i64 = 1_700_000_000_000;
 /// The instant `offset` milliseconds after [`T0`].
 pub fn at(offset: i64) -> Timestamp {
     Timestamp::from_millis(T0 + offset)
+}
+
+/// Both clocks `offset` milliseconds on: the wall clock at [`at`]`(offset)`, the monotonic
+/// clock at `offset`. For tests where the two move together.
+pub fn both_at(offset: i64) -> Now {
+    Now {
+        wall: at(offset),
+        mono: Monotonic::from_millis(offset),
+    }
 }
 
 /// A valid name.

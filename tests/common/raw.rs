@@ -163,6 +163,7 @@ pub struct RawClient {
     stream: UnixStream,
     reader: BufReader<UnixStream>,
     next_serial: u32,
+    unique_name: String,
 }
 
 pub const DAEMON: &str = "org.learningcontracts.Daemon1";
@@ -199,6 +200,7 @@ impl RawClient {
             stream,
             reader,
             next_serial: 1,
+            unique_name: String::new(),
         };
         let hello = client.call(
             "org.freedesktop.DBus",
@@ -208,8 +210,19 @@ impl RawClient {
             "",
             &[],
         );
-        assert_eq!(client.reply(hello).unwrap(), Reply::Return);
+        client.unique_name = loop {
+            let incoming = client.read_message().unwrap();
+            if incoming.reply_serial == Some(hello) {
+                assert_eq!(incoming.kind, 2, "the bus refused Hello");
+                break incoming.first_string.unwrap_or_default();
+            }
+        };
         client
+    }
+
+    /// The unique bus name the bus gave this connection.
+    pub fn unique_name(&self) -> String {
+        self.unique_name.clone()
     }
 
     /// Sends a call to `destination` and returns its serial without waiting for the reply.
@@ -236,6 +249,17 @@ impl RawClient {
         // A write may fail when the bus has already hung up; reading says so.
         let _ = (&self.stream).write_all(&message);
         serial
+    }
+
+    /// Sends a call to the daemon's object flagged NO_REPLY_EXPECTED: the daemon handles it
+    /// but sends nothing back, so the client may leave at once.
+    pub fn call_daemon_no_reply(&mut self, interface: &str, member: &str, sig: &str, body: &[u8]) {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let mut message = method_call(serial, DAEMON, OBJECT, interface, member, sig, body);
+        // The header's third byte holds the flags; 0x1 is NO_REPLY_EXPECTED.
+        message[2] |= 0x1;
+        let _ = (&self.stream).write_all(&message);
     }
 
     /// Sends a call to the daemon's object.
