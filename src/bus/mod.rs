@@ -92,6 +92,8 @@ pub struct Daemon {
     denials: Mutex<(Vec<AuditEvent>, u64)>,
     /// Last call time per bus name of session openers (for the idle time).
     pub activity: Mutex<HashMap<String, Timestamp>>,
+    /// The audit log's read connections (Audit1.Read and Verify never use the writer).
+    pub audit_reads: audit1::AuditReads,
 }
 
 impl Daemon {
@@ -117,6 +119,7 @@ impl Daemon {
             allowed_checks: AtomicU64::new(0),
             denials: Mutex::new((Vec::new(), 0)),
             activity: Mutex::new(HashMap::new()),
+            audit_reads: audit1::AuditReads::default(),
         }
     }
 

@@ -158,7 +158,9 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         reload_tx,
     ));
 
-    daemon.identities.set_lookup_connection(lookups);
+    daemon.identities.set_lookup_connection(lookups.clone());
+    // Audit reads go over read-only connections of their own, never through the writer.
+    daemon.audit_reads.open(&store_path)?;
     // Objects first, then the name: a caller that sees the name finds every interface.
     serve_objects(&connection, &daemon).await?;
     tokio::spawn(bus::announce(
