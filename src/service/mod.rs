@@ -279,7 +279,7 @@ async fn serve_objects(connection: &zbus::Connection, daemon: &Arc<Daemon>) -> z
         .at(OBJECT_PATH, contracts1::Contracts1 { daemon: d() })
         .await?;
     server
-        .at(OBJECT_PATH, enforcement1::Enforcement1 { daemon: d() })
+        .at(OBJECT_PATH, enforcement1::Enforcement1Dispatch::new(d()))
         .await?;
     server
         .at(OBJECT_PATH, boundary1::Boundary1 { daemon: d() })
