@@ -782,6 +782,29 @@ async fn reading_the_audit_log_is_for_admins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifying_the_audit_log_is_for_admins() {
+    if !require_root("verifying_the_audit_log_is_for_admins") {
+        return;
+    }
+    let w = World::start().await;
+    admin_only_row(
+        &w,
+        "Audit1.Verify",
+        async |w: &World, who| {
+            Audit1Proxy::new(w.conn(who))
+                .await
+                .unwrap()
+                .verify()
+                .await
+                .map(|_| ())
+        },
+        nothing,
+        nothing,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everyone_pauses_and_resumes_only_their_own_learning() {
     if !require_root("everyone_pauses_and_resumes_only_their_own_learning") {
         return;

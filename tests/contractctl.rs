@@ -194,7 +194,7 @@ fn every_subcommand_through_the_real_binary() {
     );
 
     let verified = json(
-        contractctl(&bus, owner, &["--json", "audit", "verify"]),
+        contractctl(&bus, 0, &["--json", "audit", "verify"]),
         "audit verify",
     );
     assert_eq!(verified["ok"], true);

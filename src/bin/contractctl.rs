@@ -204,7 +204,7 @@ enum MemoriesAction {
 
 #[derive(Debug, Subcommand)]
 enum AuditAction {
-    /// Recompute the hash chain and report the first broken record.
+    /// Recompute the hash chain and report the first broken record (admin).
     Verify,
     /// Show records after a sequence number (admin); --follow keeps printing new ones as they
     /// are written, until Ctrl-C.

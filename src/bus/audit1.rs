@@ -4,7 +4,10 @@ use super::Daemon;
 use super::authorize::Action;
 use super::dicts::Dict;
 use super::error::BusError;
-use std::sync::Arc;
+use crate::store::{AuditReader, StoreError};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Mutex;
 use zbus::interface;
 use zbus::message::Header;
 use zbus::{OwnedVariant, Variant};
@@ -13,6 +16,48 @@ use zbus::{OwnedVariant, Variant};
 #[derive(Debug)]
 pub struct Audit1 {
     pub(crate) daemon: Arc<Daemon>,
+}
+
+/// The audit log's own read-only connections to the store: one for `Read`, one for `Verify`.
+/// Neither runs on the writer thread, so a long walk of the chain holds up no mutation; each
+/// runs in `spawn_blocking`, one call at a time per connection. A second Verify waits for the
+/// first to finish (an admin asking twice gets two answers, not an error).
+#[derive(Debug, Default)]
+pub struct AuditReads {
+    reads: OnceLock<Arc<Mutex<AuditReader>>>,
+    verifies: OnceLock<Arc<Mutex<AuditReader>>>,
+}
+
+impl AuditReads {
+    /// Opens both connections to the store at `path` (which the writer has opened already).
+    pub fn open(&self, path: &Path) -> Result<(), StoreError> {
+        let _ = self
+            .reads
+            .set(Arc::new(Mutex::new(AuditReader::open(path)?)));
+        let _ = self
+            .verifies
+            .set(Arc::new(Mutex::new(AuditReader::open(path)?)));
+        Ok(())
+    }
+
+    /// Runs `job` on `connection` in a blocking thread once the previous job on it is done.
+    async fn run<R, F>(
+        connection: &OnceLock<Arc<Mutex<AuditReader>>>,
+        job: F,
+    ) -> Result<R, BusError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut AuditReader) -> Result<R, StoreError> + Send + 'static,
+    {
+        let connection = connection
+            .get()
+            .ok_or_else(|| BusError::unavailable("the audit log is not open yet"))?;
+        let mut reader = Arc::clone(connection).lock_owned().await;
+        let outcome = tokio::task::spawn_blocking(move || job(&mut reader))
+            .await
+            .map_err(|_| BusError::unavailable("reading the audit log failed"))?;
+        Ok(outcome?)
+    }
 }
 
 fn put<'a>(dict: &mut Dict, key: &str, value: impl Into<Variant<'a>>) {
@@ -41,11 +86,10 @@ impl Audit1 {
             .require(&who, Action::ManageAll, &header)
             .await?;
         let limit = limit.min(self.daemon.config().config.limits.max_audit_read);
-        let records = self
-            .daemon
-            .writer
-            .read(move |ledger| ledger.store().read_audit(after_seq, limit))
-            .await??;
+        let records = AuditReads::run(&self.daemon.audit_reads.reads, move |reader| {
+            reader.read_audit(after_seq, limit)
+        })
+        .await?;
         Ok(records
             .into_iter()
             .map(|record| {
@@ -78,15 +122,21 @@ impl Audit1 {
             .collect())
     }
 
-    /// Recomputes the whole chain: (ok, records read, first broken sequence number or 0,
-    /// message).
+    /// Recomputes the whole chain (admin; org.learningcontracts.manage-all): (ok, records
+    /// read, first broken sequence number or 0, message). One verification runs at a time;
+    /// a second call waits for the one before it.
     #[zbus(out_args("ok", "records", "first_bad", "message"))]
-    async fn verify(&self) -> Result<(bool, u64, u64, String), BusError> {
-        let verification = self
-            .daemon
-            .writer
-            .read(|ledger| ledger.store().verify_audit())
-            .await??;
+    async fn verify(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(bool, u64, u64, String), BusError> {
+        let who = self.daemon.identify(connection, &header).await?;
+        self.daemon
+            .require(&who, Action::ManageAll, &header)
+            .await?;
+        let verification =
+            AuditReads::run(&self.daemon.audit_reads.verifies, AuditReader::verify_audit).await?;
         Ok((
             verification.ok,
             verification.records,

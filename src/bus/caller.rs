@@ -54,6 +54,12 @@ impl Identities {
         let _ = self.lookups.set(connection);
     }
 
+    /// The connection of its own for asking other services (logind), when it is set; never
+    /// the serving connection.
+    pub fn lookup_connection(&self) -> Option<&zbus::Connection> {
+        self.lookups.get()
+    }
+
     /// The identity of the sender of the call with header `header`.
     pub async fn of(
         &self,

@@ -7,10 +7,14 @@ use super::caller::Identity;
 use super::error::BusError;
 use crate::core::forgetting::denial_audit;
 use crate::core::{CheckKind, CheckRequest, Decision, MemoryClass, Name, Timestamp, Uid};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use zbus::interface;
+use std::time::Duration;
 use zbus::message::Header;
+use zbus::names::{InterfaceName, MemberName};
+use zbus::object_server::{DispatchResult, Interface, ObjectServer, SignalEmitter};
+use zbus::{BoxDBusError, OwnedVariant, Variant, interface};
 
 /// The checks agents call.
 #[derive(Debug)]
@@ -49,13 +53,15 @@ impl Enforcement1 {
         }
     }
 
-    async fn check(
+    /// Judges a check from the in-memory registry alone. A recall whose contract needs the
+    /// owner present comes back pending: asking logind must not hold up the dispatcher.
+    async fn judge(
         &self,
         kind: CheckKind,
         dict: Request,
         header: &Header<'_>,
         connection: &zbus::Connection,
-    ) -> Result<DecisionTuple, BusError> {
+    ) -> Result<Judged, BusError> {
         let fields = args::request(
             &dict,
             RequestKind::Check(kind),
@@ -63,21 +69,38 @@ impl Enforcement1 {
         )?;
         let who = self.daemon.identify(connection, header).await?;
         let owner = self.daemon.resolve_owner(&who, fields.owner)?;
-        let mut request = Self::request(owner, fields);
+        let request = Self::request(owner, fields);
         let now = Timestamp::now();
-        let mut decision = self.daemon.registry.read().check(kind, &request, now);
+        let decision = self.daemon.registry.read().check(kind, &request, now);
         // Owner presence is the last step of recall: ask logind only when it would decide.
         if kind == CheckKind::Recall && decision.allowed && self.requires_owner(&decision) {
-            request.owner_present = owner_present(connection, owner, &who).await;
-            decision = self.daemon.registry.read().check(kind, &request, now);
+            return Ok(Judged::NeedsPresence(PendingPresence {
+                kind,
+                request,
+                who,
+                now,
+            }));
         }
-        if decision.allowed {
-            self.daemon.allowed_checks.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.daemon
-                .audit_denial(denial_audit(&who.caller(), kind, &request, &decision));
+        Ok(Judged::Decided(settle(
+            &self.daemon,
+            kind,
+            &who,
+            &request,
+            decision,
+        )))
+    }
+
+    async fn check(
+        &self,
+        kind: CheckKind,
+        dict: Request,
+        header: &Header<'_>,
+        connection: &zbus::Connection,
+    ) -> Result<DecisionTuple, BusError> {
+        match self.judge(kind, dict, header, connection).await? {
+            Judged::Decided(answer) => Ok(answer),
+            Judged::NeedsPresence(pending) => Ok(pending.decide(&self.daemon).await),
         }
-        Ok(tuple(decision))
     }
 
     fn requires_owner(&self, decision: &Decision) -> bool {
@@ -95,9 +118,75 @@ impl Enforcement1 {
     }
 }
 
+/// A check judged so far, or one that waits for the owner's presence.
+enum Judged {
+    /// The answer.
+    Decided(DecisionTuple),
+    /// Allowed but for owner presence, which logind must be asked about.
+    NeedsPresence(PendingPresence),
+}
+
+/// A recall allowed but for the owner's presence.
+struct PendingPresence {
+    kind: CheckKind,
+    request: CheckRequest,
+    who: Arc<Identity>,
+    now: Timestamp,
+}
+
+impl PendingPresence {
+    /// Asks logind whether the owner is present, and judges again with the answer.
+    async fn decide(mut self, daemon: &Daemon) -> DecisionTuple {
+        self.request.owner_present = owner_present(daemon, self.request.owner, &self.who).await;
+        let decision = daemon
+            .registry
+            .read()
+            .check(self.kind, &self.request, self.now);
+        settle(daemon, self.kind, &self.who, &self.request, decision)
+    }
+}
+
+/// Counts an allowed check or holds a denied one for the audit log; the answer on the wire.
+fn settle(
+    daemon: &Daemon,
+    kind: CheckKind,
+    who: &Identity,
+    request: &CheckRequest,
+    decision: Decision,
+) -> DecisionTuple {
+    if decision.allowed {
+        daemon.allowed_checks.fetch_add(1, Ordering::Relaxed);
+    } else {
+        daemon.audit_denial(denial_audit(&who.caller(), kind, request, &decision));
+    }
+    tuple(decision)
+}
+
+/// How long logind has to say whether an owner is present; past it the owner counts as absent.
+const LOGIND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Whether the owner is present, asked over the lookup connection (never the serving one, see
+/// [`super::caller::Identities`]) within [`LOGIND_TIMEOUT`]. No lookup connection, an error or
+/// no answer in time means absent: fail closed.
+async fn owner_present(daemon: &Daemon, owner: Uid, requester: &Identity) -> bool {
+    let Some(connection) = daemon.identities.lookup_connection() else {
+        return false;
+    };
+    match tokio::time::timeout(LOGIND_TIMEOUT, ask_logind(connection, owner, requester)).await {
+        Ok(present) => present,
+        Err(_) => {
+            tracing::warn!(
+                owner_uid = owner,
+                "logind did not say in time whether the owner is present; counting the owner absent"
+            );
+            false
+        }
+    }
+}
+
 /// Whether the owner is present: an active login session of the owner from logind; without
 /// logind on the bus, the requester must be the owner.
-async fn owner_present(connection: &zbus::Connection, owner: Uid, requester: &Identity) -> bool {
+async fn ask_logind(connection: &zbus::Connection, owner: Uid, requester: &Identity) -> bool {
     let user = connection
         .call_method(
             Some("org.freedesktop.login1"),
@@ -145,7 +234,8 @@ async fn owner_present(connection: &zbus::Connection, owner: Uid, requester: &Id
 /// out_of_scope, memory_unavailable, owner_absent, not_transferable, store_unavailable.
 // Calls are handled inline on the bus thread rather than in a task each: checks are short
 // and never wait, and a task per call (zbus formats the whole message to name it) cost a
-// third of the throughput. RegisterMemory's commit holds other calls for its duration.
+// third of the throughput. The calls that wait (RegisterMemory's commit, a recall that asks
+// logind) reply from a task of their own: see Enforcement1Dispatch, which is what is served.
 #[interface(name = "org.learningcontracts.Enforcement1", spawn = false)]
 impl Enforcement1 {
     /// May a memory be created? Keys: domain, context, classification, tool, contract_id, owner.
@@ -256,5 +346,195 @@ impl Enforcement1 {
             &config.config.gates.denied_tools,
         );
         Ok((gate.allowed, gate.code.as_str().to_string(), gate.reason))
+    }
+}
+
+/// `Enforcement1` as it is served: checks run inline on the serving connection's dispatcher
+/// (fast, and a task per call costs a third of the throughput), while the calls that wait
+/// reply later from a task of their own, so nothing on the dispatcher waits on the writer or
+/// on another service: `RegisterMemory` (a commit) always, and `CheckRecall` once it needs to
+/// ask logind whether the owner is present. Everything else, introspection included, is the
+/// `#[interface]` implementation's.
+#[derive(Debug)]
+pub struct Enforcement1Dispatch {
+    inner: Enforcement1,
+}
+
+impl Enforcement1Dispatch {
+    /// Serves `Enforcement1` for `daemon`.
+    pub fn new(daemon: Arc<Daemon>) -> Self {
+        Self {
+            inner: Enforcement1 { daemon },
+        }
+    }
+
+    /// `RegisterMemory`, handled in a task of its own by the generated handler.
+    fn register_in_task(
+        &self,
+        connection: &zbus::Connection,
+        msg: &zbus::Message,
+    ) -> DispatchResult<'static> {
+        let iface = Enforcement1 {
+            daemon: Arc::clone(&self.inner.daemon),
+        };
+        let connection = connection.clone();
+        let msg = msg.clone();
+        DispatchResult::Async(Box::pin(async move {
+            tokio::spawn(async move {
+                let server = connection.object_server();
+                let member = MemberName::from_static_str_unchecked("RegisterMemory");
+                if let DispatchResult::Async(handler) =
+                    Interface::call(&iface, server, &connection, &msg, member)
+                    && let Err(err) = handler.await
+                {
+                    let header = msg.header();
+                    if let Err(err) = connection.reply_dbus_error(&header, err).await {
+                        tracing::debug!(error = %err, "a registration's reply could not be sent, ignoring");
+                    }
+                }
+            });
+            Ok(())
+        }))
+    }
+
+    /// `CheckRecall`: judged inline; when logind must be asked, the reply comes from a task.
+    async fn check_recall(
+        &self,
+        connection: &zbus::Connection,
+        msg: &zbus::Message,
+    ) -> Result<(), BoxDBusError> {
+        let header = msg.header();
+        let request: Request = match msg.body().deserialize() {
+            Ok(request) => request,
+            Err(err) => {
+                let err = zbus::fdo::Error::InvalidArgs(err.to_string());
+                return Ok(reply(connection, &header, Err::<DecisionTuple, _>(err)).await?);
+            }
+        };
+        let judged = self
+            .inner
+            .judge(CheckKind::Recall, request, &header, connection)
+            .await;
+        match judged {
+            Ok(Judged::Decided(answer)) => {
+                Ok(reply(connection, &header, Ok::<_, BusError>(answer)).await?)
+            }
+            Err(err) => Ok(reply(connection, &header, Err::<DecisionTuple, _>(err)).await?),
+            Ok(Judged::NeedsPresence(pending)) => {
+                let daemon = Arc::clone(&self.inner.daemon);
+                let connection = connection.clone();
+                let msg = msg.clone();
+                tokio::spawn(async move {
+                    let answer = pending.decide(&daemon).await;
+                    if let Err(err) =
+                        reply(&connection, &msg.header(), Ok::<_, BusError>(answer)).await
+                    {
+                        tracing::debug!(error = %err, "a recall's reply could not be sent, ignoring");
+                    }
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Replies to the call with `header`, unless the caller asked for no reply.
+async fn reply<T, E>(
+    connection: &zbus::Connection,
+    header: &Header<'_>,
+    outcome: Result<T, E>,
+) -> zbus::Result<()>
+where
+    T: serde::Serialize + zbus::zvariant::DynamicType,
+    E: zbus::DBusError,
+{
+    if header
+        .primary()
+        .flags()
+        .contains(zbus::message::Flags::NO_REPLY_EXPECTED)
+    {
+        return Ok(());
+    }
+    match outcome {
+        Ok(value) => connection.reply(header, &value).await.map(|_| ()),
+        Err(err) => connection.reply_dbus_error(header, err).await.map(|_| ()),
+    }
+}
+
+#[async_trait::async_trait]
+impl Interface for Enforcement1Dispatch {
+    fn name() -> InterfaceName<'static> {
+        <Enforcement1 as Interface>::name()
+    }
+
+    fn spawn_tasks_for_methods(&self) -> bool {
+        false
+    }
+
+    async fn get(
+        &self,
+        property_name: &str,
+        server: &ObjectServer,
+        connection: &zbus::Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> Option<Result<OwnedVariant, BoxDBusError>> {
+        self.inner
+            .get(property_name, server, connection, header, emitter)
+            .await
+    }
+
+    async fn get_all(
+        &self,
+        server: &ObjectServer,
+        connection: &zbus::Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<HashMap<String, OwnedVariant>> {
+        self.inner
+            .get_all(server, connection, header, emitter)
+            .await
+    }
+
+    async fn set_mut(
+        &mut self,
+        property_name: &str,
+        value: &Variant<'_>,
+        server: &ObjectServer,
+        connection: &zbus::Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> Option<Result<(), BoxDBusError>> {
+        self.inner
+            .set_mut(property_name, value, server, connection, header, emitter)
+            .await
+    }
+
+    fn call<'call>(
+        &'call self,
+        server: &'call ObjectServer,
+        connection: &'call zbus::Connection,
+        msg: &'call zbus::Message,
+        name: MemberName<'call>,
+    ) -> DispatchResult<'call> {
+        match name.as_str() {
+            "RegisterMemory" => self.register_in_task(connection, msg),
+            "CheckRecall" => DispatchResult::Async(Box::pin(self.check_recall(connection, msg))),
+            _ => self.inner.call(server, connection, msg, name),
+        }
+    }
+
+    fn call_mut<'call>(
+        &'call mut self,
+        server: &'call ObjectServer,
+        connection: &'call zbus::Connection,
+        msg: &'call zbus::Message,
+        name: MemberName<'call>,
+    ) -> DispatchResult<'call> {
+        self.inner.call_mut(server, connection, msg, name)
+    }
+
+    fn introspect_to_writer(&self, writer: &mut dyn std::fmt::Write, level: usize) {
+        self.inner.introspect_to_writer(writer, level)
     }
 }

@@ -93,6 +93,8 @@ pub struct Daemon {
     /// Last call time per bus name of session openers, on the monotonic clock (for the idle
     /// time, which a wall-clock step must not end or stretch).
     pub activity: Mutex<HashMap<String, Monotonic>>,
+    /// The audit log's read connections (Audit1.Read and Verify never use the writer).
+    pub audit_reads: audit1::AuditReads,
 }
 
 impl Daemon {
@@ -118,6 +120,7 @@ impl Daemon {
             allowed_checks: AtomicU64::new(0),
             denials: Mutex::new((Vec::new(), 0)),
             activity: Mutex::new(HashMap::new()),
+            audit_reads: audit1::AuditReads::default(),
         }
     }
 

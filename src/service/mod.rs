@@ -5,6 +5,7 @@ pub mod lockdown;
 pub mod logging;
 pub mod mode;
 pub mod notify;
+pub mod supervisor;
 pub mod wall_alarm;
 pub mod writer;
 
@@ -75,6 +76,9 @@ pub enum ServiceError {
     /// A thread or signal handler could not be set up.
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
+    /// A background task panicked or ended: the daemon stops so systemd restarts it.
+    #[error("{0}; stopping so the service is restarted")]
+    Task(#[from] supervisor::TaskFailure),
 }
 
 /// The file the store lives in.
@@ -126,6 +130,8 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let authorizer = choose_authorizer(&connection, &loaded, &options.bus).await;
     tracing::info!(authorization = authorizer.name(), "authorization mode");
 
+    // Every long-lived task runs under one supervisor: one that ends stops the daemon.
+    let mut tasks = supervisor::Supervisor::new();
     let (mode_control, control_rx) = mpsc::unbounded_channel();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let source_kind = loaded.config.mode.source;
@@ -136,10 +142,10 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         )),
         SourceKind::Detect => {
             let (mounts_tx, mounts_rx) = watch::channel(None);
-            tokio::spawn(crate::source::detect::watch_mounts(
-                loaded.config.mode.detect.clone(),
-                mounts_tx,
-            ));
+            tasks.spawn(
+                "watch_mounts",
+                crate::source::detect::watch_mounts(loaded.config.mode.detect.clone(), mounts_tx),
+            );
             Box::new(
                 DetectSource::new(&loaded.config.mode.detect, mounts_rx).map_err(|message| {
                     config::ConfigError::Value {
@@ -163,21 +169,24 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let (units_tx, units_rx) = watch::channel(None);
     {
         let daemon = Arc::clone(&daemon);
-        tokio::spawn(lockdown::reconcile_units(
-            lookups.clone(),
-            move || daemon.config().config.lockdown.freeze_units.clone(),
-            units_rx,
-        ));
+        tasks.spawn(
+            "unit reconciler",
+            lockdown::reconcile_units(
+                lookups.clone(),
+                move || daemon.config().config.lockdown.freeze_units.clone(),
+                units_rx,
+            ),
+        );
     }
-    daemon.identities.set_lookup_connection(lookups);
+    daemon.identities.set_lookup_connection(lookups.clone());
+    // Audit reads go over read-only connections of their own, never through the writer.
+    daemon.audit_reads.open(&store_path)?;
     // Objects first, then the name: a caller that sees the name finds every interface.
     serve_objects(&connection, &daemon).await?;
-    tokio::spawn(bus::announce(
-        connection.clone(),
-        Arc::clone(&daemon),
-        announce_rx,
-        units_tx,
-    ));
+    tasks.spawn(
+        "announce",
+        bus::announce(connection.clone(), Arc::clone(&daemon), announce_rx, units_tx),
+    );
     if !recovery.is_empty() {
         let _ = announce_tx.send(Announcement {
             events: recovery,
@@ -186,20 +195,26 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     }
     let (readings_tx, readings_rx) = watch::channel(None);
     let source_name = source.name();
-    let source_task = tokio::spawn(source.run(readings_tx));
+    tasks.spawn(TASK_SOURCE, source.run(readings_tx));
     let (first_tx, first_rx) = oneshot::channel();
-    let supervisor = tokio::spawn(mode::supervise(
-        Arc::clone(&daemon),
-        connection.clone(),
-        source_name,
-        readings_rx,
-        control_rx,
-        first_tx,
-    ));
-    tokio::spawn(watch_connections(connection.clone(), Arc::clone(&daemon)));
-    tokio::spawn(keep_time(Arc::clone(&daemon)));
-    tokio::spawn(flush_denials(Arc::clone(&daemon)));
-    tokio::spawn(recover_store(Arc::clone(&daemon)));
+    tasks.spawn(
+        TASK_MODE_SUPERVISOR,
+        mode::supervise(
+            Arc::clone(&daemon),
+            connection.clone(),
+            source_name,
+            readings_rx,
+            control_rx,
+            first_tx,
+        ),
+    );
+    tasks.spawn(
+        "watch_connections",
+        watch_connections(connection.clone(), Arc::clone(&daemon)),
+    );
+    tasks.spawn("keep_time", keep_time(Arc::clone(&daemon)));
+    tasks.spawn("flush_denials", flush_denials(Arc::clone(&daemon)));
+    tasks.spawn("recover_store", recover_store(Arc::clone(&daemon)));
 
     let reply = connection
         .request_name_with_flags(BUS_NAME, zbus::fdo::RequestNameFlags::DO_NOT_QUEUE)
@@ -211,7 +226,14 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         Ok(_) | Err(zbus::Error::NameTaken) => return Err(ServiceError::NameTaken),
         Err(err) => return Err(err.into()),
     }
-    let _ = first_rx.await;
+    // A task that fails before the first reading is in stops the start too.
+    tokio::select! {
+        _ = first_rx => {}
+        failure = tasks.failure() => {
+            tracing::error!(task = failure.task(), "{failure}");
+            return Err(failure.into());
+        }
+    }
     notify::ready(&status_line(&daemon));
     tracing::info!(
         MESSAGE_ID = logging::MESSAGE_STARTED,
@@ -224,8 +246,14 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let watchdog = notify::watchdog_interval();
     let mut watchdog_tick =
         tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
+    let mut failed = None;
     loop {
         tokio::select! {
+            failure = tasks.failure() => {
+                tracing::error!(task = failure.task(), "{failure}");
+                failed = Some(failure);
+                break;
+            }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
@@ -241,21 +269,18 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
                 let _ = reply.send(outcome);
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
-                // Only a writer that answers proves the daemon is alive.
-                let alive = tokio::time::timeout(watchdog.unwrap_or_default() / 2, writer.read(|_| ())).await;
-                if matches!(alive, Ok(Ok(()))) {
+                let within = watchdog.unwrap_or_default() / 2;
+                if alive(&writer, &lookups, &connection, within).await {
                     notify::watchdog();
-                } else {
-                    tracing::error!("the store writer did not answer in time; withholding the watchdog ping");
                 }
             }
         }
     }
     notify::stopping();
     tracing::info!("stopping");
-    // The supervisor first: a source that stops while it still runs would read as UNKNOWN.
-    supervisor.abort();
-    source_task.abort();
+    // The mode supervisor first: a source that stops while it still runs would read as UNKNOWN.
+    tasks.abort(TASK_MODE_SUPERVISOR);
+    tasks.abort(TASK_SOURCE);
     daemon.flush_denials();
     let _ = connection.release_name(BUS_NAME).await;
     // Everything queued before the stop still commits; then the store closes.
@@ -263,7 +288,69 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     drop(writer);
     drop(daemon);
     drop(announce_tx);
-    Ok(())
+    tasks.shutdown();
+    match failed {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
+}
+
+/// The supervised task that runs the mode source.
+const TASK_SOURCE: &str = "mode source";
+/// The supervised task that turns readings into the committed mode.
+const TASK_MODE_SUPERVISOR: &str = "mode supervisor";
+
+/// Whether the daemon is alive enough for the watchdog: the store writer runs a job, and the
+/// serving connection's dispatcher answers a `Peer.Ping` sent from the lookup connection, both
+/// within `within`. A dispatcher stuck behind a handler withholds the ping as a stuck writer
+/// does.
+async fn alive(
+    writer: &Writer,
+    lookups: &zbus::Connection,
+    serving: &zbus::Connection,
+    within: Duration,
+) -> bool {
+    let writer_answers = async { matches!(writer.read(|_| ()).await, Ok(())) };
+    let dispatcher_answers = async {
+        let Some(name) = serving.unique_name() else {
+            return false;
+        };
+        lookups
+            .call_method(
+                Some(name.as_str()),
+                OBJECT_PATH,
+                Some("org.freedesktop.DBus.Peer"),
+                "Ping",
+                &(),
+            )
+            .await
+            .is_ok()
+    };
+    let answered = tokio::time::timeout(within, async {
+        tokio::join!(writer_answers, dispatcher_answers)
+    })
+    .await;
+    match answered {
+        Ok((true, true)) => true,
+        Ok((writer_ok, _)) => {
+            tracing::error!(
+                writer = writer_ok,
+                "{} did not answer; withholding the watchdog ping",
+                if writer_ok {
+                    "the bus dispatcher"
+                } else {
+                    "the store writer"
+                }
+            );
+            false
+        }
+        Err(_) => {
+            tracing::error!(
+                "the store writer or the bus dispatcher did not answer in time; withholding the watchdog ping"
+            );
+            false
+        }
+    }
 }
 
 fn create_state_dir(path: &std::path::Path) -> Result<(), ServiceError> {
@@ -289,7 +376,7 @@ async fn serve_objects(connection: &zbus::Connection, daemon: &Arc<Daemon>) -> z
         .at(OBJECT_PATH, contracts1::Contracts1 { daemon: d() })
         .await?;
     server
-        .at(OBJECT_PATH, enforcement1::Enforcement1 { daemon: d() })
+        .at(OBJECT_PATH, enforcement1::Enforcement1Dispatch::new(d()))
         .await?;
     server
         .at(OBJECT_PATH, boundary1::Boundary1 { daemon: d() })

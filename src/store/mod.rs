@@ -4,13 +4,15 @@
 
 pub mod audit;
 mod load;
+pub mod reader;
 pub mod schema;
 
 use crate::core::{
     AuditEvent, Change, Contract, HostState, MemoryRecord, Name, Timestamp,
     memory::{MemoryStatus, PurgedMemory},
 };
-use audit::{AuditRecord, AuditVerification, GENESIS_HASH, verify_chain};
+use audit::{AuditRecord, AuditVerification, GENESIS_HASH};
+pub use reader::AuditReader;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -280,15 +282,7 @@ impl Store {
     }
 
     fn read_head(&self) -> Result<AuditHead, StoreError> {
-        let (seq, hash): (i64, String) = self.conn.query_row(
-            "SELECT seq, hash FROM audit_head WHERE singleton = 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
-        Ok(AuditHead {
-            seq: seq as u64,
-            hash,
-        })
+        reader::read_head(&self.conn)
     }
 
     fn load(&self, sink: &mut dyn ContractSink) -> Result<Loaded, StoreError> {
@@ -432,27 +426,10 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Recomputes the whole chain and reports the first broken record.
+    /// Recomputes the whole chain and reports the first broken record (on the writer's
+    /// connection; the daemon verifies on an [`AuditReader`] instead).
     pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
-        let head = self.read_head()?;
-        let mut statement = self.conn.prepare(
-            "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
-             FROM audit ORDER BY seq",
-        )?;
-        let rows = statement.query_map([], audit_row)?;
-        let mut failure = None;
-        let records = rows.map_while(|row| match row {
-            Ok(record) => Some(record),
-            Err(err) => {
-                failure = Some(err);
-                None
-            }
-        });
-        let verification = verify_chain(records, (head.seq, &head.hash));
-        match failure {
-            Some(err) => Err(err.into()),
-            None => Ok(verification),
-        }
+        reader::verify_in(&self.conn)
     }
 }
 

@@ -139,6 +139,8 @@ impl TestBus {
   </policy>
   <policy context="default">
     <allow send_destination="org.freedesktop.PolicyKit1"/>
+    <!-- As systemd-logind's own policy file allows; tests may stand in for logind. -->
+    <allow send_destination="org.freedesktop.login1"/>
   </policy>
   <includedir>{policy}</includedir>
 </busconfig>

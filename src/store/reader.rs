@@ -1,0 +1,96 @@
+//! A read-only connection to the store for the audit log's slow reads (`Audit1.Read`,
+//! `Audit1.Verify`). In WAL mode a reader sees the last committed state and never blocks the
+//! writer, so walking a long chain holds up no mutation.
+
+use super::audit::{AuditRecord, AuditVerification, verify_chain};
+use super::{AuditHead, StoreError, audit_row, corrupt_or};
+use rusqlite::{Connection, OpenFlags, params};
+use std::path::{Path, PathBuf};
+
+/// A read-only connection to the store, for audit reads. Not shared between threads: callers
+/// own it (behind a lock) while they read.
+pub struct AuditReader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for AuditReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditReader")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl AuditReader {
+    /// Opens the existing store at `path` read-only. The writer must have opened it first
+    /// (it creates the file and switches it to WAL mode).
+    pub fn open(path: &Path) -> Result<AuditReader, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|err| corrupt_or(path, err))?;
+        // A checkpoint by the writer can briefly lock the WAL index.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(AuditReader {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Up to `limit` audit records after sequence number `after_seq`, oldest first.
+    pub fn read_audit(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
+             FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![after_seq as i64, limit], audit_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Recomputes the whole chain and reports the first broken record. The head and the
+    /// records are read in one transaction: one snapshot, whatever commits meanwhile.
+    pub fn verify_audit(&mut self) -> Result<AuditVerification, StoreError> {
+        let tx = self.conn.transaction()?;
+        let verification = verify_in(&tx)?;
+        tx.finish()?;
+        Ok(verification)
+    }
+}
+
+/// Reads the recorded head and walks the chain on `conn`.
+pub(super) fn verify_in(conn: &Connection) -> Result<AuditVerification, StoreError> {
+    let head = read_head(conn)?;
+    let mut statement = conn.prepare(
+        "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
+         FROM audit ORDER BY seq",
+    )?;
+    let rows = statement.query_map([], audit_row)?;
+    let mut failure = None;
+    let records = rows.map_while(|row| match row {
+        Ok(record) => Some(record),
+        Err(err) => {
+            failure = Some(err);
+            None
+        }
+    });
+    let verification = verify_chain(records, (head.seq, &head.hash));
+    match failure {
+        Some(err) => Err(err.into()),
+        None => Ok(verification),
+    }
+}
+
+/// The audit head the store recorded.
+pub(super) fn read_head(conn: &Connection) -> Result<AuditHead, StoreError> {
+    let (seq, hash): (i64, String) = conn.query_row(
+        "SELECT seq, hash FROM audit_head WHERE singleton = 1",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(AuditHead {
+        seq: seq as u64,
+        hash,
+    })
+}
