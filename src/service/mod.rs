@@ -81,6 +81,10 @@ pub enum ServiceError {
     Task(#[from] supervisor::TaskFailure),
 }
 
+/// How long the start waits for the mode source's first reading before taking the bus name
+/// anyway.
+const FIRST_READING_WAIT: Duration = Duration::from_secs(10);
+
 /// The file the store lives in.
 pub const STORE_FILE: &str = "contracts.db";
 
@@ -185,7 +189,12 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     serve_objects(&connection, &daemon).await?;
     tasks.spawn(
         "announce",
-        bus::announce(connection.clone(), Arc::clone(&daemon), announce_rx, units_tx),
+        bus::announce(
+            connection.clone(),
+            Arc::clone(&daemon),
+            announce_rx,
+            units_tx,
+        ),
     );
     if !recovery.is_empty() {
         let _ = announce_tx.send(Announcement {
@@ -216,6 +225,20 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     tasks.spawn("flush_denials", flush_denials(Arc::clone(&daemon)));
     tasks.spawn("recover_store", recover_store(Arc::clone(&daemon)));
 
+    // The name is asked for once the first reading is judged, so a caller that finds the name
+    // is answered in the host's mode rather than in UNKNOWN (a source that gives no reading at
+    // all is waited for at most FIRST_READING_WAIT; checks then deny as UNKNOWN). A task that
+    // fails before then stops the start too.
+    tokio::select! {
+        _ = first_rx => {}
+        _ = tokio::time::sleep(FIRST_READING_WAIT) => {
+            tracing::warn!("no mode reading after {} s; serving in UNKNOWN, where every check is denied", FIRST_READING_WAIT.as_secs());
+        }
+        failure = tasks.failure() => {
+            tracing::error!(task = failure.task(), "{failure}");
+            return Err(failure.into());
+        }
+    }
     let reply = connection
         .request_name_with_flags(BUS_NAME, zbus::fdo::RequestNameFlags::DO_NOT_QUEUE)
         .await;
@@ -225,14 +248,6 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         ) => {}
         Ok(_) | Err(zbus::Error::NameTaken) => return Err(ServiceError::NameTaken),
         Err(err) => return Err(err.into()),
-    }
-    // A task that fails before the first reading is in stops the start too.
-    tokio::select! {
-        _ = first_rx => {}
-        failure = tasks.failure() => {
-            tracing::error!(task = failure.task(), "{failure}");
-            return Err(failure.into());
-        }
     }
     notify::ready(&status_line(&daemon));
     tracing::info!(
