@@ -68,7 +68,7 @@ impl Boundary1 {
             )
         };
         self.daemon
-            .writer
+            .writer_for(&who)
             .mutate(move |ledger| {
                 let now = Timestamp::now();
                 ledger
@@ -97,7 +97,7 @@ impl Boundary1 {
         let who = self.daemon.identify(connection, header).await?;
         let actor = self.daemon.require(&who, action, header).await?;
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| plan(r, &actor, Timestamp::now()))
             .await?;
         // The effective mode follows: the latch or the override changed.

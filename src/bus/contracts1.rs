@@ -10,6 +10,7 @@ use crate::core::plain::summary::summarize;
 use crate::core::plain::templates::{TEMPLATES, Template, TemplateError, instantiate};
 use crate::core::plain::text::draft_from_text;
 use crate::core::{ContractKind, ContractSpec, Timestamp};
+use crate::service::writer::Lane;
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -61,7 +62,7 @@ impl Contracts1 {
         let id = new_id();
         let new = id.clone();
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
             .await?;
         Ok(id)
@@ -86,7 +87,7 @@ impl Contracts1 {
                 .await?;
         }
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_update_draft(&actor, &id, &patch, Timestamp::now()))
             .await
     }
@@ -103,7 +104,7 @@ impl Contracts1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_submit(&actor, &id, Timestamp::now()))
             .await
     }
@@ -121,7 +122,7 @@ impl Contracts1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_return_to_draft(&actor, &id, &note, Timestamp::now()))
             .await
     }
@@ -142,7 +143,7 @@ impl Contracts1 {
             .actor_for(&who, &id, Some(Action::ConfirmOwn), &header)
             .await?;
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_activate(&actor, &id, Timestamp::now()))
             .await
     }
@@ -164,7 +165,7 @@ impl Contracts1 {
         let new = new_id();
         let reply = new.clone();
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_amend(&actor, &id, &patch, new, Timestamp::now()))
             .await?;
         Ok(reply)
@@ -185,7 +186,7 @@ impl Contracts1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_revoke(&actor, &id, &reason, Timestamp::now()))
             .await
     }
@@ -377,8 +378,10 @@ impl Contracts1 {
         let id = new_id();
         let new = id.clone();
         let actor = actor.clone();
+        let lane = actor.caller.uid.map_or(Lane::Host, Lane::of);
         self.daemon
             .writer
+            .lane(lane)
             .run(move |r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
             .await?;
         Ok(id)

@@ -308,7 +308,7 @@ impl Enforcement1 {
         let caller = who.caller();
         let (decision, memory_id) = self
             .daemon
-            .writer
+            .writer_for(&who)
             .mutate(move |ledger| {
                 ledger
                     .register_memory(&caller, &request, memory_id, &derived, Timestamp::now())

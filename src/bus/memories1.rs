@@ -118,7 +118,7 @@ impl Memories1 {
             .actor_for(&who, &contract_id, Some(Action::ConfirmOwn), &header)
             .await?;
         self.daemon
-            .writer
+            .writer_for(&who)
             .mutate(move |ledger| {
                 ledger
                     .request_purge(&actor, &contract_id, Now::read())
@@ -157,7 +157,7 @@ impl Memories1 {
             .await?;
         actor.confirmed = owner == Some(who.uid);
         self.daemon
-            .writer
+            .writer_for(&who)
             .mutate(move |ledger| ledger.confirm_purge(&actor, &contract_id, &token, Now::read()))
             .await
     }

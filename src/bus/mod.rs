@@ -124,6 +124,12 @@ impl Daemon {
         }
     }
 
+    /// The writer, with this caller's jobs in its own lane: no caller waits behind another
+    /// caller's backlog (root shares the daemon's lane, served first).
+    pub fn writer_for(&self, who: &Identity) -> crate::service::writer::LaneWriter<'_> {
+        self.writer.lane(crate::service::writer::Lane::of(who.uid))
+    }
+
     /// The config in force.
     pub fn config(&self) -> Arc<config::Loaded> {
         Arc::clone(&self.config.read())

@@ -113,7 +113,7 @@ impl Sessions1 {
             per_connection: config.config.sessions.max_per_connection,
         };
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_open_session(&opener, owner, session, limits, Now::read()))
             .await?;
         // Only after the commit: a refused Open leaves nothing behind for a connection that
@@ -137,7 +137,7 @@ impl Sessions1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.session_actor(&who, &session_id, &header).await?;
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| {
                 r.plan_end_session(
                     Some(&actor),
@@ -163,7 +163,7 @@ impl Sessions1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.session_actor(&who, &session_id, &header).await?;
         self.daemon
-            .writer
+            .writer_for(&who)
             .run(move |r| r.plan_bind(&actor, &session_id, &contract_id, Timestamp::now()))
             .await
     }
