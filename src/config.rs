@@ -192,6 +192,14 @@ impl Default for SessionsConfig {
     }
 }
 
+/// The most entries the bus's request reader keeps of a request dictionary or of a list in it,
+/// whatever the config says; past it entries are counted, not kept. `[limits] max_entries` may
+/// only be lower.
+pub const ENTRIES_CEILING: usize = 4096;
+/// The longest string the request reader keeps, in bytes; a longer one is measured, not
+/// copied. `[limits] max_string_bytes` may only be lower.
+pub const STRING_BYTES_CEILING: usize = 65_536;
+
 /// `[limits]`
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -429,12 +437,12 @@ fn check(config: Config) -> Result<Config, ConfigError> {
         (
             "limits.max_entries",
             config.limits.max_entries,
-            crate::bus::args::ENTRIES_CEILING,
+            ENTRIES_CEILING,
         ),
         (
             "limits.max_string_bytes",
             config.limits.max_string_bytes,
-            crate::bus::args::STRING_BYTES_CEILING,
+            STRING_BYTES_CEILING,
         ),
     ] {
         if value > ceiling {

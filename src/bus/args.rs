@@ -17,12 +17,7 @@ use zbus::{OwnedVariant, Signature, Type};
 /// A dictionary the daemon sends (contracts, memories, templates).
 pub type Dict = HashMap<String, OwnedVariant>;
 
-/// The most entries the reader keeps of a request dictionary or of a list in it, whatever the
-/// config says; past it entries are counted, not kept. `[limits] max_entries` may only be lower.
-pub const ENTRIES_CEILING: usize = 4096;
-/// The longest string the reader keeps, in bytes; a longer one is measured, not copied.
-/// `[limits] max_string_bytes` may only be lower.
-pub const STRING_BYTES_CEILING: usize = 65_536;
+pub use crate::config::{ENTRIES_CEILING, STRING_BYTES_CEILING};
 
 /// One value of a request dictionary as read off the wire. Only the types some key has are
 /// kept; anything else is skipped unread and remembered by its signature.

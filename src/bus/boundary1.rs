@@ -79,6 +79,7 @@ impl Boundary1 {
                     .map(|e| ((), e))
             })
             .await
+            .map_err(super::error::BusError::from)
     }
 
     async fn host_change(

@@ -6,11 +6,11 @@ use super::args::{self, Dict, Request};
 use super::authorize::Action;
 use super::dicts;
 use super::error::BusError;
+use crate::app::writer::Lane;
 use crate::core::plain::summary::summarize;
 use crate::core::plain::templates::{TEMPLATES, Template, TemplateError, instantiate};
 use crate::core::plain::text::draft_from_text;
 use crate::core::{ContractKind, ContractSpec, Timestamp};
-use crate::service::writer::Lane;
 use std::sync::Arc;
 use zbus::interface;
 use zbus::message::Header;
@@ -90,6 +90,7 @@ impl Contracts1 {
             .writer_for(&who)
             .run(move |r| r.plan_update_draft(&actor, &id, &patch, Timestamp::now()))
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// Submits a Draft for review (its owner only). Full validation runs here; problems come
@@ -107,6 +108,7 @@ impl Contracts1 {
             .writer_for(&who)
             .run(move |r| r.plan_submit(&actor, &id, Timestamp::now()))
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// Sends a contract in Review back to Draft ("request changes"), by its owner or an admin.
@@ -125,6 +127,7 @@ impl Contracts1 {
             .writer_for(&who)
             .run(move |r| r.plan_return_to_draft(&actor, &id, &note, Timestamp::now()))
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// Activates a contract in Review: its owner with interactive confirmation (polkit action
@@ -146,6 +149,7 @@ impl Contracts1 {
             .writer_for(&who)
             .run(move |r| r.plan_activate(&actor, &id, Timestamp::now()))
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// Drafts an amendment of an Active contract (its owner only): a new Draft with the same
@@ -189,6 +193,7 @@ impl Contracts1 {
             .writer_for(&who)
             .run(move |r| r.plan_revoke(&actor, &id, &reason, Timestamp::now()))
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// One contract: the caller's own or its delegating owner's, a system prohibition, or any

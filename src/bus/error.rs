@@ -143,6 +143,17 @@ impl From<StoreError> for BusError {
     }
 }
 
+impl From<crate::app::writer::WriterError> for BusError {
+    fn from(err: crate::app::writer::WriterError) -> Self {
+        match err {
+            crate::app::writer::WriterError::Ledger(err) => err.into(),
+            crate::app::writer::WriterError::ShuttingDown => {
+                BusError::unavailable("the daemon is shutting down")
+            }
+        }
+    }
+}
+
 impl From<LedgerError> for BusError {
     fn from(err: LedgerError) -> Self {
         match err {

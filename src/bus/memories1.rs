@@ -125,6 +125,7 @@ impl Memories1 {
                     .map(|token| (token, Vec::new()))
             })
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// Second step: with the token, deletes every memory record of the contract, keeping only
@@ -160,6 +161,7 @@ impl Memories1 {
             .writer_for(&who)
             .mutate(move |ledger| ledger.confirm_purge(&actor, &contract_id, &token, Now::read()))
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// Memories of a contract changed status; memory stores act on it.

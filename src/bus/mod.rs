@@ -15,10 +15,10 @@ pub mod error;
 pub mod memories1;
 pub mod sessions1;
 
+use crate::app::writer::{Announcement, Writer};
 use crate::config;
 use crate::core::{Actor, AuditEvent, Event, Monotonic, Timestamp, Uid};
 use crate::ledger::SharedRegistry;
-use crate::service::writer::{Announcement, Writer};
 use authorize::{Action, Authorizer, Verdict};
 use caller::{Identities, Identity};
 use error::BusError;
@@ -86,6 +86,8 @@ pub struct Daemon {
     pub reload_requests: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<(), String>>>,
     /// Woken after every commit, so timers can look again.
     pub changed: Notify,
+    /// Counts announced commits: the status line and the unit reconciler follow it.
+    pub committed: tokio::sync::watch::Sender<u64>,
     /// Allowed checks, counted not logged.
     pub allowed_checks: AtomicU64,
     /// Denied checks not yet written to the audit log.
@@ -117,6 +119,7 @@ impl Daemon {
             mode_control,
             reload_requests,
             changed: Notify::new(),
+            committed: tokio::sync::watch::Sender::new(0),
             allowed_checks: AtomicU64::new(0),
             denials: Mutex::new((Vec::new(), 0)),
             activity: Mutex::new(HashMap::new()),
@@ -126,8 +129,8 @@ impl Daemon {
 
     /// The writer, with this caller's jobs in its own lane: no caller waits behind another
     /// caller's backlog (root shares the daemon's lane, served first).
-    pub fn writer_for(&self, who: &Identity) -> crate::service::writer::LaneWriter<'_> {
-        self.writer.lane(crate::service::writer::Lane::of(who.uid))
+    pub fn writer_for(&self, who: &Identity) -> crate::app::writer::LaneWriter<'_> {
+        self.writer.lane(crate::app::writer::Lane::of(who.uid))
     }
 
     /// The config in force.
@@ -350,15 +353,14 @@ impl Daemon {
     }
 }
 
-/// The announcer: turns committed events into signals and property changes, in commit order.
-/// It also writes the high-priority LOCKDOWN journal entry, whatever the lockdown's source, and
-/// tells the unit reconciler whether LOCKDOWN holds (`units`: `None` until the first mode is
-/// committed).
+/// The announcer: turns committed events into signals and property changes, in commit order,
+/// writes their journal entries (the high-priority LOCKDOWN entry whatever the lockdown's
+/// source), then counts the commit in `committed`, which the status line and the unit
+/// reconciler follow.
 pub async fn announce(
     connection: zbus::Connection,
     daemon: Arc<Daemon>,
     mut queue: mpsc::UnboundedReceiver<Announcement>,
-    units: tokio::sync::watch::Sender<Option<bool>>,
 ) {
     let emitter = match SignalEmitter::new(&connection, OBJECT_PATH) {
         Ok(emitter) => emitter.into_owned(),
@@ -368,7 +370,7 @@ pub async fn announce(
         }
     };
     while let Some(announcement) = queue.recv().await {
-        crate::service::lockdown::journal(&announcement.events, daemon.registry.read().mode());
+        crate::app::journal::lockdown(&announcement.events, daemon.registry.read().mode());
         for event in &announcement.events {
             if let Err(err) = emit(&emitter, event).await {
                 tracing::warn!(error = %err, "a signal could not be sent, ignoring");
@@ -377,19 +379,8 @@ pub async fn announce(
         if let Err(err) = properties_after(&connection, &announcement.events).await {
             tracing::warn!(error = %err, "a property change could not be announced, ignoring");
         }
-        if announcement
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::ModeChanged { .. }))
-        {
-            // The registry holds the mode committed last, so the reconciler converges on the
-            // newest mode whatever order announcements are read in.
-            let locked = daemon.registry.read().mode()
-                == crate::core::EffectiveMode::Known(crate::core::BoundaryMode::Lockdown);
-            units.send_replace(Some(locked));
-        }
         if !announcement.events.is_empty() {
-            crate::service::update_status(&daemon);
+            daemon.committed.send_modify(|count| *count += 1);
         }
         daemon.changed.notify_waiters();
         if let Some(done) = announcement.done {
@@ -411,7 +402,7 @@ async fn emit(emitter: &SignalEmitter<'_>, event: &Event) -> zbus::Result<()> {
             reason,
         } => {
             tracing::info!(
-                MESSAGE_ID = crate::service::logging::MESSAGE_CONTRACT_CHANGED,
+                MESSAGE_ID = crate::app::journal::MESSAGE_CONTRACT_CHANGED,
                 contract_id = id.as_str(),
                 state = state.as_str(),
                 reason = reason.as_str(),
@@ -423,7 +414,7 @@ async fn emit(emitter: &SignalEmitter<'_>, event: &Event) -> zbus::Result<()> {
         Event::ModeChanged { old, new, reason } => {
             tracing::info!(
                 target: "lifecycle",
-                MESSAGE_ID = crate::service::logging::MESSAGE_MODE_CHANGED,
+                MESSAGE_ID = crate::app::journal::MESSAGE_MODE_CHANGED,
                 old = old.name(),
                 new = new.name(),
                 reason = reason.as_str(),

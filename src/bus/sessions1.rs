@@ -82,7 +82,7 @@ impl Sessions1 {
             && self.daemon.registry.read().session(session_id).is_some()
         {
             tracing::warn!(session_id, error = %err, "a session whose agent left could not be ended; the idle time will end it");
-            return Err(err);
+            return Err(err.into());
         }
         asked.map(|_| ())
     }
@@ -147,6 +147,7 @@ impl Sessions1 {
                 )
             })
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// Binds an Active session-retention contract of the session's owner to the session: it
@@ -166,6 +167,7 @@ impl Sessions1 {
             .writer_for(&who)
             .run(move |r| r.plan_bind(&actor, &session_id, &contract_id, Timestamp::now()))
             .await
+            .map_err(super::error::BusError::from)
     }
 
     /// A session ended; these contracts expired with it.

@@ -2,7 +2,6 @@
 //! while LOCKDOWN holds and thawed when it ends; an admin lockdown can also be pushed to the
 //! Boundary Daemon.
 
-use crate::core::{BoundaryMode, EffectiveMode, Event};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -13,56 +12,16 @@ const UNIT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const UNIT_RETRY: Duration = Duration::from_secs(2);
 const UNIT_RETRY_MAX: Duration = Duration::from_secs(60);
 
-/// Writes the high-priority journal entry for LOCKDOWN (SEMANTICS.md section 11), whatever its
-/// source: an admin or a tripwire latching it, the Boundary Daemon's mode or latch, or the
-/// static configuration, and a notice when a latch is released. `mode_now` is the effective
-/// mode after the change was applied.
-pub fn journal(events: &[Event], mode_now: EffectiveMode) {
-    let lockdown = EffectiveMode::Known(BoundaryMode::Lockdown);
-    let latched = events.iter().find_map(|e| match e {
-        Event::LockdownLatched { reason, by } => Some((reason, *by)),
-        _ => None,
-    });
-    if let Some((reason, by)) = latched {
-        let by = by.map_or_else(|| "the detector".to_string(), |uid| format!("uid {uid}"));
-        tracing::error!(
-            MESSAGE_ID = super::logging::MESSAGE_LOCKDOWN,
-            reason = reason.as_str(),
-            "LOCKDOWN entered and latched: {reason} (by {by}); every check is denied until an admin releases it"
-        );
-        return;
-    }
-    for event in events {
-        match event {
-            Event::ModeChanged { new, reason, .. } if *new == lockdown => tracing::error!(
-                MESSAGE_ID = super::logging::MESSAGE_LOCKDOWN,
-                reason = reason.as_str(),
-                "LOCKDOWN entered: {reason}; every check is denied while it holds"
-            ),
-            Event::LockdownReleased { reason } if mode_now == lockdown => tracing::warn!(
-                MESSAGE_ID = super::logging::MESSAGE_LOCKDOWN,
-                reason = reason.as_str(),
-                "lockdown released: {reason}; the mode stays LOCKDOWN because the source still reads lockdown"
-            ),
-            Event::LockdownReleased { reason } => tracing::warn!(
-                MESSAGE_ID = super::logging::MESSAGE_LOCKDOWN,
-                reason = reason.as_str(),
-                "lockdown released: {reason}; the mode is now {mode_now}"
-            ),
-            _ => {}
-        }
-    }
-}
-
-/// Keeps the configured agent units frozen exactly while LOCKDOWN holds: one task, acting in
-/// order on the newest wish (`Some(true)` frozen, `Some(false)` thawed, `None` before the first
-/// committed mode), retrying the units systemd did not change, with a growing pause, until it
-/// has. Units are taken as thawed when the daemon starts. Calls go over `connection`, a
-/// connection other than the one the daemon serves on, each with a timeout.
+/// Keeps the configured agent units frozen exactly while LOCKDOWN holds: one task that, after
+/// every announced commit (`committed`), brings the units to what `locked` says of the
+/// committed mode now, in order, retrying the units systemd did not change, with a growing
+/// pause, until it has. Units are taken as thawed when the daemon starts. Calls go over
+/// `connection`, a connection other than the one the daemon serves on, each with a timeout.
 pub async fn reconcile_units(
     connection: zbus::Connection,
     units: impl Fn() -> Vec<String>,
-    mut wish: watch::Receiver<Option<bool>>,
+    locked: impl Fn() -> bool,
+    mut committed: watch::Receiver<u64>,
 ) {
     // Per unit: frozen or thawed as far as known, `None` after a call that failed. Units not
     // in the map were never touched: thawed.
@@ -70,9 +29,10 @@ pub async fn reconcile_units(
         std::collections::HashMap::new();
     let mut retry = UNIT_RETRY;
     loop {
-        let wanted = *wish.borrow_and_update();
+        committed.borrow_and_update();
         let mut pending = false;
-        if let Some(freeze) = wanted {
+        {
+            let freeze = locked();
             let behind: Vec<String> = units()
                 .into_iter()
                 .filter(|unit| frozen.get(unit).copied().unwrap_or(Some(false)) != Some(freeze))
@@ -86,12 +46,12 @@ pub async fn reconcile_units(
         if pending {
             tokio::select! {
                 _ = tokio::time::sleep(retry) => retry = (retry * 2).min(UNIT_RETRY_MAX),
-                changed = wish.changed() => if changed.is_err() { return },
+                changed = committed.changed() => if changed.is_err() { return },
             }
             continue;
         }
         retry = UNIT_RETRY;
-        if wish.changed().await.is_err() {
+        if committed.changed().await.is_err() {
             return;
         }
     }

@@ -1,22 +1,14 @@
 //! Logging: to the journal when started by systemd (JOURNAL_STREAM set), to stderr otherwise.
-//! Lifecycle and lockdown events carry stable MESSAGE_IDs so admins can find them with
-//! `journalctl MESSAGE_ID=…`.
+//! Lifecycle and lockdown events carry stable MESSAGE_IDs (`app::journal`) so admins can find
+//! them with `journalctl MESSAGE_ID=…`.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// The daemon started and is ready.
-pub const MESSAGE_STARTED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50001";
-/// The effective boundary mode changed.
-pub const MESSAGE_MODE_CHANGED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50002";
-/// A contract changed lifecycle state.
-pub const MESSAGE_CONTRACT_CHANGED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50003";
-/// A lockdown was entered or released.
-pub const MESSAGE_LOCKDOWN: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50004";
-/// The configuration was reloaded, or a reload was refused.
-pub const MESSAGE_RELOAD: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50005";
-/// The store could be written again after a failure (a full disk that got room again).
-pub const MESSAGE_STORE_RECOVERED: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50006";
+pub use crate::app::journal::{
+    MESSAGE_CONTRACT_CHANGED, MESSAGE_LOCKDOWN, MESSAGE_MODE_CHANGED, MESSAGE_RELOAD,
+    MESSAGE_STARTED, MESSAGE_STORE_RECOVERED,
+};
 
 /// Sets up logging at `default_level` (overridden by RUST_LOG).
 pub fn init(default_level: &str) {

@@ -7,8 +7,8 @@ pub mod mode;
 pub mod notify;
 pub mod supervisor;
 pub mod wall_alarm;
-pub mod writer;
 
+use crate::app::writer::{Announcement, Writer};
 use crate::bus::authorize::{Authorizer, PolkitAuthorizer, UnixAuthorizer};
 use crate::bus::{self, BUS_NAME, Daemon, OBJECT_PATH};
 use crate::config::{self, AuthorizationMode, SourceKind};
@@ -24,7 +24,6 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
-use writer::{Announcement, Writer};
 
 /// Which bus to serve on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,18 +169,23 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     ));
 
     // systemd is called for unit freezing over the second connection too.
-    let (units_tx, units_rx) = watch::channel(None);
     {
-        let daemon = Arc::clone(&daemon);
+        let units = Arc::clone(&daemon);
+        let locked = Arc::clone(&daemon);
         tasks.spawn(
             "unit reconciler",
             lockdown::reconcile_units(
                 lookups.clone(),
-                move || daemon.config().config.lockdown.freeze_units.clone(),
-                units_rx,
+                move || units.config().config.lockdown.freeze_units.clone(),
+                move || {
+                    locked.registry.read().mode()
+                        == crate::core::EffectiveMode::Known(crate::core::BoundaryMode::Lockdown)
+                },
+                daemon.committed.subscribe(),
             ),
         );
     }
+    tasks.spawn("status", follow_status(Arc::clone(&daemon)));
     daemon.identities.set_lookup_connection(lookups.clone());
     // Audit reads go over read-only connections of their own, never through the writer.
     daemon.audit_reads.open(&store_path)?;
@@ -189,12 +193,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     serve_objects(&connection, &daemon).await?;
     tasks.spawn(
         "announce",
-        bus::announce(
-            connection.clone(),
-            Arc::clone(&daemon),
-            announce_rx,
-            units_tx,
-        ),
+        bus::announce(connection.clone(), Arc::clone(&daemon), announce_rx),
     );
     if !recovery.is_empty() {
         let _ = announce_tx.send(Announcement {
@@ -510,6 +509,14 @@ pub fn status_line(daemon: &Daemon) -> String {
         line.push_str("; the store cannot be written, checks deny");
     }
     line
+}
+
+/// Sends the status line to systemd after every announced commit.
+async fn follow_status(daemon: Arc<Daemon>) {
+    let mut committed = daemon.committed.subscribe();
+    while committed.changed().await.is_ok() {
+        update_status(&daemon);
+    }
 }
 
 /// Sends the status line to systemd.

@@ -8,7 +8,6 @@
 //! the lanes are served in turn, one job each. A uid that pipelines hundreds of mutations
 //! delays another uid's job by at most one of its own.
 
-use crate::bus::error::BusError;
 use crate::core::{Event, Uid};
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::AuditHead;
@@ -18,6 +17,17 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 type Job = Box<dyn FnOnce(&mut Ledger) + Send>;
+
+/// Why a job's value did not come back.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    /// The ledger refused or failed the change; nothing of it was committed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The writer takes no more jobs: the daemon is stopping.
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+}
 
 /// Announcements of one committed change, and who waits for them to be out.
 #[derive(Debug)]
@@ -207,7 +217,7 @@ impl Writer {
 
     /// Runs `job` on the writer thread in the host lane and returns its value; the job's events
     /// are announced before this returns.
-    pub async fn mutate<R, F>(&self, job: F) -> Result<R, BusError>
+    pub async fn mutate<R, F>(&self, job: F) -> Result<R, WriterError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Ledger) -> Result<(R, Vec<Event>), LedgerError> + Send + 'static,
@@ -216,7 +226,7 @@ impl Writer {
     }
 
     /// Plans a change against the registry, commits it and announces it, in the host lane.
-    pub async fn run<F>(&self, plan: F) -> Result<(), BusError>
+    pub async fn run<F>(&self, plan: F) -> Result<(), WriterError>
     where
         F: FnOnce(&crate::core::Registry) -> Result<crate::core::Change, crate::core::CoreError>
             + Send
@@ -226,7 +236,7 @@ impl Writer {
     }
 
     /// Runs a read on the writer thread, in the host lane (the watchdog's probe).
-    pub async fn read<R, F>(&self, job: F) -> Result<R, BusError>
+    pub async fn read<R, F>(&self, job: F) -> Result<R, WriterError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Ledger) -> R + Send + 'static,
@@ -250,7 +260,7 @@ pub struct LaneWriter<'a> {
 impl LaneWriter<'_> {
     /// Runs `job` on the writer thread and returns its value; the job's events are announced
     /// before this returns.
-    pub async fn mutate<R, F>(&self, job: F) -> Result<R, BusError>
+    pub async fn mutate<R, F>(&self, job: F) -> Result<R, WriterError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Ledger) -> Result<(R, Vec<Event>), LedgerError> + Send + 'static,
@@ -272,11 +282,9 @@ impl LaneWriter<'_> {
             }),
         );
         if !queued {
-            return Err(BusError::unavailable("the daemon is shutting down"));
+            return Err(WriterError::ShuttingDown);
         }
-        let (value, emitted) = answer
-            .await
-            .map_err(|_| BusError::unavailable("the daemon is shutting down"))??;
+        let (value, emitted) = answer.await.map_err(|_| WriterError::ShuttingDown)??;
         if let Some(emitted) = emitted {
             let _ = emitted.await;
         }
@@ -284,7 +292,7 @@ impl LaneWriter<'_> {
     }
 
     /// Plans a change against the registry, commits it and announces it: the usual mutation.
-    pub async fn run<F>(&self, plan: F) -> Result<(), BusError>
+    pub async fn run<F>(&self, plan: F) -> Result<(), WriterError>
     where
         F: FnOnce(&crate::core::Registry) -> Result<crate::core::Change, crate::core::CoreError>
             + Send
@@ -295,7 +303,7 @@ impl LaneWriter<'_> {
     }
 
     /// Runs a read on the writer thread.
-    pub async fn read<R, F>(&self, job: F) -> Result<R, BusError>
+    pub async fn read<R, F>(&self, job: F) -> Result<R, WriterError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Ledger) -> R + Send + 'static,

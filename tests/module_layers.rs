@@ -1,0 +1,109 @@
+//! The layers of the daemon, read from its `use` lines and paths: the pure core imports
+//! nothing else; the store and the ledger build on the core; the application layer on the
+//! ledger; the bus on the application layer; the service ties everything together; and no two
+//! top-level modules import from each other in a circle (in particular bus, service and
+//! config, which once did).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const MODULES: [&str; 9] = [
+    "core", "store", "ledger", "app", "source", "config", "bus", "service", "cli",
+];
+
+fn module_of(path: &Path, src: &Path) -> Option<&'static str> {
+    let relative = path.strip_prefix(src).ok()?;
+    let first = relative.components().next()?.as_os_str().to_string_lossy();
+    let name = first.trim_end_matches(".rs");
+    MODULES.iter().copied().find(|m| *m == name)
+}
+
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Which top-level modules each module refers to (`crate::X`), ignoring itself.
+fn graph() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut graph: BTreeMap<&'static str, BTreeSet<&'static str>> = BTreeMap::new();
+    for path in all {
+        let Some(from) = module_of(&path, &src) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        for to in MODULES {
+            if to != from && text.contains(&format!("crate::{to}")) {
+                graph.entry(from).or_default().insert(to);
+            }
+        }
+        graph.entry(from).or_default();
+    }
+    graph
+}
+
+#[test]
+fn each_layer_imports_only_the_layers_below_it() {
+    let graph = graph();
+    let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("core", &[][..]),
+        ("store", &["core"][..]),
+        ("ledger", &["core", "store"][..]),
+        ("source", &["core"][..]),
+        ("config", &["core", "source"][..]),
+        ("app", &["core", "ledger", "store", "source"][..]),
+        (
+            "bus",
+            &["core", "ledger", "store", "source", "config", "app"][..],
+        ),
+        ("cli", &["core", "bus"][..]),
+    ]);
+    for (module, uses) in &graph {
+        let Some(allowed) = allowed.get(module) else {
+            continue;
+        };
+        for used in uses {
+            assert!(
+                allowed.contains(used),
+                "{module} imports from {used}; it may import only from {allowed:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_two_modules_import_from_each_other_in_a_circle() {
+    let graph = graph();
+    // Depth-first search for a cycle.
+    fn visit<'a>(
+        node: &'a str,
+        graph: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) {
+        if let Some(at) = path.iter().position(|n| *n == node) {
+            panic!("an import circle: {:?} → {node}", &path[at..]);
+        }
+        if done.contains(node) {
+            return;
+        }
+        path.push(node);
+        for next in graph.get(node).into_iter().flatten() {
+            visit(next, graph, path, done);
+        }
+        path.pop();
+        done.insert(node);
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        visit(node, &graph, &mut Vec::new(), &mut done);
+    }
+}
