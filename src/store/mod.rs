@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod load;
+pub mod room;
 pub mod schema;
 
 use crate::core::{
