@@ -23,6 +23,10 @@ pub enum LedgerError {
     /// The store could not commit it.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A budget or the store guard refused it; the refusal is already counted for the
+    /// aggregated audit.
+    #[error(transparent)]
+    Refused(CoreError),
 }
 
 /// The store hands the registry its contracts batch by batch while it decodes the next.
@@ -130,7 +134,7 @@ impl Ledger {
         plan: impl FnOnce(&Registry) -> Result<(Change, T), CoreError>,
     ) -> Result<(T, Vec<Event>), LedgerError> {
         let (change, value) = plan(&self.registry.read())?;
-        self.admit(&change)?;
+        self.admit(&change).map_err(LedgerError::Refused)?;
         Ok((value, self.commit(change)?))
     }
 
@@ -248,7 +252,8 @@ impl Ledger {
             }
             return Ok((registration.decision, registration.memory_id, Vec::new()));
         }
-        self.admit(&registration.change)?;
+        self.admit(&registration.change)
+            .map_err(LedgerError::Refused)?;
         let events = self.commit(registration.change)?;
         Ok((registration.decision, registration.memory_id, events))
     }

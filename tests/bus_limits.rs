@@ -166,7 +166,7 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
         "AIRGAP",
         "",
         "[limits]\nmax_open_drafts_per_owner = 3\nmax_memories_per_owner = 2\n\
-         denial_audit_interval_secs = 1\n",
+         denial_audit_interval_secs = 1\n\n[sessions]\nmax_per_owner = 1\n",
     );
     let _daemon = DaemonProcess::start(&bus, &config);
     let owner_uid = users().owner;
@@ -240,8 +240,20 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
         .await
         .unwrap();
 
-    // The refusals are audited, aggregated, as LimitReached.
-    eventually("the LimitReached refusals to be audited", || async {
+    // Sessions answer LimitReached past sessions.max_per_owner.
+    let sessions = Sessions1Proxy::new(&owner).await.unwrap();
+    sessions.open(dict(&[])).await.unwrap();
+    let refused = sessions.open(dict(&[])).await;
+    assert_eq!(
+        outcome(&refused),
+        LIMIT_REACHED,
+        "{}",
+        error_message(&refused)
+    );
+
+    // The refusals are audited, aggregated, as LimitReached: the memory, the draft, the
+    // amendment and the session.
+    let records = eventually("the LimitReached refusals to be audited", || async {
         let records = records_after(&audit, seq_before).await;
         let refused: u64 = records
             .iter()
@@ -250,9 +262,17 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
             })
             .map(|(_, _, details)| details["count"].as_u64().unwrap_or(0))
             .sum();
-        (refused >= 3).then_some(())
+        (refused >= 4).then_some(records)
     })
     .await;
+    assert!(
+        records
+            .iter()
+            .any(|(_, action, details)| action == "call.refused"
+                && details["call"] == "Sessions1.Open"
+                && details["code"] == LIMIT_REACHED),
+        "the refused session is audited"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,10 +282,17 @@ async fn a_store_past_its_size_mark_refuses_owners_while_lockdown_still_commits(
     }
     let bus = TestBus::start();
     // Any store is past a one-byte mark: the guard holds from the first call.
-    let config = unix_config("OPEN", "", "[limits]\nstore_max_bytes = 1\n");
+    let config = unix_config(
+        "OPEN",
+        "",
+        "[limits]\nstore_max_bytes = 1\ndenial_audit_interval_secs = 1\n",
+    );
     let _daemon = DaemonProcess::start(&bus, &config);
-    let owner = connect_as(&bus, users().owner, &[]).await;
+    let owner_uid = users().owner;
+    let owner = connect_as(&bus, owner_uid, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
+    let audit: Audit1Proxy = uncached(&root).await;
+    let seq_before = audit.head_seq().await.unwrap();
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
     let owner_boundary = Boundary1Proxy::new(&owner).await.unwrap();
     let sessions = Sessions1Proxy::new(&owner).await.unwrap();
@@ -302,4 +329,21 @@ async fn a_store_past_its_size_mark_refuses_owners_while_lockdown_still_commits(
         .create_draft("episodic", episodic_spec(&["coding"]))
         .await
         .unwrap();
+
+    // The three refusals are audited once each (the aggregated audit commits past the guard).
+    let limit_refusals = |records: &[(u32, String, serde_json::Value)]| -> u64 {
+        records
+            .iter()
+            .filter(|(uid, action, details)| {
+                *uid == owner_uid && action == "call.refused" && details["code"] == LIMIT_REACHED
+            })
+            .map(|(_, _, details)| details["count"].as_u64().unwrap())
+            .sum()
+    };
+    let records = eventually("the refusals to be audited", || async {
+        let records = records_after(&audit, seq_before).await;
+        (limit_refusals(&records) >= 3).then_some(records)
+    })
+    .await;
+    assert_eq!(limit_refusals(&records), 3, "{records:?}");
 }

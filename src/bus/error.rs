@@ -30,6 +30,8 @@ pub fn is_audited_refusal(name: &str) -> bool {
 pub struct BusError {
     name: &'static str,
     message: String,
+    /// Already counted for the aggregated audit (by the ledger's budgets and store guard).
+    counted: bool,
 }
 
 impl BusError {
@@ -37,6 +39,7 @@ impl BusError {
         Self {
             name,
             message: message.into(),
+            counted: false,
         }
     }
 
@@ -91,6 +94,11 @@ impl BusError {
     /// The human-readable message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// Whether the refusal is already counted for the aggregated audit.
+    pub fn is_counted(&self) -> bool {
+        self.counted
     }
 }
 
@@ -156,6 +164,10 @@ impl From<LedgerError> for BusError {
     fn from(err: LedgerError) -> Self {
         match err {
             LedgerError::Core(err) => err.into(),
+            LedgerError::Refused(err) => Self {
+                counted: true,
+                ..err.into()
+            },
             LedgerError::Store(err) => err.into(),
         }
     }

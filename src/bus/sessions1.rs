@@ -75,7 +75,8 @@ impl Sessions1 {
         self.daemon
             .writer
             .run(move |r| r.plan_open_session(&opener, owner, session, limits, Timestamp::now()))
-            .await?;
+            .await
+            .map_err(|err| self.daemon.refused(&who, &header, err))?;
         Ok(id)
     }
 
