@@ -50,7 +50,9 @@ impl Sessions1 {
 #[interface(name = "org.learningcontracts.Sessions1")]
 impl Sessions1 {
     /// Opens a session for the caller's owner (options: owner u, for an agent delegated by
-    /// several owners). Returns the session id.
+    /// several owners). Returns the session id. Past sessions.max_per_owner or
+    /// sessions.max_per_connection, or while the store is short of room, answers
+    /// org.learningcontracts.Error.LimitReached.
     async fn open(
         &self,
         options: Request,
