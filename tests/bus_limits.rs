@@ -96,6 +96,14 @@ async fn a_strangers_flood_of_denials_and_refusals_grows_the_audit_by_a_bounded_
         );
     }
 
+    // Naming an owner the stranger is not delegated by is refused, and audited too.
+    let mut naming = check_request("health", "home", 1);
+    naming.insert("owner".into(), variant(users().owner));
+    for _ in 0..REFUSED_EACH {
+        let refused = enforcement.check_recall(naming.clone()).await;
+        assert_eq!(outcome(&refused), ACCESS_DENIED);
+    }
+
     // Wait until every denial is accounted for in the log, then count the records it took.
     let records = eventually("every denied check to be audited", || async {
         let records = records_after(&audit, seq_before).await;
@@ -107,7 +115,7 @@ async fn a_strangers_flood_of_denials_and_refusals_grows_the_audit_by_a_bounded_
     assert!(
         grown <= 50,
         "{CHECKS} denied checks and {} refused calls grew the audit by {grown} records",
-        6 * REFUSED_EACH
+        7 * REFUSED_EACH
     );
 
     // Refused calls are audited too: uid, method and count.
@@ -120,7 +128,7 @@ async fn a_strangers_flood_of_denials_and_refusals_grows_the_audit_by_a_bounded_
             })
             .map(|(_, _, details)| details["count"].as_u64().unwrap_or(0))
             .sum();
-        (refused >= 6 * REFUSED_EACH as u64).then_some(records)
+        (refused >= 7 * REFUSED_EACH as u64).then_some(records)
     })
     .await;
     for call in [
@@ -130,6 +138,7 @@ async fn a_strangers_flood_of_denials_and_refusals_grows_the_audit_by_a_bounded_
         "Boundary1.PauseAll",
         "Audit1.Read",
         "Daemon1.Reload",
+        "delegation.owner",
     ] {
         let counted: u64 = refusals
             .iter()

@@ -289,10 +289,21 @@ impl Daemon {
             .unwrap_or(&[]);
         match named {
             Some(owner) if owner == who.uid || delegated.contains(&owner) => Ok(owner),
-            Some(owner) => Err(BusError::access_denied(format!(
-                "uid {} is not delegated to act for owner {owner}",
-                who.uid
-            ))),
+            Some(owner) => {
+                let err = BusError::access_denied(format!(
+                    "uid {} is not delegated to act for owner {owner}",
+                    who.uid
+                ));
+                // No header here: the refusal is keyed by what was refused, naming an owner.
+                self.denials.lock().note_refusal(
+                    &who.caller(),
+                    "delegation.owner",
+                    err.error_name(),
+                    err.message(),
+                    Timestamp::now(),
+                );
+                Err(err)
+            }
             None => match delegated {
                 [] => Ok(who.uid),
                 [only] => Ok(*only),
@@ -324,7 +335,7 @@ impl Daemon {
     /// Counts a refused call (AccessDenied, InteractiveAuthorizationRequired, LimitReached)
     /// for its aggregated audit record, and passes the error on. Other errors pass unchanged.
     pub fn refused(&self, who: &Identity, header: &Header<'_>, err: BusError) -> BusError {
-        if error::is_audited_refusal(err.error_name()) {
+        if error::is_audited_refusal(err.error_name()) && !err.is_counted() {
             let interface = header.interface().map(|name| name.as_str()).unwrap_or("");
             let interface = interface
                 .strip_prefix("org.learningcontracts.")
