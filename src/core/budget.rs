@@ -134,11 +134,14 @@ impl Registry {
             return Ok(());
         }
         let mut new_drafts: HashMap<Uid, usize> = HashMap::new();
+        // Only new drafts are looked up: a mode change touching every Active contract costs
+        // nothing here.
         for contract in &change.contracts {
-            let was_open = self
-                .contract(&contract.id)
-                .is_some_and(|old| is_open_draft(old.state));
-            if is_open_draft(contract.state) && !was_open {
+            if is_open_draft(contract.state)
+                && !self
+                    .contract(&contract.id)
+                    .is_some_and(|old| is_open_draft(old.state))
+            {
                 *new_drafts.entry(contract.owner).or_default() += 1;
             }
         }
@@ -154,10 +157,11 @@ impl Registry {
         }
         let mut new_memories: HashMap<Uid, usize> = HashMap::new();
         for memory in &change.memories {
-            let was_active = self
-                .memory(&memory.id)
-                .is_some_and(|old| old.status == MemoryStatus::Active);
-            if memory.status == MemoryStatus::Active && !was_active {
+            if memory.status == MemoryStatus::Active
+                && !self
+                    .memory(&memory.id)
+                    .is_some_and(|old| old.status == MemoryStatus::Active)
+            {
                 *new_memories.entry(memory.owner).or_default() += 1;
             }
         }
