@@ -209,6 +209,9 @@ pub struct LimitsConfig {
     pub max_open_drafts_per_owner: usize,
     /// The most active memory records one owner may have (admins are not limited).
     pub max_memories_per_owner: usize,
+    /// The most changes that add to the store one caller uid may make per minute (admins are
+    /// not limited).
+    pub max_owner_writes_per_minute: u32,
     /// Owners' writes are refused once the store file and its WAL pass this size; 0: no mark.
     pub store_max_bytes: u64,
     /// Owners' writes are refused once the store's filesystem has less free space than this;
@@ -225,6 +228,7 @@ impl Default for LimitsConfig {
             denial_audit_interval_secs: 60,
             max_open_drafts_per_owner: 1000,
             max_memories_per_owner: 100_000,
+            max_owner_writes_per_minute: 1200,
             store_max_bytes: 0,
             store_min_free_bytes: 64 << 20,
         }
@@ -245,6 +249,7 @@ impl LimitsConfig {
             budgets: crate::core::OwnerBudgets {
                 max_open_drafts: self.max_open_drafts_per_owner,
                 max_active_memories: self.max_memories_per_owner,
+                max_writes_per_minute: self.max_owner_writes_per_minute,
             },
             guard: crate::store::room::StoreGuard {
                 max_store_bytes: self.store_max_bytes,
@@ -444,6 +449,10 @@ fn check_owner_limits(limits: &LimitsConfig) -> Result<(), ConfigError> {
         (
             "limits.max_memories_per_owner",
             limits.max_memories_per_owner as u64,
+        ),
+        (
+            "limits.max_owner_writes_per_minute",
+            u64::from(limits.max_owner_writes_per_minute),
         ),
     ] {
         if value == 0 {

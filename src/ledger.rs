@@ -65,6 +65,7 @@ pub struct Ledger {
     path: PathBuf,
     limits: Limits,
     denials: SharedDenials,
+    write_rate: crate::core::budget::WriteRate,
 }
 
 impl Ledger {
@@ -83,6 +84,7 @@ impl Ledger {
             path: path.to_path_buf(),
             limits: Limits::default(),
             denials: SharedDenials::default(),
+            write_rate: Default::default(),
         };
         let recovery = ledger.registry.read().plan_recovery(now);
         let events = match recovery {
@@ -142,17 +144,29 @@ impl Ledger {
     /// guard, which holds back owners' additions once the store is short of room so that
     /// mode changes, lockdowns and admin actions still commit from the reserve. A refusal is
     /// counted for the aggregated audit.
-    fn admit(&self, change: &Change) -> Result<(), CoreError> {
+    fn admit(&mut self, change: &Change) -> Result<(), CoreError> {
+        let now = change.at.unwrap_or_else(Timestamp::now);
+        let shared = crate::core::budget::draws_on_shared_room(change);
         let refusal = self
             .registry
             .read()
             .check_budgets(change, &self.limits.budgets)
             .err()
             .or_else(|| {
-                crate::core::budget::draws_on_shared_room(change)
+                shared
                     .then(|| self.limits.guard.shortage(&self.path))
                     .flatten()
                     .map(CoreError::LimitReached)
+            })
+            .or_else(|| {
+                let uid = change.audit.first().and_then(|record| record.caller.uid)?;
+                let per_minute = self.limits.budgets.max_writes_per_minute;
+                (shared && !self.write_rate.admit(uid, now, per_minute)).then(|| {
+                    CoreError::LimitReached(format!(
+                        "uid {uid} made {per_minute} changes in the last minute, the most \
+                         allowed (limits.max_owner_writes_per_minute); try again in a minute"
+                    ))
+                })
             });
         let Some(refusal) = refusal else {
             return Ok(());
@@ -163,7 +177,7 @@ impl Ledger {
                 first.action,
                 crate::bus::error::LIMIT_REACHED,
                 &refusal.to_string(),
-                change.at.unwrap_or_else(Timestamp::now),
+                now,
             );
         }
         Err(refusal)

@@ -361,3 +361,58 @@ async fn a_store_past_its_size_mark_refuses_owners_while_lockdown_still_commits(
     .await;
     assert_eq!(limit_refusals(&records), 3, "{records:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_writes_per_minute_are_bounded_so_open_and_end_cycles_cannot_flood_the_log() {
+    if !require_root(
+        "a_callers_writes_per_minute_are_bounded_so_open_and_end_cycles_cannot_flood_the_log",
+    ) {
+        return;
+    }
+    let bus = TestBus::start();
+    let config = unix_config("OPEN", "", "[limits]\nmax_owner_writes_per_minute = 6\n");
+    let _daemon = DaemonProcess::start(&bus, &config);
+    let stranger = connect_as(&bus, users().other, &[]).await;
+    let sessions = Sessions1Proxy::new(&stranger).await.unwrap();
+    for _ in 0..6 {
+        let id = sessions.open(dict(&[])).await.unwrap();
+        sessions.end(&id).await.unwrap();
+    }
+    let refused = sessions.open(dict(&[])).await;
+    assert_eq!(
+        outcome(&refused),
+        LIMIT_REACHED,
+        "{}",
+        error_message(&refused)
+    );
+    assert!(
+        error_message(&refused).contains("max_owner_writes_per_minute"),
+        "{}",
+        error_message(&refused)
+    );
+    let contracts = Contracts1Proxy::new(&stranger).await.unwrap();
+    let refused = contracts
+        .create_draft("episodic", episodic_spec(&["coding"]))
+        .await;
+    assert_eq!(
+        outcome(&refused),
+        LIMIT_REACHED,
+        "{}",
+        error_message(&refused)
+    );
+
+    // Another user, and root, are not held back by the stranger's rate.
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    Contracts1Proxy::new(&owner)
+        .await
+        .unwrap()
+        .create_draft("episodic", episodic_spec(&["coding"]))
+        .await
+        .unwrap();
+    let root = connect_as(&bus, 0, &[0]).await;
+    let root_sessions = Sessions1Proxy::new(&root).await.unwrap();
+    for _ in 0..8 {
+        let id = root_sessions.open(dict(&[])).await.unwrap();
+        root_sessions.end(&id).await.unwrap();
+    }
+}

@@ -43,6 +43,7 @@ fn the_shipped_config_mentions_every_key() {
         "denial_audit_interval_secs",
         "max_open_drafts_per_owner",
         "max_memories_per_owner",
+        "max_owner_writes_per_minute",
         "store_max_bytes",
         "store_min_free_bytes",
     ] {
@@ -219,6 +220,7 @@ fn zero_budgets_and_a_zero_denial_interval_are_refused_naming_the_key() {
         "denial_audit_interval_secs",
         "max_open_drafts_per_owner",
         "max_memories_per_owner",
+        "max_owner_writes_per_minute",
     ] {
         let message = refused(&format!("[limits]\n{key} = 0\n"));
         assert!(message.contains(&format!("limits.{key}")), "{message}");

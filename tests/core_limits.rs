@@ -15,6 +15,7 @@ use learning_contracts::core::{
 const BUDGETS: OwnerBudgets = OwnerBudgets {
     max_open_drafts: 2,
     max_active_memories: 2,
+    max_writes_per_minute: 1000,
 };
 
 /// Plans a draft as `actor`, judges it against the budgets, and applies it when admitted.
@@ -194,4 +195,24 @@ fn the_store_guard_holds_back_owners_additions_but_not_lockdowns_mode_changes_or
         ..Change::at(at(4))
     };
     assert!(!draws_on_shared_room(&audit));
+}
+
+#[test]
+fn the_write_rate_admits_so_many_changes_per_uid_per_minute() {
+    use learning_contracts::core::budget::WriteRate;
+    let mut rate = WriteRate::default();
+    for n in 0..3 {
+        assert!(rate.admit(OWNER, at(n), 3));
+    }
+    assert!(!rate.admit(OWNER, at(59_999), 3));
+    // Another uid has its own window.
+    assert!(rate.admit(OTHER, at(10), 3));
+    // A new minute, a new window.
+    assert!(rate.admit(OWNER, at(60_000), 3));
+    // A clock stepped back starts a new window rather than blocking for the step.
+    for n in 0..2 {
+        assert!(rate.admit(OWNER, at(60_001 + n), 3));
+    }
+    assert!(!rate.admit(OWNER, at(60_010), 3));
+    assert!(rate.admit(OWNER, at(-5_000), 3));
 }

@@ -75,9 +75,12 @@ async fn full_disk() {
     // The daemon makes its state directory 0700 itself; the filesystem root is 0755.
 
     let bus = TestBus::start();
-    // The free-space mark is off: this test is about the store failing beneath the guard (the
-    // guard's own test is below).
-    let config = static_config("AIRGAP", "[limits]\nstore_min_free_bytes = 0\n");
+    // The free-space mark and the write rate are off: this test is about the store failing
+    // beneath the guard (the guard's own test is below).
+    let config = static_config(
+        "AIRGAP",
+        "[limits]\nstore_min_free_bytes = 0\nmax_owner_writes_per_minute = 4000000000\n",
+    );
     let mut daemon = DaemonProcess::start_in(&bus, &config, root.path(), &[]);
     let owner_uid = users().owner;
     let owner = connect_as(&bus, owner_uid, &[]).await;

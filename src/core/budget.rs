@@ -17,6 +17,10 @@ pub struct OwnerBudgets {
     pub max_open_drafts: usize,
     /// The most active memory records one owner may have.
     pub max_active_memories: usize,
+    /// The most changes that draw on shared room (see [`draws_on_shared_room`]) one caller uid
+    /// may make per minute: bounds what cycles that keep the counts level (a session opened
+    /// and ended, a draft edited over and over) add to the audit log.
+    pub max_writes_per_minute: u32,
 }
 
 impl Default for OwnerBudgets {
@@ -24,7 +28,41 @@ impl Default for OwnerBudgets {
         Self {
             max_open_drafts: 1000,
             max_active_memories: 100_000,
+            max_writes_per_minute: 1200,
         }
+    }
+}
+
+/// How long one window of [`WriteRate`] lasts.
+const RATE_WINDOW_MS: i64 = 60_000;
+/// Past this many uids, windows that are over are dropped.
+const RATE_UIDS_KEPT: usize = 4096;
+
+/// Changes per caller uid in the current one-minute window (a fixed window from the uid's
+/// first change in it). Pure: the clock is passed in.
+#[derive(Debug, Default)]
+pub struct WriteRate {
+    windows: HashMap<Uid, (super::time::Timestamp, u32)>,
+}
+
+impl WriteRate {
+    /// Counts one change of `uid` at `now` when fewer than `per_minute` were made in its
+    /// window; answers whether it may be made. A clock stepped back starts a new window.
+    pub fn admit(&mut self, uid: Uid, now: super::time::Timestamp, per_minute: u32) -> bool {
+        if self.windows.len() > RATE_UIDS_KEPT {
+            self.windows
+                .retain(|_, (start, _)| now >= *start && now < start.plus_millis(RATE_WINDOW_MS));
+        }
+        let (start, count) = self.windows.entry(uid).or_insert((now, 0));
+        if now < *start || now >= start.plus_millis(RATE_WINDOW_MS) {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= per_minute {
+            return false;
+        }
+        *count += 1;
+        true
     }
 }
 
@@ -116,8 +154,9 @@ fn made_by_admin(change: &Change) -> bool {
     })
 }
 
-/// Whether the store guard holds `change` back when room runs short: an owner's action that
-/// adds to the store, made by someone other than an admin.
+/// Whether `change` draws on the room all users share: an owner's action that adds to the
+/// store, made by someone other than an admin. The store guard holds such changes back when
+/// room runs short, and the write rate counts them.
 pub fn draws_on_shared_room(change: &Change) -> bool {
     !made_by_admin(change)
         && change
