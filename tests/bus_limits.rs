@@ -416,3 +416,40 @@ async fn a_callers_writes_per_minute_are_bounded_so_open_and_end_cycles_cannot_f
         root_sessions.end(&id).await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_new_limits_at_once() {
+    if !require_root("a_reload_applies_new_limits_at_once") {
+        return;
+    }
+    let bus = TestBus::start();
+    let daemon = DaemonProcess::start(&bus, &unix_config("OPEN", "", ""));
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    let root = connect_as(&bus, 0, &[0]).await;
+    let contracts = Contracts1Proxy::new(&owner).await.unwrap();
+    contracts
+        .create_draft("episodic", episodic_spec(&["coding"]))
+        .await
+        .unwrap();
+
+    std::fs::write(
+        &daemon.config_path,
+        unix_config("OPEN", "", "[limits]\nmax_open_drafts_per_owner = 1\n"),
+    )
+    .unwrap();
+    Daemon1Proxy::new(&root)
+        .await
+        .unwrap()
+        .reload()
+        .await
+        .unwrap();
+    let refused = contracts
+        .create_draft("episodic", episodic_spec(&["coding"]))
+        .await;
+    assert_eq!(
+        outcome(&refused),
+        LIMIT_REACHED,
+        "{}",
+        error_message(&refused)
+    );
+}
