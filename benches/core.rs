@@ -171,6 +171,14 @@ fn mode_change(c: &mut Criterion) {
 fn register_memory(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = ledger_with_contracts(dir.path(), 10_000);
+    // The bench registers more memories than an owner's default budget allows.
+    ledger.set_limits(learning_contracts::ledger::Limits {
+        budgets: learning_contracts::core::OwnerBudgets {
+            max_active_memories: usize::MAX,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
     let owner = Actor::user(1000);
     let spec = SpecPatch {
         domains: Some(vec![name("notes")]),

@@ -210,6 +210,21 @@ pub struct LimitsConfig {
     pub max_string_bytes: usize,
     /// The most records one `Audit1.Read` returns.
     pub max_audit_read: u32,
+    /// Denied checks and refused calls are audited as one record per caller uid, call and
+    /// code per this many seconds, with a count.
+    pub denial_audit_interval_secs: u64,
+    /// The most contracts one owner may have in Draft or Review (admins are not limited).
+    pub max_open_drafts_per_owner: usize,
+    /// The most active memory records one owner may have (admins are not limited).
+    pub max_memories_per_owner: usize,
+    /// The most changes that add to the store one caller uid may make per minute (admins are
+    /// not limited).
+    pub max_owner_writes_per_minute: u32,
+    /// Owners' writes are refused once the store file and its WAL pass this size; 0: no mark.
+    pub store_max_bytes: u64,
+    /// Owners' writes are refused once the store's filesystem has less free space than this;
+    /// 0: no mark.
+    pub store_min_free_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -218,6 +233,36 @@ impl Default for LimitsConfig {
             max_entries: 64,
             max_string_bytes: 4096,
             max_audit_read: 1000,
+            denial_audit_interval_secs: 60,
+            max_open_drafts_per_owner: 1000,
+            max_memories_per_owner: 100_000,
+            max_owner_writes_per_minute: 1200,
+            store_max_bytes: 0,
+            store_min_free_bytes: 64 << 20,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The aggregation interval of denials in milliseconds (saturating).
+    pub fn denial_audit_interval_millis(&self) -> i64 {
+        i64::try_from(self.denial_audit_interval_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000)
+    }
+
+    /// The budgets and store guard the writer applies.
+    pub fn owner_limits(&self) -> crate::ledger::Limits {
+        crate::ledger::Limits {
+            budgets: crate::core::OwnerBudgets {
+                max_open_drafts: self.max_open_drafts_per_owner,
+                max_active_memories: self.max_memories_per_owner,
+                max_writes_per_minute: self.max_owner_writes_per_minute,
+            },
+            guard: crate::store::room::StoreGuard {
+                max_store_bytes: self.store_max_bytes,
+                min_free_bytes: self.store_min_free_bytes,
+            },
         }
     }
 }
@@ -397,6 +442,37 @@ fn resolve(config: Config, files: Vec<PathBuf>) -> Result<Loaded, ConfigError> {
     })
 }
 
+/// The budgets and the aggregation interval must be at least 1: a zero budget would refuse
+/// every owner, a zero interval would audit every denial one by one.
+fn check_owner_limits(limits: &LimitsConfig) -> Result<(), ConfigError> {
+    for (key, value) in [
+        (
+            "limits.denial_audit_interval_secs",
+            limits.denial_audit_interval_secs,
+        ),
+        (
+            "limits.max_open_drafts_per_owner",
+            limits.max_open_drafts_per_owner as u64,
+        ),
+        (
+            "limits.max_memories_per_owner",
+            limits.max_memories_per_owner as u64,
+        ),
+        (
+            "limits.max_owner_writes_per_minute",
+            u64::from(limits.max_owner_writes_per_minute),
+        ),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::Value {
+                key: key.into(),
+                message: "must be at least 1".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The checks that need nothing but the config itself; tool names come back normalized.
 fn check(config: Config) -> Result<Config, ConfigError> {
     if let Some(mode) = &config.mode.static_mode
@@ -431,6 +507,7 @@ fn check(config: Config) -> Result<Config, ConfigError> {
             message: "limits must be at least 1".into(),
         });
     }
+    check_owner_limits(&config.limits)?;
     // The bus reader keeps no more than its ceilings of a request (bus::args); a higher limit
     // could never be reached.
     for (key, value, ceiling) in [

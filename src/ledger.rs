@@ -4,12 +4,13 @@
 //! apply a committed change, never across disk I/O.
 
 use crate::core::{
-    Actor, AuditEvent, Caller, Change, CheckRequest, CoreError, Decision, Event, MemoryId, Now,
-    PurgeTokens, Registry, Timestamp,
+    Actor, AuditEvent, Caller, Change, CheckRequest, CoreError, Decision, DenialTally, Event,
+    MemoryId, Now, OwnerBudgets, PurgeTokens, Registry, Timestamp,
 };
+use crate::store::room::StoreGuard;
 use crate::store::{ContractSink, Store, StoreError};
-use parking_lot::{RwLock, RwLockReadGuard};
-use std::path::Path;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -22,6 +23,10 @@ pub enum LedgerError {
     /// The store could not commit it.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A budget or the store guard refused it; the refusal is already counted for the
+    /// aggregated audit.
+    #[error(transparent)]
+    Refused(CoreError),
 }
 
 /// The store hands the registry its contracts batch by batch while it decodes the next.
@@ -38,12 +43,29 @@ impl ContractSink for Registry {
 /// The registry shared with readers.
 pub type SharedRegistry = Arc<RwLock<Registry>>;
 
+/// Denials and refusals waiting for their aggregated audit record, shared by the bus (checks,
+/// refused calls) and the writer (denied registrations, budget and guard refusals).
+pub type SharedDenials = Arc<Mutex<DenialTally>>;
+
+/// What owners may take of what all share: budgets and the store guard's marks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Per-owner budgets.
+    pub budgets: OwnerBudgets,
+    /// When the store is short of room.
+    pub guard: StoreGuard,
+}
+
 /// The store and the registry, kept in step.
 #[derive(Debug)]
 pub struct Ledger {
     store: Store,
     registry: SharedRegistry,
     purge_tokens: PurgeTokens,
+    path: PathBuf,
+    limits: Limits,
+    denials: SharedDenials,
+    write_rate: crate::core::budget::WriteRate,
 }
 
 impl Ledger {
@@ -59,6 +81,10 @@ impl Ledger {
             store,
             registry: Arc::new(RwLock::new(registry)),
             purge_tokens: PurgeTokens::default(),
+            path: path.to_path_buf(),
+            limits: Limits::default(),
+            denials: SharedDenials::default(),
+            write_rate: Default::default(),
         };
         let recovery = ledger.registry.read().plan_recovery(now);
         let events = match recovery {
@@ -88,6 +114,21 @@ impl Ledger {
         self.store.set_busy_timeout(timeout)
     }
 
+    /// Sets the budgets and the store guard (at start and on reload).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The tally that denied registrations and refused changes are counted in.
+    pub fn denials(&self) -> SharedDenials {
+        Arc::clone(&self.denials)
+    }
+
+    /// Counts denied registrations and refused changes in `denials` from now on.
+    pub fn set_denials(&mut self, denials: SharedDenials) {
+        self.denials = denials;
+    }
+
     /// Plans with `plan` against the current registry, commits, applies, and returns the
     /// planner's value with the announcements to make.
     pub fn execute<T>(
@@ -95,7 +136,51 @@ impl Ledger {
         plan: impl FnOnce(&Registry) -> Result<(Change, T), CoreError>,
     ) -> Result<(T, Vec<Event>), LedgerError> {
         let (change, value) = plan(&self.registry.read())?;
+        self.admit(&change).map_err(LedgerError::Refused)?;
         Ok((value, self.commit(change)?))
+    }
+
+    /// The one gate in front of every planned change: the owner's budgets, then the store
+    /// guard, which holds back owners' additions once the store is short of room so that
+    /// mode changes, lockdowns and admin actions still commit from the reserve. A refusal is
+    /// counted for the aggregated audit.
+    fn admit(&mut self, change: &Change) -> Result<(), CoreError> {
+        let now = change.at.unwrap_or_else(Timestamp::now);
+        let shared = crate::core::budget::draws_on_shared_room(change);
+        let refusal = self
+            .registry
+            .read()
+            .check_budgets(change, &self.limits.budgets)
+            .err()
+            .or_else(|| {
+                shared
+                    .then(|| self.limits.guard.shortage(&self.path))
+                    .flatten()
+                    .map(CoreError::LimitReached)
+            })
+            .or_else(|| {
+                let uid = change.audit.first().and_then(|record| record.caller.uid)?;
+                let per_minute = self.limits.budgets.max_writes_per_minute;
+                (shared && !self.write_rate.admit(uid, now, per_minute)).then(|| {
+                    CoreError::LimitReached(format!(
+                        "uid {uid} made {per_minute} changes in the last minute, the most \
+                         allowed (limits.max_owner_writes_per_minute); try again in a minute"
+                    ))
+                })
+            });
+        let Some(refusal) = refusal else {
+            return Ok(());
+        };
+        if let Some(first) = change.audit.first() {
+            self.denials.lock().note_refusal(
+                &first.caller,
+                first.action,
+                crate::bus::error::LIMIT_REACHED,
+                &refusal.to_string(),
+                now,
+            );
+        }
+        Err(refusal)
     }
 
     /// Plans a change that returns nothing else; see [`Ledger::execute`].
@@ -173,6 +258,16 @@ impl Ledger {
             derived_from,
             now,
         )?;
+        if !registration.decision.allowed {
+            // A denial is counted for its aggregated record, not written one by one.
+            let now_denials = &mut self.denials.lock();
+            for event in &registration.change.audit {
+                now_denials.note_check(event, now);
+            }
+            return Ok((registration.decision, registration.memory_id, Vec::new()));
+        }
+        self.admit(&registration.change)
+            .map_err(LedgerError::Refused)?;
         let events = self.commit(registration.change)?;
         Ok((registration.decision, registration.memory_id, events))
     }

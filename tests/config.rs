@@ -40,6 +40,12 @@ fn the_shipped_config_mentions_every_key() {
         "max_entries",
         "max_string_bytes",
         "max_audit_read",
+        "denial_audit_interval_secs",
+        "max_open_drafts_per_owner",
+        "max_memories_per_owner",
+        "max_owner_writes_per_minute",
+        "store_max_bytes",
+        "store_min_free_bytes",
     ] {
         assert!(
             text.contains(key),
@@ -206,4 +212,17 @@ fn huge_times_saturate_instead_of_wrapping() {
     assert_eq!(config.sessions.idle_timeout_millis(), i64::MAX);
     assert_eq!(Config::default().mode.settle_millis(), 2000);
     assert_eq!(Config::default().sessions.idle_timeout_millis(), 3_600_000);
+}
+
+#[test]
+fn zero_budgets_and_a_zero_denial_interval_are_refused_naming_the_key() {
+    for key in [
+        "denial_audit_interval_secs",
+        "max_open_drafts_per_owner",
+        "max_memories_per_owner",
+        "max_owner_writes_per_minute",
+    ] {
+        let message = refused(&format!("[limits]\n{key} = 0\n"));
+        assert!(message.contains(&format!("limits.{key}")), "{message}");
+    }
 }

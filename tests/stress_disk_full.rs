@@ -75,7 +75,12 @@ async fn full_disk() {
     // The daemon makes its state directory 0700 itself; the filesystem root is 0755.
 
     let bus = TestBus::start();
-    let config = static_config("AIRGAP", "");
+    // The free-space mark and the write rate are off: this test is about the store failing
+    // beneath the guard (the guard's own test is below).
+    let config = static_config(
+        "AIRGAP",
+        "[limits]\nstore_min_free_bytes = 0\nmax_owner_writes_per_minute = 4000000000\n",
+    );
     let mut daemon = DaemonProcess::start_in(&bus, &config, root.path(), &[]);
     let owner_uid = users().owner;
     let owner = connect_as(&bus, owner_uid, &[]).await;
@@ -241,4 +246,87 @@ async fn full_disk() {
         acknowledged.len() - 1,
         error_name(&refusal)
     );
+}
+
+#[test]
+fn below_the_free_space_mark_owners_are_refused_while_an_admin_lockdown_commits() {
+    let name = "below_the_free_space_mark_owners_are_refused_while_an_admin_lockdown_commits";
+    if !require_root(name) || !loop_tools_available(name) {
+        return;
+    }
+    in_private_mount_namespace(name, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(free_space_mark());
+    });
+}
+
+/// Free space on the filesystem holding `dir`, as an unprivileged user sees it.
+fn free_bytes(dir: &std::path::Path) -> u64 {
+    let stats = nix::sys::statvfs::statvfs(dir).unwrap();
+    stats.blocks_available() * stats.fragment_size()
+}
+
+async fn free_space_mark() {
+    const MARK: u64 = 2 << 20;
+    let image = LoopImage::create();
+    let root = tempfile::tempdir().unwrap();
+    let state = root.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    run(
+        "mount",
+        &["-t", "ext4", path_str(&image.device), path_str(&state)],
+    );
+    let _mounted = Mounted(state.clone());
+    let bus = TestBus::start();
+    let config = static_config(
+        "OPEN",
+        &format!("[limits]\nstore_min_free_bytes = {MARK}\n"),
+    );
+    let _daemon = DaemonProcess::start_in(&bus, &config, root.path(), &[]);
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    let admin = connect_as(&bus, 0, &[0]).await;
+    let spec = || {
+        let mut spec: HashMap<String, OwnedVariant> = HashMap::new();
+        spec.insert("domains".into(), variant(vec!["coding"]));
+        spec
+    };
+    let _: String = call_daemon(&owner, "Contracts1", "CreateDraft", &("episodic", spec()))
+        .await
+        .expect("a draft while there is room");
+
+    // Fill the disk, then give back a little less than the mark: room for the reserve only.
+    let filler_path = state.join("filler");
+    let filler = fill(&filler_path);
+    let full = filler.metadata().unwrap().len();
+    filler.set_len(full - (MARK - (256 << 10))).unwrap();
+    filler.sync_all().unwrap();
+    let free = free_bytes(&state);
+    assert!(free < MARK && free > 0, "{free} bytes free");
+
+    let refused =
+        call_daemon::<_, String>(&owner, "Contracts1", "CreateDraft", &("episodic", spec()))
+            .await
+            .expect_err("a draft below the free-space mark");
+    assert_eq!(
+        error_name(&refused),
+        "org.learningcontracts.Error.LimitReached",
+        "{refused}"
+    );
+    assert!(
+        format!("{refused}").contains("store_min_free_bytes"),
+        "{refused}"
+    );
+
+    // The admin's lockdown commits from the reserve and applies.
+    let () = call_daemon(&admin, "Boundary1", "EnterLockdown", &("disk nearly full",))
+        .await
+        .expect("lockdown below the free-space mark");
+    let mode = String::try_from(boundary_property(&admin, "Mode").await).unwrap();
+    assert_eq!(mode, "LOCKDOWN");
+    let verified: (bool, u64, u64, String) =
+        call_daemon(&admin, "Audit1", "Verify", &()).await.unwrap();
+    assert!(verified.0, "{}", verified.3);
 }

@@ -37,6 +37,9 @@ fn new_id() -> String {
 impl Contracts1 {
     /// Creates a Draft owned by the caller. kind: observation, episodic, procedural, strategic
     /// or prohibited. A system prohibition (system = true) needs an admin. Returns the new id.
+    /// An owner past limits.max_open_drafts_per_owner contracts in Draft or Review, or any owner
+    /// while the store is short of room, gets org.learningcontracts.Error.LimitReached (as do
+    /// Amend, DraftFromTemplate and DraftFromText).
     async fn create_draft(
         &self,
         kind: &str,

@@ -11,11 +11,27 @@ use zbus::names::ErrorName;
 /// The prefix of the daemon's own error names.
 pub const ERROR_PREFIX: &str = "org.learningcontracts.Error";
 
+/// A per-owner budget or the store guard refused the call.
+pub const LIMIT_REACHED: &str = "org.learningcontracts.Error.LimitReached";
+/// The caller may not do this.
+pub const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+/// The caller could be authorized after authenticating, but did not allow interaction.
+pub const INTERACTIVE_REQUIRED: &str =
+    "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired";
+
+/// Whether a refusal with this error name is audited (aggregated): refusals of authority and
+/// of budgets are what a hostile caller produces; other errors are mistakes.
+pub fn is_audited_refusal(name: &str) -> bool {
+    matches!(name, ACCESS_DENIED | INTERACTIVE_REQUIRED | LIMIT_REACHED)
+}
+
 /// An error a method call answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusError {
     name: &'static str,
     message: String,
+    /// Already counted for the aggregated audit (by the ledger's budgets and store guard).
+    counted: bool,
 }
 
 impl BusError {
@@ -23,6 +39,7 @@ impl BusError {
         Self {
             name,
             message: message.into(),
+            counted: false,
         }
     }
 
@@ -36,16 +53,13 @@ impl BusError {
 
     /// `org.freedesktop.DBus.Error.AccessDenied`.
     pub fn access_denied(message: impl Into<String>) -> Self {
-        Self::new("org.freedesktop.DBus.Error.AccessDenied", message)
+        Self::new(ACCESS_DENIED, message)
     }
 
     /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`: the caller could be
     /// authorized after authenticating, but did not allow interaction.
     pub fn interactive_required(message: impl Into<String>) -> Self {
-        Self::new(
-            "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
-            message,
-        )
+        Self::new(INTERACTIVE_REQUIRED, message)
     }
 
     /// `org.learningcontracts.Error.NotFound`.
@@ -80,6 +94,11 @@ impl BusError {
     /// The human-readable message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// Whether the refusal is already counted for the aggregated audit.
+    pub fn is_counted(&self) -> bool {
+        self.counted
     }
 }
 
@@ -129,9 +148,7 @@ impl From<CoreError> for BusError {
             CoreError::AlreadyExists { .. } => {
                 Self::new("org.learningcontracts.Error.AlreadyExists", message)
             }
-            CoreError::LimitReached(_) => {
-                Self::new("org.learningcontracts.Error.LimitReached", message)
-            }
+            CoreError::LimitReached(_) => Self::new(LIMIT_REACHED, message),
         }
     }
 }
@@ -158,6 +175,10 @@ impl From<LedgerError> for BusError {
     fn from(err: LedgerError) -> Self {
         match err {
             LedgerError::Core(err) => err.into(),
+            LedgerError::Refused(err) => Self {
+                counted: true,
+                ..err.into()
+            },
             LedgerError::Store(err) => err.into(),
         }
     }

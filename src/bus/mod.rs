@@ -18,7 +18,7 @@ pub mod sessions1;
 use crate::app::writer::{Announcement, Writer};
 use crate::config;
 use crate::core::{Actor, AuditEvent, Event, Monotonic, Timestamp, Uid};
-use crate::ledger::SharedRegistry;
+use crate::ledger::{SharedDenials, SharedRegistry};
 use authorize::{Action, Authorizer, Verdict};
 use caller::{Identities, Identity};
 use error::BusError;
@@ -62,9 +62,6 @@ impl Default for SourceStatus {
     }
 }
 
-/// The most denials held for the audit log before they are written.
-const DENIAL_BUFFER: usize = 10_000;
-
 /// Everything the interfaces share.
 #[derive(Debug)]
 pub struct Daemon {
@@ -90,8 +87,8 @@ pub struct Daemon {
     pub committed: tokio::sync::watch::Sender<u64>,
     /// Allowed checks, counted not logged.
     pub allowed_checks: AtomicU64,
-    /// Denied checks not yet written to the audit log.
-    denials: Mutex<(Vec<AuditEvent>, u64)>,
+    /// Denied checks and refused calls waiting for their aggregated audit record.
+    denials: SharedDenials,
     /// Last call time per bus name of session openers, on the monotonic clock (for the idle
     /// time, which a wall-clock step must not end or stretch).
     pub activity: Mutex<HashMap<String, Monotonic>>,
@@ -121,7 +118,7 @@ impl Daemon {
             changed: Notify::new(),
             committed: tokio::sync::watch::Sender::new(0),
             allowed_checks: AtomicU64::new(0),
-            denials: Mutex::new((Vec::new(), 0)),
+            denials: SharedDenials::default(),
             activity: Mutex::new(HashMap::new()),
             audit_reads: audit1::AuditReads::default(),
         }
@@ -167,10 +164,14 @@ impl Daemon {
         match self.authorizer.check(who, action, interactive).await? {
             Verdict::Granted => Ok(true),
             Verdict::Denied => Ok(false),
-            Verdict::ChallengeRequired => Err(BusError::interactive_required(format!(
-                "{} needs authentication; call again allowing interactive authorization",
-                action.id()
-            ))),
+            Verdict::ChallengeRequired => Err(self.refused(
+                who,
+                header,
+                BusError::interactive_required(format!(
+                    "{} needs authentication; call again allowing interactive authorization",
+                    action.id()
+                )),
+            )),
         }
     }
 
@@ -189,10 +190,11 @@ impl Daemon {
                 confirmed: false,
             })
         } else {
-            Err(BusError::access_denied(format!(
-                "not authorized for {}",
-                action.id()
-            )))
+            Err(self.refused(
+                who,
+                header,
+                BusError::access_denied(format!("not authorized for {}", action.id())),
+            ))
         }
     }
 
@@ -203,6 +205,18 @@ impl Daemon {
     /// other stranger acts as themselves, and the core then answers NotFound without revealing
     /// the contract.
     pub async fn actor_for(
+        &self,
+        who: &Identity,
+        id: &str,
+        own: Option<Action>,
+        header: &Header<'_>,
+    ) -> Result<Actor, BusError> {
+        self.actor_for_unaudited(who, id, own, header)
+            .await
+            .map_err(|err| self.refused(who, header, err))
+    }
+
+    async fn actor_for_unaudited(
         &self,
         who: &Identity,
         id: &str,
@@ -288,10 +302,21 @@ impl Daemon {
             .unwrap_or(&[]);
         match named {
             Some(owner) if owner == who.uid || delegated.contains(&owner) => Ok(owner),
-            Some(owner) => Err(BusError::access_denied(format!(
-                "uid {} is not delegated to act for owner {owner}",
-                who.uid
-            ))),
+            Some(owner) => {
+                let err = BusError::access_denied(format!(
+                    "uid {} is not delegated to act for owner {owner}",
+                    who.uid
+                ));
+                // No header here: the refusal is keyed by what was refused, naming an owner.
+                self.denials.lock().note_refusal(
+                    &who.caller(),
+                    "delegation.owner",
+                    err.error_name(),
+                    err.message(),
+                    Timestamp::now(),
+                );
+                Err(err)
+            }
             None => match delegated {
                 [] => Ok(who.uid),
                 [only] => Ok(*only),
@@ -314,34 +339,55 @@ impl Daemon {
                 .is_some_and(|owners| owners.contains(&owner))
     }
 
-    /// Holds a denied check for the audit log; written in batches by [`Daemon::flush_denials`].
+    /// Counts a denied check for its aggregated audit record (one per caller uid, check and
+    /// code per interval); written by [`Daemon::flush_denials`].
     pub fn audit_denial(&self, event: AuditEvent) {
-        let mut pending = self.denials.lock();
-        if pending.0.len() < DENIAL_BUFFER {
-            pending.0.push(event);
-        } else {
-            pending.1 += 1;
-        }
+        self.denials.lock().note_check(&event, Timestamp::now());
     }
 
-    /// Writes held denials to the audit log (and how many were dropped when the buffer was
-    /// full: a flood of denials is summarized rather than let grow without bound).
-    pub fn flush_denials(&self) {
-        let (mut events, dropped) = {
-            let mut pending = self.denials.lock();
-            (
-                std::mem::take(&mut pending.0),
-                std::mem::take(&mut pending.1),
-            )
-        };
-        if dropped > 0 {
-            events.push(AuditEvent {
-                caller: crate::core::Caller::daemon(),
-                action: "check.denied_unrecorded",
-                contract_id: None,
-                details: serde_json::json!({"count": dropped, "why": "more denials than the audit buffer holds"}),
-            });
+    /// Counts a refused call (AccessDenied, InteractiveAuthorizationRequired, LimitReached)
+    /// for its aggregated audit record, and passes the error on. Other errors pass unchanged.
+    pub fn refused(&self, who: &Identity, header: &Header<'_>, err: BusError) -> BusError {
+        if error::is_audited_refusal(err.error_name()) && !err.is_counted() {
+            let interface = header.interface().map(|name| name.as_str()).unwrap_or("");
+            let interface = interface
+                .strip_prefix("org.learningcontracts.")
+                .unwrap_or(interface);
+            let member = header.member().map(|name| name.as_str()).unwrap_or("");
+            self.denials.lock().note_refusal(
+                &who.caller(),
+                &format!("{interface}.{member}"),
+                err.error_name(),
+                err.message(),
+                Timestamp::now(),
+            );
         }
+        err
+    }
+
+    /// Hands the writer the budgets and store guard of the config in force, and the tally it
+    /// counts denied registrations and refused changes in (at start and after a reload).
+    pub fn apply_limits(&self) {
+        let limits = self.config().config.limits.owner_limits();
+        let denials = std::sync::Arc::clone(&self.denials);
+        self.writer.record(move |ledger| {
+            ledger.set_limits(limits);
+            ledger.set_denials(denials);
+        });
+    }
+
+    /// Writes the aggregated records whose interval is over (all of them when `everything`,
+    /// at shutdown) to the audit log. They bypass the store guard: the audit always commits.
+    pub fn flush_denials(&self, everything: bool) {
+        let interval = self.config().config.limits.denial_audit_interval_millis();
+        let events = {
+            let mut tally = self.denials.lock();
+            if everything {
+                tally.take_all()
+            } else {
+                tally.take_due(Timestamp::now(), interval)
+            }
+        };
         if events.is_empty() {
             return;
         }

@@ -94,7 +94,9 @@ impl Sessions1 {
 #[interface(name = "org.learningcontracts.Sessions1")]
 impl Sessions1 {
     /// Opens a session for the caller's owner (options: owner u, for an agent delegated by
-    /// several owners). Returns the session id.
+    /// several owners). Returns the session id. Past sessions.max_per_owner or
+    /// sessions.max_per_connection, or while the store is short of room, answers
+    /// org.learningcontracts.Error.LimitReached.
     async fn open(
         &self,
         options: Request,
@@ -115,7 +117,8 @@ impl Sessions1 {
         self.daemon
             .writer_for(&who)
             .run(move |r| r.plan_open_session(&opener, owner, session, limits, Now::read()))
-            .await?;
+            .await
+            .map_err(|err| self.daemon.refused(&who, &header, err.into()))?;
         // Only after the commit: a refused Open leaves nothing behind for a connection that
         // may already be gone.
         self.daemon

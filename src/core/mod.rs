@@ -3,9 +3,11 @@
 //! SEMANTICS.md live, once.
 
 pub mod access;
+pub mod budget;
 pub mod change;
 pub mod check;
 pub mod contract;
+pub mod denials;
 pub mod error;
 pub mod forgetting;
 pub mod host;
@@ -19,12 +21,14 @@ pub mod session;
 mod table;
 pub mod time;
 
+pub use budget::OwnerBudgets;
 pub use change::{AuditEvent, Caller, Change, Event, HostState};
 pub use check::{CheckKind, CheckRequest, Code, Decision};
 pub use contract::{
     Abstraction, Contract, ContractId, ContractKind, ContractSpec, ContractState, MemoryId,
     RetentionKind, SessionId, SpecPatch, SpecProblem, Suspension, Uid,
 };
+pub use denials::DenialTally;
 pub use error::CoreError;
 pub use forgetting::{PurgeTokens, Registration};
 pub use host::PauseScope;

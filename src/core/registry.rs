@@ -114,6 +114,8 @@ pub struct Registry {
     /// A tripwire that fired and whose latch is not committed yet: enforced as LOCKDOWN until
     /// it is.
     pending_latch: Option<String>,
+    /// Per-owner counts the budgets judge.
+    counts: super::budget::OwnerCounts,
 }
 
 impl Registry {
@@ -204,6 +206,8 @@ impl Registry {
 
     fn put_contract(&mut self, contract: Contract) {
         let (slot, old) = self.contracts.put(contract);
+        self.counts
+            .contract_put(old.as_ref(), self.contracts.at(slot));
         if let Some(old) = old {
             self.active.remove(&old, slot);
         }
@@ -224,10 +228,12 @@ impl Registry {
                 .or_default()
                 .insert(memory.id.clone());
         }
+        self.counts.memory_added(&memory);
         self.memories.insert(memory.id.clone(), memory);
     }
 
     fn drop_memory(&mut self, memory: &MemoryRecord) {
+        self.counts.memory_removed(memory);
         if let Some(set) = self.memories_by_contract.get_mut(&memory.contract_id) {
             set.remove(&memory.id);
         }
@@ -237,6 +243,11 @@ impl Registry {
             }
         }
         self.memories.remove(&memory.id);
+    }
+
+    /// Per-owner counts of drafts and active memories (for the budgets).
+    pub fn owner_counts(&self) -> &super::budget::OwnerCounts {
+        &self.counts
     }
 
     /// The effective mode.

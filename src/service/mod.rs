@@ -168,6 +168,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         reload_tx,
     ));
 
+    daemon.apply_limits();
     // systemd is called for unit freezing over the second connection too.
     {
         let units = Arc::clone(&daemon);
@@ -295,7 +296,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     // The mode supervisor first: a source that stops while it still runs would read as UNKNOWN.
     tasks.abort(TASK_MODE_SUPERVISOR);
     tasks.abort(TASK_SOURCE);
-    daemon.flush_denials();
+    daemon.flush_denials(true);
     let _ = connection.release_name(BUS_NAME).await;
     // Everything queued before the stop still commits; then the store closes.
     let _ = tokio::task::spawn_blocking(move || writer_thread.finish()).await;
@@ -463,6 +464,7 @@ async fn reload(daemon: &Daemon, options: &Options) -> Result<(), String> {
         Ok(loaded) => {
             let changed_source = loaded.config.mode != daemon.config().config.mode;
             *daemon.config.write() = Arc::new(loaded);
+            daemon.apply_limits();
             if changed_source {
                 tracing::warn!(
                     "mode settings changed; the new source settings apply at the next restart, the settle time now"
@@ -694,11 +696,11 @@ async fn keep_time(daemon: Arc<Daemon>) {
     }
 }
 
-/// Writes denied checks to the audit log in batches.
+/// Writes the aggregated records of denied checks and refused calls as their intervals end.
 async fn flush_denials(daemon: Arc<Daemon>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
-        daemon.flush_denials();
+        daemon.flush_denials(false);
     }
 }

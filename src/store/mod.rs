@@ -5,6 +5,7 @@
 pub mod audit;
 mod load;
 pub mod reader;
+pub mod room;
 pub mod schema;
 
 use crate::core::{
