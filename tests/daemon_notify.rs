@@ -187,3 +187,62 @@ fn an_invalid_config_stops_startup_with_exit_78_and_the_key() {
     );
     assert!(!bus.daemon_name_owned());
 }
+
+/// Continues a stopped process when dropped, whatever the test's outcome.
+struct Stopped(nix::unistd::Pid);
+
+impl Stopped {
+    fn stop(pid: nix::unistd::Pid) -> Self {
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+#[test]
+fn the_watchdog_is_withheld_while_the_bus_side_does_not_answer() {
+    if !require_root("the_watchdog_is_withheld_while_the_bus_side_does_not_answer") {
+        return;
+    }
+    let bus = TestBus::start();
+    let root = tempfile::tempdir().unwrap();
+    let mut notify = NotifySocket::new();
+    let socket = notify.path.to_str().unwrap().to_string();
+    let daemon = DaemonProcess::spawn_with(
+        &bus,
+        &static_config("AIRGAP", ""),
+        root.path(),
+        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "400000")],
+        &[],
+    );
+    notify
+        .wait_for("READY=1", Duration::from_secs(10))
+        .expect("no READY=1");
+    notify
+        .wait_for("WATCHDOG=1", Duration::from_secs(2))
+        .expect("no watchdog ping within 2 s at 400 ms");
+
+    // The store writer still answers, but a Peer.Ping to the serving connection cannot.
+    let stopped = Stopped::stop(bus.pid());
+    // A ping whose checks passed just before the stop may still arrive: let it.
+    let _ = notify.wait_for("no such line", Duration::from_millis(600));
+    let during = notify.wait_for("WATCHDOG=1", Duration::from_millis(1_600));
+    drop(stopped);
+    assert!(
+        during.is_none(),
+        "the watchdog was pinged while the bus dispatcher could not answer"
+    );
+    assert!(
+        daemon.log().contains("withholding the watchdog ping"),
+        "{}",
+        daemon.log()
+    );
+    notify
+        .wait_for("WATCHDOG=1", Duration::from_secs(5))
+        .expect("watchdog pings resume once the bus answers again");
+}

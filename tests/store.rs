@@ -645,3 +645,39 @@ fn a_store_that_cannot_be_written_fails_mutations_and_closes_checks_until_it_rec
     );
     assert!(ledger.store().verify_audit().unwrap().ok);
 }
+
+#[test]
+fn an_audit_reader_reads_and_verifies_beside_the_writer() {
+    let (_dir, path) = store_path();
+    let mut ledger = ledger_with_audit(&path, 3);
+    let mut reader = learning_contracts::store::AuditReader::open(&path).unwrap();
+    let head = ledger.store().head().clone();
+    let verification = reader.verify_audit().unwrap();
+    assert!(verification.ok, "{}", verification.message);
+    assert_eq!(verification.records, head.seq);
+    let records = reader.read_audit(0, 100).unwrap();
+    assert_eq!(records.len() as u64, head.seq);
+    assert_eq!(records.last().unwrap().hash, head.hash);
+
+    // The writer commits while the reader is open; the reader sees the commit next time.
+    ledger_with_audit_more(&mut ledger);
+    let after = reader.verify_audit().unwrap();
+    assert!(after.ok, "{}", after.message);
+    assert_eq!(after.records, ledger.store().head().seq);
+    assert!(after.records > head.seq);
+}
+
+/// One more audited change through `ledger`.
+fn ledger_with_audit_more(ledger: &mut Ledger) {
+    ledger
+        .run(|r| {
+            r.plan_create_draft(
+                &Actor::user(OWNER),
+                ContractKind::Episodic,
+                &spec(&["d"], &["*"]),
+                "c-more".into(),
+                at(100),
+            )
+        })
+        .unwrap();
+}

@@ -99,6 +99,8 @@ impl Enforcement1 {
     ) -> Result<DecisionTuple, BusError> {
         match self.judge(kind, dict, header, connection).await? {
             Judged::Decided(answer) => Ok(answer),
+            // Only a recall waits for presence, and the served Enforcement1Dispatch handles
+            // CheckRecall itself, replying from a task: this inline wait is never reached there.
             Judged::NeedsPresence(pending) => Ok(pending.decide(&self.daemon).await),
         }
     }

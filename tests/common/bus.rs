@@ -178,6 +178,11 @@ impl TestBus {
         bus
     }
 
+    /// The dbus-daemon's pid (to stop and continue it).
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
     /// A malformed policy file does not stop dbus-daemon; it only says so on stderr.
     pub fn assert_policy_loaded(&self) {
         let stderr = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
