@@ -250,21 +250,6 @@ impl LimitsConfig {
             .unwrap_or(i64::MAX)
             .saturating_mul(1000)
     }
-
-    /// The budgets and store guard the writer applies.
-    pub fn owner_limits(&self) -> crate::ledger::Limits {
-        crate::ledger::Limits {
-            budgets: crate::core::OwnerBudgets {
-                max_open_drafts: self.max_open_drafts_per_owner,
-                max_active_memories: self.max_memories_per_owner,
-                max_writes_per_minute: self.max_owner_writes_per_minute,
-            },
-            guard: crate::store::room::StoreGuard {
-                max_store_bytes: self.store_max_bytes,
-                min_free_bytes: self.store_min_free_bytes,
-            },
-        }
-    }
 }
 
 /// Why a config was refused.

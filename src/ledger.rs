@@ -175,7 +175,7 @@ impl Ledger {
             self.denials.lock().note_refusal(
                 &first.caller,
                 first.action,
-                crate::bus::error::LIMIT_REACHED,
+                crate::core::error::LIMIT_REACHED,
                 &refusal.to_string(),
                 now,
             );

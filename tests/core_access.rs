@@ -272,28 +272,47 @@ fn owner_methods_admit_the_owner_refuse_the_agent_hide_from_strangers_and_admit_
                 .unwrap();
                 assert!(allowed.as_admin, "{i}.{m}");
             }
-            // Otherwise the agent is told no, and the stranger learns nothing.
-            for admin in [Verdict::Denied, Verdict::ChallengeRequired] {
-                let agent = Subject::new(AGENT, &delegations);
-                assert!(
-                    matches!(
-                        decide(
-                            requirement,
-                            &agent,
-                            Some((OWNER, false)),
-                            grants(admin, confirm)
-                        ),
-                        Err(Refusal::Denied(_))
+            // Otherwise the agent is told no, and the stranger learns nothing: existing and
+            // missing records answer alike.
+            let agent = Subject::new(AGENT, &delegations);
+            assert!(
+                matches!(
+                    decide(
+                        requirement,
+                        &agent,
+                        Some((OWNER, false)),
+                        grants(Verdict::Denied, confirm)
                     ),
+                    Err(Refusal::Denied(_))
+                ),
+                "{i}.{m}"
+            );
+            let stranger = Subject::new(STRANGER, &delegations);
+            for target in [Some((OWNER, false)), None] {
+                assert_eq!(
+                    decide(
+                        requirement,
+                        &stranger,
+                        target,
+                        grants(Verdict::Denied, confirm)
+                    ),
+                    Err(Refusal::Hidden),
                     "{i}.{m}"
                 );
-                let stranger = Subject::new(STRANGER, &delegations);
+            }
+            // An admin who has not allowed interaction is asked to, wherever the record is.
+            for uid in [AGENT, STRANGER] {
+                let subject = Subject::new(uid, &delegations);
                 for target in [Some((OWNER, false)), None] {
-                    assert_eq!(
-                        decide(requirement, &stranger, target, grants(admin, confirm)),
-                        Err(Refusal::Hidden),
-                        "{i}.{m}: existing and missing records must answer alike"
-                    );
+                    assert!(matches!(
+                        decide(
+                            requirement,
+                            &subject,
+                            target,
+                            grants(Verdict::ChallengeRequired, confirm)
+                        ),
+                        Err(Refusal::ChallengeRequired(_))
+                    ));
                 }
             }
         }

@@ -21,7 +21,7 @@ const MESSAGE_LOCKDOWN: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50004";
 
 fn boundary_daemon_config(fake: &FakeBoundaryDaemon) -> String {
     format!(
-        "[authorization]\nmode = \"unix\"\n[mode]\nsource = \"boundary-daemon\"\nsettle_time_ms = 0\n[mode.boundary_daemon]\nsocket = \"{}\"\npoll_interval_ms = 50\ntimeout_ms = 200\nmax_backoff_ms = 200\ntoken = \"{FAKE_TOKEN}\"\npush_lockdown = false\n",
+        "[authorization]\nmode = \"unix\"\n[mode]\nsource = \"boundary-daemon\"\nsettle_time_ms = 0\n[mode.boundary_daemon]\nsocket = \"{}\"\npoll_interval_ms = 50\ntimeout_ms = 200\nmax_backoff_ms = 200\ntoken = \"{FAKE_TOKEN}\"\npush_lockdown = false\n[limits]\nstore_min_free_bytes = 0\n",
         fake.socket().display()
     )
 }

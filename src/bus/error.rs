@@ -11,8 +11,7 @@ use zbus::names::ErrorName;
 /// The prefix of the daemon's own error names.
 pub const ERROR_PREFIX: &str = "org.learningcontracts.Error";
 
-/// A per-owner budget or the store guard refused the call.
-pub const LIMIT_REACHED: &str = "org.learningcontracts.Error.LimitReached";
+pub use crate::core::error::LIMIT_REACHED;
 /// The caller may not do this.
 pub const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
 /// The caller could be authorized after authenticating, but did not allow interaction.

@@ -17,6 +17,7 @@ pub mod sessions1;
 
 use crate::app::writer::{Announcement, Writer};
 use crate::config;
+use crate::core::access::Subject;
 use crate::core::{Actor, AuditEvent, Event, Monotonic, Timestamp, Uid};
 use crate::ledger::{SharedDenials, SharedRegistry};
 use authorize::{Action, Authorizer, Verdict};
@@ -223,70 +224,80 @@ impl Daemon {
         own: Option<Action>,
         header: &Header<'_>,
     ) -> Result<Actor, BusError> {
-        let owner = self.registry.read().contract(id).map(|c| c.owner);
+        use crate::core::access::{Grants, Refusal, Requirement, decide};
+        let target = self
+            .registry
+            .read()
+            .contract(id)
+            .map(|c| (c.owner, c.is_system()));
+        let config = self.config();
+        let subject = Subject::new(who.uid, &config.delegations);
+        let requirement = if own.is_some() {
+            Requirement::OwnerConfirmed
+        } else {
+            Requirement::Owner
+        };
+        let interactive = header
+            .primary()
+            .flags()
+            .contains(Flags::ALLOW_INTERACTIVE_AUTH);
+        // The authorizer is asked only what the decision needs: the owner's confirmation, and
+        // ManageAll for anyone else (asked whether the contract exists or not) or for an owner
+        // who did not confirm.
+        let is_owner = target.is_some_and(|(owner, _)| owner == who.uid);
+        let confirm_own = match own {
+            Some(action) if is_owner => self.authorizer.check(who, action, interactive).await?,
+            _ => Verdict::Denied,
+        };
+        let admin = if is_owner && (own.is_none() || confirm_own == Verdict::Granted) {
+            Verdict::Denied
+        } else {
+            self.authorizer
+                .check(who, Action::ManageAll, interactive && !is_owner)
+                .await?
+        };
         let mut actor = Actor {
             caller: who.caller(),
             uid: who.uid,
             admin: false,
             confirmed: false,
         };
-        let interactive = header
-            .primary()
-            .flags()
-            .contains(Flags::ALLOW_INTERACTIVE_AUTH);
-        if owner == Some(who.uid) {
-            let Some(action) = own else {
-                return Ok(actor);
-            };
-            match self.authorizer.check(who, action, interactive).await? {
-                Verdict::Granted => actor.confirmed = true,
-                refused => {
-                    if self.authorizer.check(who, Action::ManageAll, false).await?
-                        == Verdict::Granted
-                    {
-                        actor.admin = true;
-                    } else if refused == Verdict::ChallengeRequired {
-                        return Err(BusError::interactive_required(format!(
-                            "{} needs your confirmation; call again allowing interactive authorization",
-                            action.id()
-                        )));
-                    } else {
-                        return Err(BusError::access_denied(format!(
-                            "this needs your interactive confirmation ({})",
-                            action.id()
-                        )));
-                    }
-                }
+        match decide(requirement, &subject, target, Grants { admin, confirm_own }) {
+            Ok(allowed) => {
+                actor.admin = allowed.as_admin;
+                actor.confirmed = allowed.confirmed;
+                Ok(actor)
             }
-            return Ok(actor);
+            // The core then answers NotFound, exactly as for a contract that does not exist.
+            Err(Refusal::Hidden) => Ok(actor),
+            Err(Refusal::Denied(message)) => Err(BusError::access_denied(message)),
+            Err(Refusal::ChallengeRequired(message)) => {
+                Err(BusError::interactive_required(message))
+            }
+            Err(Refusal::Owner(_)) => Err(BusError::access_denied("not authorized")),
         }
-        actor.admin = self.authorize(who, Action::ManageAll, header).await?;
-        if !actor.admin
-            && let Some(owner) = owner
-            && self.acts_for(who, owner)
-        {
-            return Err(BusError::access_denied(
-                "an agent acting for an owner may read the owner's contracts but never change them",
-            ));
-        }
-        Ok(actor)
     }
 
     /// Whether `who` may read contract `id`: its owner, an agent acting for the owner, anyone
-    /// for a system prohibition, or an admin (asked of the authorizer only when needed).
+    /// for a system prohibition (core::access::may_read), or an admin (asked of the authorizer
+    /// only when needed).
     pub async fn may_read_contract(
         &self,
         who: &Identity,
         id: &str,
         header: &Header<'_>,
     ) -> Result<bool, BusError> {
-        let visible_without_admin = self
+        let target = self
             .registry
             .read()
             .contract(id)
-            .map(|c| (self.acts_for(who, c.owner) || c.is_system(), c.owner));
-        match visible_without_admin {
-            Some((true, _)) => Ok(true),
+            .map(|c| (c.owner, c.is_system()));
+        let config = self.config();
+        let subject = Subject::new(who.uid, &config.delegations);
+        match target {
+            Some((owner, system)) if crate::core::access::may_read(&subject, owner, system) => {
+                Ok(true)
+            }
             _ => self.authorize(who, Action::ManageAll, header).await,
         }
     }
@@ -294,18 +305,14 @@ impl Daemon {
     /// The owner whose contracts decide a request from `who`: the caller itself, or an owner
     /// that delegated to it in the config (named in the request when there are several).
     pub fn resolve_owner(&self, who: &Identity, named: Option<Uid>) -> Result<Uid, BusError> {
+        use crate::core::access::OwnerRefusal;
         let config = self.config();
-        let delegated = config
-            .delegations
-            .get(&who.uid)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        match named {
-            Some(owner) if owner == who.uid || delegated.contains(&owner) => Ok(owner),
-            Some(owner) => {
+        let subject = Subject::new(who.uid, &config.delegations);
+        match crate::core::access::resolve_owner(&subject, named) {
+            Ok(owner) => Ok(owner),
+            Err(OwnerRefusal::NotDelegated { uid, owner }) => {
                 let err = BusError::access_denied(format!(
-                    "uid {} is not delegated to act for owner {owner}",
-                    who.uid
+                    "uid {uid} is not delegated to act for owner {owner}"
                 ));
                 // No header here: the refusal is keyed by what was refused, naming an owner.
                 self.denials.lock().note_refusal(
@@ -317,26 +324,19 @@ impl Daemon {
                 );
                 Err(err)
             }
-            None => match delegated {
-                [] => Ok(who.uid),
-                [only] => Ok(*only),
-                _ => Err(BusError::invalid_args(
-                    "owner",
-                    "this agent acts for several owners; name the owner in the request",
-                )),
-            },
+            Err(OwnerRefusal::Ambiguous) => Err(BusError::invalid_args(
+                "owner",
+                "this agent acts for several owners; name the owner in the request",
+            )),
         }
     }
 
     /// Whether `who` may read records of `owner` without being an admin: the owner, or an
     /// agent the owner delegated to.
     pub fn acts_for(&self, who: &Identity, owner: Uid) -> bool {
-        who.uid == owner
-            || self
-                .config()
-                .delegations
-                .get(&who.uid)
-                .is_some_and(|owners| owners.contains(&owner))
+        let config = self.config();
+        Subject::new(who.uid, &config.delegations).relation_to(owner)
+            != crate::core::access::Relation::Stranger
     }
 
     /// Counts a denied check for its aggregated audit record (one per caller uid, check and
@@ -368,7 +368,7 @@ impl Daemon {
     /// Hands the writer the budgets and store guard of the config in force, and the tally it
     /// counts denied registrations and refused changes in (at start and after a reload).
     pub fn apply_limits(&self) {
-        let limits = self.config().config.limits.owner_limits();
+        let limits = owner_limits(&self.config().config.limits);
         let denials = std::sync::Arc::clone(&self.denials);
         self.writer.record(move |ledger| {
             ledger.set_limits(limits);
@@ -396,6 +396,21 @@ impl Daemon {
                 tracing::error!(error = %err, count = events.len(), "denied checks could not be audited");
             }
         });
+    }
+}
+
+/// The budgets and store guard the writer applies, from `[limits]`.
+pub fn owner_limits(limits: &config::LimitsConfig) -> crate::ledger::Limits {
+    crate::ledger::Limits {
+        budgets: crate::core::OwnerBudgets {
+            max_open_drafts: limits.max_open_drafts_per_owner,
+            max_active_memories: limits.max_memories_per_owner,
+            max_writes_per_minute: limits.max_owner_writes_per_minute,
+        },
+        guard: crate::store::room::StoreGuard {
+            max_store_bytes: limits.store_max_bytes,
+            min_free_bytes: limits.store_min_free_bytes,
+        },
     }
 }
 

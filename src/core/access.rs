@@ -289,12 +289,12 @@ pub fn decide(
             ))),
         },
         Requirement::Owner | Requirement::OwnerConfirmed => {
-            let Some((owner, _system)) = target else {
-                return Err(Refusal::Hidden);
-            };
-            match subject.relation_to(owner) {
-                Relation::Owner if requirement == Requirement::Owner => Ok(PLAIN),
-                Relation::Owner => match grants.confirm_own {
+            let relation = target.map(|(owner, _system)| subject.relation_to(owner));
+            if relation == Some(Relation::Owner) {
+                if requirement == Requirement::Owner {
+                    return Ok(PLAIN);
+                }
+                return match grants.confirm_own {
                     Verdict::Granted => Ok(Allowed {
                         as_admin: false,
                         confirmed: true,
@@ -309,13 +309,21 @@ pub fn decide(
                         "this needs your interactive confirmation ({})",
                         Action::ConfirmOwn.id()
                     ))),
-                },
-                _ if admin => Ok(AS_ADMIN),
-                Relation::Delegated => Err(Refusal::Denied(
+                };
+            }
+            // Anyone else acts as an admin or not at all. The admin question is asked whether
+            // the record exists or not, so its answer reveals nothing.
+            match (grants.admin, relation) {
+                (Verdict::Granted, _) => Ok(AS_ADMIN),
+                (Verdict::ChallengeRequired, _) => Err(Refusal::ChallengeRequired(format!(
+                    "{} needs authentication; call again allowing interactive authorization",
+                    Action::ManageAll.id()
+                ))),
+                (Verdict::Denied, Some(Relation::Delegated)) => Err(Refusal::Denied(
                     "an agent acting for an owner may read the owner's contracts but never change them"
                         .into(),
                 )),
-                Relation::Stranger => Err(Refusal::Hidden),
+                (Verdict::Denied, _) => Err(Refusal::Hidden),
             }
         }
     }

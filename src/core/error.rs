@@ -3,6 +3,10 @@
 use super::contract::SpecProblem;
 use thiserror::Error;
 
+/// The D-Bus error name of [`CoreError::LimitReached`] (a per-owner budget or the store guard
+/// refused the call), kept here because refusals are audited under it below the bus too.
+pub const LIMIT_REACHED: &str = "org.learningcontracts.Error.LimitReached";
+
 /// Why the core refused a mutation or a lookup. Messages say what was wrong and what to do,
 /// and never reveal another owner's contracts.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
