@@ -2,13 +2,15 @@
 //! commits the test makes fail by holding the write lock from another connection, and with the
 //! source's readings in its hands. Random interleavings of readings (with links coming up, for
 //! the tripwire), supervisor steps, commits that fail, the store recovering, the clock moving,
-//! EnterLockdown, ReleaseLockdown, SetOverride, ClearOverride and restarts. After every step:
+//! EnterLockdown, ReleaseLockdown, SetOverride, ClearOverride, sessions opened with a bound
+//! contract and ended, and restarts. After every step:
 //! - checks and gates are never judged looser than the newest reading combined with the latch
 //!   (or a tripwire not yet committed) and the override;
 //! - a committed latch means the committed mode is locked;
 //! - the units' wish (what the announcer tells the reconciler) is frozen exactly while the
 //!   committed mode is LOCKDOWN;
 //! - a failed commit changes nothing, and everything acknowledged is there after a restart;
+//! - a session contract whose session end was acknowledged stays expired, restarts included;
 //! - with the store writable and the settle time past, a step commits the newest reading.
 
 use learning_contracts::app::mode::{ModeKeeper, commit_mode, take_reading};
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SETTLE_MS: i64 = 1000;
+const OWNER: u32 = 1000;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -39,6 +42,10 @@ enum Op {
     ReleaseLockdown,
     SetOverride(BoundaryMode),
     ClearOverride,
+    /// An agent opens a session and binds a new session contract of the owner to it.
+    OpenSession,
+    /// The oldest open session ends (its agent left, or ended it).
+    EndSession,
     Restart,
 }
 
@@ -62,6 +69,8 @@ fn any_op() -> impl Strategy<Value = Op> {
         2 => Just(Op::ReleaseLockdown),
         1 => (0u8..5).prop_map(|w| Op::SetOverride(BoundaryMode::from_wire(w).unwrap())),
         1 => Just(Op::ClearOverride),
+        2 => Just(Op::OpenSession),
+        2 => Just(Op::EndSession),
         1 => Just(Op::Restart),
     ]
 }
@@ -104,6 +113,11 @@ struct Machine {
     acknowledged: learning_contracts::core::HostState,
     /// A decision whose writer job has not run yet.
     decided: Option<Option<EffectiveMode>>,
+    /// Open sessions and the contract bound to each, oldest first.
+    sessions: Vec<(String, String)>,
+    /// Session contracts whose session end was acknowledged: expired for good.
+    ended: Vec<String>,
+    next_id: u32,
 }
 
 impl Machine {
@@ -121,6 +135,9 @@ impl Machine {
             units_frozen: None,
             acknowledged,
             decided: None,
+            sessions: Vec::new(),
+            ended: Vec::new(),
+            next_id: 0,
         }
     }
 
@@ -256,13 +273,37 @@ impl Machine {
                 self.admin_change(move |r, now| r.plan_set_override(&admin(), mode, "test", now))
             }
             Op::ClearOverride => self.admin_change(|r, now| r.plan_clear_override(&admin(), now)),
+            Op::OpenSession => self.open_session(),
+            Op::EndSession => {
+                if self.sessions.is_empty() {
+                    return;
+                }
+                let (session, contract) = self.sessions[0].clone();
+                let now = self.now();
+                let ended = self.ledger().run(|registry| {
+                    registry.plan_end_session(None, &session, "the agent left", now)
+                });
+                if let Ok(events) = ended {
+                    self.committed(&events);
+                    self.sessions.remove(0);
+                    self.ended.push(contract);
+                }
+            }
             Op::Restart => {
                 if let Some(blocker) = self.blocker.take() {
                     blocker.execute_batch("ROLLBACK").unwrap();
                 }
                 drop(self.ledger.take());
                 let acknowledged = self.acknowledged.clone();
+                let ended = std::mem::take(&mut self.ended);
+                let sessions = std::mem::take(&mut self.sessions);
+                let next_id = self.next_id;
                 *self = Machine::open(&self.path.clone());
+                self.next_id = next_id;
+                // Sessions die with the process: their contracts expired at the restart.
+                self.ended = ended;
+                self.ended
+                    .extend(sessions.into_iter().map(|(_, contract)| contract));
                 let host = self.ledger().registry().host().clone();
                 assert_eq!(
                     host.lockdown.is_some(),
@@ -278,8 +319,75 @@ impl Machine {
         }
     }
 
+    /// Opens a session for the owner and binds a new, active session contract to it; every
+    /// step must be acknowledged for the session to count.
+    fn open_session(&mut self) {
+        use learning_contracts::core::{ContractKind, Name, Now, RetentionKind, SessionLimits};
+        self.next_id += 1;
+        let contract = format!("c{:05}", self.next_id);
+        let session = format!("s{:05}", self.next_id);
+        let now = self.now();
+        let mono = learning_contracts::core::Monotonic::from_millis(self.monotonic);
+        let owner = Actor {
+            caller: Caller::uid(OWNER),
+            uid: OWNER,
+            admin: false,
+            confirmed: true,
+        };
+        let patch = learning_contracts::core::SpecPatch {
+            domains: Some(vec![Name::parse("email").unwrap()]),
+            contexts: Some(vec![Name::parse("*").unwrap()]),
+            retention: Some(RetentionKind::Session),
+            ..Default::default()
+        };
+        let steps: [&dyn Fn(&learning_contracts::core::Registry) -> _; 5] = [
+            &|r| {
+                r.plan_create_draft(
+                    &owner,
+                    ContractKind::Episodic,
+                    &patch,
+                    contract.clone(),
+                    now,
+                )
+            },
+            &|r| r.plan_submit(&owner, &contract, now),
+            &|r| r.plan_activate(&owner, &contract, now),
+            &|r| {
+                r.plan_open_session(
+                    &Caller::uid(OWNER),
+                    OWNER,
+                    session.clone(),
+                    SessionLimits {
+                        per_owner: 1000,
+                        per_connection: 1000,
+                    },
+                    Now { wall: now, mono },
+                )
+            },
+            &|r| r.plan_bind(&owner, &session, &contract, now),
+        ];
+        for step in steps {
+            match self.ledger().run(step) {
+                Ok(events) => self.committed(&events),
+                Err(_) => return,
+            }
+        }
+        self.sessions.push((session, contract));
+    }
+
     fn check_invariants(&mut self, op: &Op) {
         let registry = self.ledger.as_ref().unwrap().registry();
+        // An acknowledged session end expired its contract, for good, restarts included.
+        for id in &self.ended {
+            if let Some(contract) = registry.contract(id) {
+                assert_eq!(
+                    contract.state,
+                    learning_contracts::core::ContractState::Expired,
+                    "after {op:?}: contract {id} of an ended session is {:?}",
+                    contract.state
+                );
+            }
+        }
         let host = registry.host();
         let committed = registry.mode();
         let latched = host.lockdown.is_some() || registry.pending_latch().is_some();
