@@ -8,11 +8,10 @@ mod common;
 use common::bus::*;
 use common::fake_boundary_daemon::{FAKE_TOKEN, FakeBoundaryDaemon};
 use common::mount_fixtures::{
-    LoopImage, Mounted, in_private_mount_namespace, loop_tools_available, path_str, run,
+    SmallStateDisk, fill, in_private_mount_namespace, loop_tools_available,
 };
 use common::netns::NetNs;
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 use zbus::OwnedVariant;
 
@@ -79,17 +78,6 @@ async fn class3_allowed(owner: &zbus::Connection) -> (bool, bool) {
     (check.0, gate.0)
 }
 
-/// Fills the filesystem holding `path` until not even a small write fits.
-fn fill(path: &std::path::Path) -> std::fs::File {
-    let mut file = std::fs::File::create(path).unwrap();
-    for chunk in [1 << 20, 64 << 10, 4 << 10, 512] {
-        let buffer = vec![0x5Au8; chunk];
-        while file.write_all(&buffer).is_ok() {}
-    }
-    let _ = file.sync_all();
-    file
-}
-
 #[test]
 fn a_lockdown_that_cannot_be_committed_denies_at_once_and_commits_when_the_store_recovers() {
     let name =
@@ -108,15 +96,8 @@ fn a_lockdown_that_cannot_be_committed_denies_at_once_and_commits_when_the_store
 }
 
 async fn uncommitted_lockdown() {
-    let image = LoopImage::create();
-    let root = tempfile::tempdir().unwrap();
-    let state = root.path().join("state");
-    std::fs::create_dir(&state).unwrap();
-    run(
-        "mount",
-        &["-t", "ext4", path_str(&image.device), path_str(&state)],
-    );
-    let _mounted = Mounted(state.clone());
+    let disk = SmallStateDisk::mount();
+    let (root, state) = (&disk.root, &disk.state);
 
     let fake = FakeBoundaryDaemon::start();
     fake.set_mode("airgap");

@@ -33,6 +33,24 @@ impl RecordingManager {
     }
 }
 
+/// Serves a systemd stand-in's manager on the test bus, as root.
+async fn serve_systemd(
+    bus: &TestBus,
+    manager: impl zbus::object_server::Interface,
+) -> zbus::Connection {
+    let systemd = connect_as(bus, 0, &[0]).await;
+    systemd
+        .object_server()
+        .at("/org/freedesktop/systemd1", manager)
+        .await
+        .unwrap();
+    systemd
+        .request_name("org.freedesktop.systemd1")
+        .await
+        .unwrap();
+    systemd
+}
+
 async fn eventually(what: &str, check: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !check() {
@@ -49,16 +67,7 @@ async fn lockdown_freezes_the_agent_units_and_release_thaws_them() {
     let bus = TestBus::start();
     let manager = RecordingManager::default();
     let calls = Arc::clone(&manager.calls);
-    let systemd = connect_as(&bus, 0, &[0]).await;
-    systemd
-        .object_server()
-        .at("/org/freedesktop/systemd1", manager)
-        .await
-        .unwrap();
-    systemd
-        .request_name("org.freedesktop.systemd1")
-        .await
-        .unwrap();
+    let _systemd = serve_systemd(&bus, manager).await;
     let config = static_config(
         "AIRGAP",
         "[lockdown]\nfreeze_units = [\"agent.service\", \"missing.service\", \"helper.service\"]\n",
@@ -133,16 +142,7 @@ async fn units_converge_on_the_newest_mode_when_lockdowns_follow_each_other_quic
     let bus = TestBus::start();
     let manager = SlowThawManager::default();
     let calls = Arc::clone(&manager.calls);
-    let systemd = connect_as(&bus, 0, &[0]).await;
-    systemd
-        .object_server()
-        .at("/org/freedesktop/systemd1", manager)
-        .await
-        .unwrap();
-    systemd
-        .request_name("org.freedesktop.systemd1")
-        .await
-        .unwrap();
+    let _systemd = serve_systemd(&bus, manager).await;
     let config = static_config("AIRGAP", "[lockdown]\nfreeze_units = [\"agent.service\"]\n");
     let _daemon = DaemonProcess::start(&bus, &config);
     let admin = Boundary1Proxy::new(&connect_as(&bus, 0, &[0]).await)

@@ -8,10 +8,9 @@ mod common;
 
 use common::bus::*;
 use common::mount_fixtures::{
-    LoopImage, Mounted, in_private_mount_namespace, loop_tools_available, path_str, run,
+    SmallStateDisk, fill, in_private_mount_namespace, loop_tools_available,
 };
 use std::collections::HashMap;
-use std::io::Write;
 use zbus::OwnedVariant;
 
 fn error_name(err: &zbus::Error) -> String {
@@ -29,18 +28,6 @@ fn register_request(contract: &str, memory_id: &str) -> HashMap<String, OwnedVar
     request.insert("contract_id".to_string(), variant(contract));
     request.insert("memory_id".to_string(), variant(memory_id));
     request
-}
-
-/// Fills the filesystem at `dir` with a file until the kernel says ENOSPC, then with smaller
-/// writes until not even a block fits.
-fn fill(path: &std::path::Path) -> std::fs::File {
-    let mut file = std::fs::File::create(path).unwrap();
-    for chunk in [1 << 20, 64 << 10, 4 << 10, 512] {
-        let buffer = vec![0xA5u8; chunk];
-        while file.write_all(&buffer).is_ok() {}
-    }
-    let _ = file.sync_all();
-    file
 }
 
 #[test]
@@ -63,15 +50,8 @@ fn a_full_disk_fails_mutations_by_name_and_the_daemon_recovers() {
 }
 
 async fn full_disk() {
-    let image = LoopImage::create();
-    let root = tempfile::tempdir().unwrap();
-    let state = root.path().join("state");
-    std::fs::create_dir(&state).unwrap();
-    run(
-        "mount",
-        &["-t", "ext4", path_str(&image.device), path_str(&state)],
-    );
-    let _mounted = Mounted(state.clone());
+    let disk = SmallStateDisk::mount();
+    let (root, state) = (&disk.root, &disk.state);
     // The daemon makes its state directory 0700 itself; the filesystem root is 0755.
 
     let bus = TestBus::start();
@@ -271,15 +251,8 @@ fn free_bytes(dir: &std::path::Path) -> u64 {
 
 async fn free_space_mark() {
     const MARK: u64 = 2 << 20;
-    let image = LoopImage::create();
-    let root = tempfile::tempdir().unwrap();
-    let state = root.path().join("state");
-    std::fs::create_dir(&state).unwrap();
-    run(
-        "mount",
-        &["-t", "ext4", path_str(&image.device), path_str(&state)],
-    );
-    let _mounted = Mounted(state.clone());
+    let disk = SmallStateDisk::mount();
+    let (root, state) = (&disk.root, &disk.state);
     let bus = TestBus::start();
     let config = static_config(
         "OPEN",

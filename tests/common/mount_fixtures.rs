@@ -277,3 +277,46 @@ pub fn run(program: &str, args: &[&str]) {
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("temporary paths are UTF-8")
 }
+
+/// The daemon's state directory on an 8 MiB ext4 of its own: `root` holds the config and the
+/// log, `root/state` is the mounted filesystem. Unmounted, then detached, when dropped.
+pub struct SmallStateDisk {
+    _mounted: Mounted,
+    _image: LoopImage,
+    /// The daemon's root folder (config, log).
+    pub root: tempfile::TempDir,
+    /// The mount point, the daemon's state directory.
+    pub state: PathBuf,
+}
+
+impl SmallStateDisk {
+    /// Makes, formats and mounts it; needs root in a private mount namespace.
+    pub fn mount() -> Self {
+        let image = LoopImage::create();
+        let root = tempfile::tempdir().unwrap();
+        let state = root.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        run(
+            "mount",
+            &["-t", "ext4", path_str(&image.device), path_str(&state)],
+        );
+        Self {
+            _mounted: Mounted(state.clone()),
+            _image: image,
+            root,
+            state,
+        }
+    }
+}
+
+/// Fills the filesystem holding `path` with a file there until not even a small write fits.
+pub fn fill(path: &Path) -> std::fs::File {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    for chunk in [1 << 20, 64 << 10, 4 << 10, 512] {
+        let buffer = vec![0xA5u8; chunk];
+        while file.write_all(&buffer).is_ok() {}
+    }
+    let _ = file.sync_all();
+    file
+}
