@@ -276,7 +276,7 @@ async fn free_space_mark() {
     let full = filler.metadata().unwrap().len();
     filler.set_len(full - (MARK - (256 << 10))).unwrap();
     filler.sync_all().unwrap();
-    let free = free_bytes(&state);
+    let free = free_bytes(state);
     assert!(free < MARK && free > 0, "{free} bytes free");
 
     let refused =
