@@ -453,3 +453,52 @@ async fn a_reload_applies_new_limits_at_once() {
         error_message(&refused)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_the_core_decides_is_audited_like_one_the_bus_decides() {
+    if !require_root("a_refusal_the_core_decides_is_audited_like_one_the_bus_decides") {
+        return;
+    }
+    let bus = TestBus::start();
+    let config = unix_config("AIRGAP", "", "[limits]\ndenial_audit_interval_secs = 1\n");
+    let _daemon = DaemonProcess::start(&bus, &config);
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    let root = connect_as(&bus, 0, &[0]).await;
+    let audit: Audit1Proxy = uncached(&root).await;
+    let mut spec: HashMap<String, OwnedVariant> = HashMap::new();
+    spec.insert("domains".into(), variant(vec!["health"]));
+    spec.insert("contexts".into(), variant(vec!["*"]));
+    spec.insert("retention".into(), variant("permanent"));
+    let draft = Contracts1Proxy::new(&owner)
+        .await
+        .unwrap()
+        .create_draft("episodic", spec)
+        .await
+        .unwrap();
+    let seq_before = audit.head_seq().await.unwrap();
+
+    // Submitting is the owner's alone, even for an admin: the bus lets root's call through as
+    // an admin's, and the core refuses it.
+    let contracts = Contracts1Proxy::new(&root).await.unwrap();
+    const TRIES: u64 = 5;
+    for _ in 0..TRIES {
+        let refused = contracts.submit(&draft).await;
+        assert_eq!(outcome(&refused), ACCESS_DENIED);
+    }
+    let counted = eventually("the core's refusals to be audited", || async {
+        let records = records_after(&audit, seq_before).await;
+        let counted: u64 = records
+            .iter()
+            .filter(|(uid, action, details)| {
+                *uid == 0
+                    && action == "call.refused"
+                    && details["call"] == "Contracts1.Submit"
+                    && details["code"] == ACCESS_DENIED
+            })
+            .map(|(_, _, details)| details["count"].as_u64().unwrap_or(0))
+            .sum();
+        (counted >= TRIES).then_some(counted)
+    })
+    .await;
+    assert_eq!(counted, TRIES, "each refusal counted once");
+}

@@ -68,7 +68,7 @@ impl Boundary1 {
             )
         };
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, header)
             .mutate(move |ledger| {
                 let now = Timestamp::now();
                 ledger
@@ -79,7 +79,6 @@ impl Boundary1 {
                     .map(|e| ((), e))
             })
             .await
-            .map_err(super::error::BusError::from)
     }
 
     async fn host_change(
@@ -98,7 +97,7 @@ impl Boundary1 {
         let who = self.daemon.identify(connection, header).await?;
         let actor = self.daemon.require(&who, action, header).await?;
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, header)
             .run(move |r| plan(r, &actor, Timestamp::now()))
             .await?;
         // The effective mode follows: the latch or the override changed.

@@ -65,7 +65,7 @@ impl Contracts1 {
         let id = new_id();
         let new = id.clone();
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_create_draft(&actor, kind, &patch, new, Timestamp::now()))
             .await?;
         Ok(id)
@@ -90,10 +90,9 @@ impl Contracts1 {
                 .await?;
         }
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_update_draft(&actor, &id, &patch, Timestamp::now()))
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// Submits a Draft for review (its owner only). Full validation runs here; problems come
@@ -108,10 +107,9 @@ impl Contracts1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_submit(&actor, &id, Timestamp::now()))
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// Sends a contract in Review back to Draft ("request changes"), by its owner or an admin.
@@ -127,10 +125,9 @@ impl Contracts1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_return_to_draft(&actor, &id, &note, Timestamp::now()))
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// Activates a contract in Review: its owner with interactive confirmation (polkit action
@@ -149,10 +146,9 @@ impl Contracts1 {
             .actor_for(&who, &id, Some(Action::ConfirmOwn), &header)
             .await?;
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_activate(&actor, &id, Timestamp::now()))
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// Drafts an amendment of an Active contract (its owner only): a new Draft with the same
@@ -172,7 +168,7 @@ impl Contracts1 {
         let new = new_id();
         let reply = new.clone();
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_amend(&actor, &id, &patch, new, Timestamp::now()))
             .await?;
         Ok(reply)
@@ -193,10 +189,9 @@ impl Contracts1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.daemon.actor_for(&who, &id, None, &header).await?;
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_revoke(&actor, &id, &reason, Timestamp::now()))
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// One contract: the caller's own or its delegating owner's, a system prohibition, or any

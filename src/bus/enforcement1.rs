@@ -310,7 +310,7 @@ impl Enforcement1 {
         let caller = who.caller();
         let (decision, memory_id) = self
             .daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .mutate(move |ledger| {
                 ledger
                     .register_memory(&caller, &request, memory_id, &derived, Timestamp::now())

@@ -99,6 +99,12 @@ impl BusError {
     pub fn is_counted(&self) -> bool {
         self.counted
     }
+
+    /// Marks the refusal counted, so that no later layer counts it again.
+    pub fn counted(mut self) -> Self {
+        self.counted = true;
+        self
+    }
 }
 
 impl std::fmt::Display for BusError {

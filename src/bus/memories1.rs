@@ -118,14 +118,13 @@ impl Memories1 {
             .actor_for(&who, &contract_id, Some(Action::ConfirmOwn), &header)
             .await?;
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .mutate(move |ledger| {
                 ledger
                     .request_purge(&actor, &contract_id, Now::read())
                     .map(|token| (token, Vec::new()))
             })
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// Second step: with the token, deletes every memory record of the contract, keeping only
@@ -158,10 +157,9 @@ impl Memories1 {
             .await?;
         actor.confirmed = owner == Some(who.uid);
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .mutate(move |ledger| ledger.confirm_purge(&actor, &contract_id, &token, Now::read()))
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// Memories of a contract changed status; memory stores act on it.

@@ -125,10 +125,17 @@ impl Daemon {
         }
     }
 
-    /// The writer, with this caller's jobs in its own lane: no caller waits behind another
-    /// caller's backlog (root shares the daemon's lane, served first).
-    pub fn writer_for(&self, who: &Identity) -> crate::app::writer::LaneWriter<'_> {
-        self.writer.lane(crate::app::writer::Lane::of(who.uid))
+    /// The writer for one call, with this caller's jobs in its own lane (no caller waits
+    /// behind another caller's backlog; root shares the daemon's lane, served first). A
+    /// refusal the core decides (AccessDenied, LimitReached) is audited, aggregated, like one
+    /// the bus decides.
+    pub fn writer_for<'a>(&'a self, who: &'a Identity, header: &Header<'_>) -> CallerWriter<'a> {
+        CallerWriter {
+            daemon: self,
+            who,
+            call: call_name(header),
+            lane: self.writer.lane(crate::app::writer::Lane::of(who.uid)),
+        }
     }
 
     /// The config in force.
@@ -348,19 +355,20 @@ impl Daemon {
     /// Counts a refused call (AccessDenied, InteractiveAuthorizationRequired, LimitReached)
     /// for its aggregated audit record, and passes the error on. Other errors pass unchanged.
     pub fn refused(&self, who: &Identity, header: &Header<'_>, err: BusError) -> BusError {
+        self.refused_call(who, &call_name(header), err)
+    }
+
+    /// As [`Daemon::refused`], for the call named `call` ("Contracts1.Submit").
+    fn refused_call(&self, who: &Identity, call: &str, err: BusError) -> BusError {
         if error::is_audited_refusal(err.error_name()) && !err.is_counted() {
-            let interface = header.interface().map(|name| name.as_str()).unwrap_or("");
-            let interface = interface
-                .strip_prefix("org.learningcontracts.")
-                .unwrap_or(interface);
-            let member = header.member().map(|name| name.as_str()).unwrap_or("");
             self.denials.lock().note_refusal(
                 &who.caller(),
-                &format!("{interface}.{member}"),
+                call,
                 err.error_name(),
                 err.message(),
                 Timestamp::now(),
             );
+            return err.counted();
         }
         err
     }
@@ -396,6 +404,54 @@ impl Daemon {
                 tracing::error!(error = %err, count = events.len(), "denied checks could not be audited");
             }
         });
+    }
+}
+
+/// "Interface.Member" of a call, the interface without the daemon's prefix.
+fn call_name(header: &Header<'_>) -> String {
+    let interface = header.interface().map(|name| name.as_str()).unwrap_or("");
+    let interface = interface
+        .strip_prefix("org.learningcontracts.")
+        .unwrap_or(interface);
+    let member = header.member().map(|name| name.as_str()).unwrap_or("");
+    format!("{interface}.{member}")
+}
+
+/// The writer as one call uses it: the caller's lane, and its refusals audited.
+#[derive(Debug)]
+pub struct CallerWriter<'a> {
+    daemon: &'a Daemon,
+    who: &'a Identity,
+    call: String,
+    lane: crate::app::writer::LaneWriter<'a>,
+}
+
+impl CallerWriter<'_> {
+    fn audited(&self, err: crate::app::writer::WriterError) -> BusError {
+        self.daemon.refused_call(self.who, &self.call, err.into())
+    }
+
+    /// Runs `job` on the writer; see [`crate::app::writer::LaneWriter::mutate`].
+    pub async fn mutate<R, F>(&self, job: F) -> Result<R, BusError>
+    where
+        R: Send + 'static,
+        F: FnOnce(
+                &mut crate::ledger::Ledger,
+            ) -> Result<(R, Vec<Event>), crate::ledger::LedgerError>
+            + Send
+            + 'static,
+    {
+        self.lane.mutate(job).await.map_err(|err| self.audited(err))
+    }
+
+    /// Plans, commits and announces a change; see [`crate::app::writer::LaneWriter::run`].
+    pub async fn run<F>(&self, plan: F) -> Result<(), BusError>
+    where
+        F: FnOnce(&crate::core::Registry) -> Result<crate::core::Change, crate::core::CoreError>
+            + Send
+            + 'static,
+    {
+        self.lane.run(plan).await.map_err(|err| self.audited(err))
     }
 }
 

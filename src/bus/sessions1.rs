@@ -115,10 +115,9 @@ impl Sessions1 {
             per_connection: config.config.sessions.max_per_connection,
         };
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_open_session(&opener, owner, session, limits, Now::read()))
-            .await
-            .map_err(|err| self.daemon.refused(&who, &header, err.into()))?;
+            .await?;
         // Only after the commit: a refused Open leaves nothing behind for a connection that
         // may already be gone.
         self.daemon
@@ -140,7 +139,7 @@ impl Sessions1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.session_actor(&who, &session_id, &header).await?;
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| {
                 r.plan_end_session(
                     Some(&actor),
@@ -150,7 +149,6 @@ impl Sessions1 {
                 )
             })
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// Binds an Active session-retention contract of the session's owner to the session: it
@@ -167,10 +165,9 @@ impl Sessions1 {
         let who = self.daemon.identify(connection, &header).await?;
         let actor = self.session_actor(&who, &session_id, &header).await?;
         self.daemon
-            .writer_for(&who)
+            .writer_for(&who, &header)
             .run(move |r| r.plan_bind(&actor, &session_id, &contract_id, Timestamp::now()))
             .await
-            .map_err(super::error::BusError::from)
     }
 
     /// A session ended; these contracts expired with it.
