@@ -217,10 +217,12 @@ fn every_subcommand_through_the_real_binary() {
         "lockdown",
     );
     assert!(ok(contractctl(&bus, owner, &["status"]), "status").contains("LATCHED: drill"));
-    ok(
+    // The release commits the mode it means before it answers: it can say which.
+    let released = ok(
         contractctl(&bus, 0, &["release-lockdown", "--reason", "drill over"]),
         "release-lockdown",
     );
+    assert!(released.contains("the mode is now AIRGAP"), "{released}");
     ok(contractctl(&bus, 0, &["pause", "--all"]), "pause --all");
     ok(contractctl(&bus, 0, &["resume", "--all"]), "resume --all");
 

@@ -809,7 +809,15 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             client
                 .call::<_, ()>("Boundary1", "ReleaseLockdown", &(reason.as_str(),))
                 .await?;
-            println!("Lockdown released; the mode follows the host again.");
+            // The release commits the mode it means before it replies, so this is the mode now.
+            let mode: String = client.property("Boundary1", "Mode").await?;
+            if mode == "LOCKDOWN" {
+                println!(
+                    "Lockdown released; the mode stays LOCKDOWN because the mode source itself reads lockdown."
+                );
+            } else {
+                println!("Lockdown released; the mode is now {mode}.");
+            }
         }
         Command::Override {
             mode,
