@@ -232,11 +232,7 @@ impl Daemon {
         header: &Header<'_>,
     ) -> Result<Actor, BusError> {
         use crate::core::access::{Grants, Refusal, Requirement, decide};
-        let target = self
-            .registry
-            .read()
-            .contract(id)
-            .map(|c| (c.owner, c.is_system()));
+        let target = self.contract_target(id);
         let config = self.config();
         let subject = Subject::new(who.uid, &config.delegations);
         let requirement = if own.is_some() {
@@ -285,6 +281,15 @@ impl Daemon {
         }
     }
 
+    /// The owner of contract `id` and whether it is a system prohibition, as access decisions
+    /// take it; none when there is no such contract.
+    fn contract_target(&self, id: &str) -> Option<(Uid, bool)> {
+        self.registry
+            .read()
+            .contract(id)
+            .map(|c| (c.owner, c.is_system()))
+    }
+
     /// Whether `who` may read contract `id`: its owner, an agent acting for the owner, anyone
     /// for a system prohibition (core::access::may_read), or an admin (asked of the authorizer
     /// only when needed).
@@ -294,11 +299,7 @@ impl Daemon {
         id: &str,
         header: &Header<'_>,
     ) -> Result<bool, BusError> {
-        let target = self
-            .registry
-            .read()
-            .contract(id)
-            .map(|c| (c.owner, c.is_system()));
+        let target = self.contract_target(id);
         let config = self.config();
         let subject = Subject::new(who.uid, &config.delegations);
         match target {
