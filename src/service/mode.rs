@@ -55,6 +55,7 @@ pub async fn supervise(
         let settled = keeper.decide(&daemon.registry.read(), monotonic());
         let pending_latch = daemon.registry.read().pending_latch().is_some();
         let mut failed = false;
+        let mut committed_now = false;
         if settled.is_some() || pending_latch {
             let explanation = reading.as_ref().map_or_else(
                 || "no reading from the source".to_string(),
@@ -80,6 +81,7 @@ pub async fn supervise(
                     committed.map(|events| ((), events))
                 })
                 .await;
+            committed_now = outcome.is_ok();
             if let Err(err) = outcome {
                 failed = true;
                 // Logged once per failing streak: the retries would flood the journal.
@@ -97,12 +99,14 @@ pub async fn supervise(
             retry_at = Some(tokio::time::Instant::now() + backoff);
             backoff = (backoff * 2).min(RETRY_MAX);
         } else {
-            if retry_at.is_some() {
+            if retry_at.is_some() && committed_now {
                 tracing::warn!(
                     mode = daemon.registry.read().mode().name(),
                     "the pending mode change is committed"
                 );
             }
+            // Nothing left to retry: the change committed, or the newest reading no longer
+            // asks for one.
             retry_at = None;
             backoff = RETRY_FIRST;
         }
