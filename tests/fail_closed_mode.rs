@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use zbus::OwnedVariant;
 
-/// The lockdown entry's MESSAGE_ID (src/service/logging.rs).
+/// The lockdown entry's MESSAGE_ID (src/app/journal.rs).
 const MESSAGE_LOCKDOWN: &str = "6f3c1a0e2b7d4f55a1c9e8d7b6a50004";
 
 fn boundary_daemon_config(fake: &FakeBoundaryDaemon) -> String {

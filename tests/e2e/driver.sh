@@ -13,7 +13,7 @@ export LC_ALL=C.UTF-8 SYSTEMD_COLORS=0 SYSTEMD_PAGER= NO_COLOR=1
 UNIT=learning-contractsd.service
 NAME=org.learningcontracts.Daemon1
 OBJ=/org/learningcontracts/Daemon1
-# The journal's MESSAGE_IDs (src/service/logging.rs).
+# The journal's MESSAGE_IDs (src/app/journal.rs).
 MSG_STARTED=6f3c1a0e2b7d4f55a1c9e8d7b6a50001
 MSG_MODE=6f3c1a0e2b7d4f55a1c9e8d7b6a50002
 MSG_CONTRACT=6f3c1a0e2b7d4f55a1c9e8d7b6a50003
