@@ -5,7 +5,8 @@
 //! the stranger's share of the store's growth per minute, and the watchdog's largest gap.
 //! Needs root. Numbers: benches/README.md.
 //!
-//! `cargo bench --bench adversarial` (ADVERSARY_SECS overrides the length).
+//! `cargo bench --bench adversarial` (ADVERSARY_SECS overrides the length, ADVERSARY_IN_FLIGHT
+//! the stranger's calls in flight per connection; 0 is the control run).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -26,8 +27,13 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if smoke { 6 } else { 60 });
+    // ADVERSARY_IN_FLIGHT=0 is the control: the same owner and admin with an idle stranger.
+    let in_flight = std::env::var("ADVERSARY_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
     let plan = AdversaryPlan {
-        in_flight: 128,
+        in_flight,
         load: Duration::from_secs(secs),
         unloaded_checks: if smoke { 100 } else { 1000 },
         registrations: if smoke { 20 } else { 500 },

@@ -225,6 +225,16 @@ pub struct LimitsConfig {
     /// Owners' writes are refused once the store's filesystem has less free space than this;
     /// 0: no mark.
     pub store_min_free_bytes: u64,
+    /// The most method calls of one bus connection the daemon runs at once; the rest wait in
+    /// that connection's own queue, so no connection waits behind another's backlog.
+    pub calls_running_per_connection: usize,
+    /// The most method calls of one bus connection that wait behind its running ones; past it
+    /// a call is refused with LimitReached.
+    pub calls_waiting_per_connection: usize,
+    /// The most method calls of one uid (over all its connections) started per second, after
+    /// a burst of one second's worth; faster calls wait their turn in their own lane. 0: no
+    /// pace. Root is never paced.
+    pub calls_per_second_per_uid: u32,
 }
 
 impl Default for LimitsConfig {
@@ -239,6 +249,9 @@ impl Default for LimitsConfig {
             max_owner_writes_per_minute: 1200,
             store_max_bytes: 0,
             store_min_free_bytes: 64 << 20,
+            calls_running_per_connection: 4,
+            calls_waiting_per_connection: 256,
+            calls_per_second_per_uid: 5000,
         }
     }
 }
@@ -446,6 +459,10 @@ fn check_owner_limits(limits: &LimitsConfig) -> Result<(), ConfigError> {
         (
             "limits.max_owner_writes_per_minute",
             u64::from(limits.max_owner_writes_per_minute),
+        ),
+        (
+            "limits.calls_running_per_connection",
+            limits.calls_running_per_connection as u64,
         ),
     ] {
         if value == 0 {

@@ -13,7 +13,7 @@ use zbus::message::Header;
 use zbus::{OwnedVariant, Variant};
 
 /// The audit log.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Audit1 {
     pub(crate) daemon: Arc<Daemon>,
 }

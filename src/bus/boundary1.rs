@@ -14,7 +14,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
 /// The host's boundary.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Boundary1 {
     pub(crate) daemon: Arc<Daemon>,
 }

@@ -94,6 +94,11 @@ impl Identities {
         Ok(identity)
     }
 
+    /// The identity of the connection `bus_name`, if it is known without asking the bus.
+    pub fn cached(&self, bus_name: &str) -> Option<Arc<Identity>> {
+        self.known.lock().get(bus_name).cloned()
+    }
+
     /// Whether the connection with unique name `bus_name` is still on the bus, asked over the
     /// lookup connection only (never the serving one, whose reader a flood can stop).
     pub async fn still_connected(&self, bus_name: &str) -> Result<bool, BusError> {

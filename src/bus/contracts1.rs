@@ -17,7 +17,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
 /// Contracts and their lifecycle.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Contracts1 {
     pub(crate) daemon: Arc<Daemon>,
 }

@@ -8,7 +8,7 @@ use zbus::interface;
 use zbus::message::Header;
 
 /// The daemon as a whole.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Daemon1 {
     pub(crate) daemon: Arc<Daemon>,
 }

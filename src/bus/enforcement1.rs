@@ -7,17 +7,14 @@ use super::caller::Identity;
 use super::error::BusError;
 use crate::core::forgetting::denial_audit;
 use crate::core::{CheckKind, CheckRequest, Decision, MemoryClass, Name, Timestamp, Uid};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use zbus::interface;
 use zbus::message::Header;
-use zbus::names::{InterfaceName, MemberName};
-use zbus::object_server::{DispatchResult, Interface, ObjectServer, SignalEmitter};
-use zbus::{BoxDBusError, OwnedVariant, Variant, interface};
 
 /// The checks agents call.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Enforcement1 {
     pub(crate) daemon: Arc<Daemon>,
 }
@@ -99,8 +96,8 @@ impl Enforcement1 {
     ) -> Result<DecisionTuple, BusError> {
         match self.judge(kind, dict, header, connection).await? {
             Judged::Decided(answer) => Ok(answer),
-            // Only a recall waits for presence, and the served Enforcement1Dispatch handles
-            // CheckRecall itself, replying from a task: this inline wait is never reached there.
+            // Only a recall waits for presence, in its caller's own lane (bus/fair.rs), over
+            // the lookup connection with a timeout: no other caller waits on logind.
             Judged::NeedsPresence(pending) => Ok(pending.decide(&self.daemon).await),
         }
     }
@@ -234,11 +231,9 @@ async fn ask_logind(connection: &zbus::Connection, owner: Uid, requester: &Ident
 /// boundary_unknown, paused, prohibited, no_contract, not_active, expired, suspended,
 /// boundary_mode, type_forbids, abstraction_cap, classification_cap, boundary_class,
 /// out_of_scope, memory_unavailable, owner_absent, not_transferable, store_unavailable.
-// Calls are handled inline on the bus thread rather than in a task each: checks are short
-// and never wait, and a task per call (zbus formats the whole message to name it) cost a
-// third of the throughput. The calls that wait (RegisterMemory's commit, a recall that asks
-// logind) reply from a task of their own: see Enforcement1Dispatch, which is what is served.
-#[interface(name = "org.learningcontracts.Enforcement1", spawn = false)]
+// Served through bus/fair.rs like every interface: each call runs in its caller's lane, so a
+// registration's commit or a recall that asks logind holds up no one but that caller.
+#[interface(name = "org.learningcontracts.Enforcement1")]
 impl Enforcement1 {
     /// May a memory be created? Keys: domain, context, classification, tool, contract_id, owner.
     async fn check_memory_creation(
@@ -348,195 +343,5 @@ impl Enforcement1 {
             &config.config.gates.denied_tools,
         );
         Ok((gate.allowed, gate.code.as_str().to_string(), gate.reason))
-    }
-}
-
-/// `Enforcement1` as it is served: checks run inline on the serving connection's dispatcher
-/// (fast, and a task per call costs a third of the throughput), while the calls that wait
-/// reply later from a task of their own, so nothing on the dispatcher waits on the writer or
-/// on another service: `RegisterMemory` (a commit) always, and `CheckRecall` once it needs to
-/// ask logind whether the owner is present. Everything else, introspection included, is the
-/// `#[interface]` implementation's.
-#[derive(Debug)]
-pub struct Enforcement1Dispatch {
-    inner: Enforcement1,
-}
-
-impl Enforcement1Dispatch {
-    /// Serves `Enforcement1` for `daemon`.
-    pub fn new(daemon: Arc<Daemon>) -> Self {
-        Self {
-            inner: Enforcement1 { daemon },
-        }
-    }
-
-    /// `RegisterMemory`, handled in a task of its own by the generated handler.
-    fn register_in_task(
-        &self,
-        connection: &zbus::Connection,
-        msg: &zbus::Message,
-    ) -> DispatchResult<'static> {
-        let iface = Enforcement1 {
-            daemon: Arc::clone(&self.inner.daemon),
-        };
-        let connection = connection.clone();
-        let msg = msg.clone();
-        DispatchResult::Async(Box::pin(async move {
-            tokio::spawn(async move {
-                let server = connection.object_server();
-                let member = MemberName::from_static_str_unchecked("RegisterMemory");
-                if let DispatchResult::Async(handler) =
-                    Interface::call(&iface, server, &connection, &msg, member)
-                    && let Err(err) = handler.await
-                {
-                    let header = msg.header();
-                    if let Err(err) = connection.reply_dbus_error(&header, err).await {
-                        tracing::debug!(error = %err, "a registration's reply could not be sent, ignoring");
-                    }
-                }
-            });
-            Ok(())
-        }))
-    }
-
-    /// `CheckRecall`: judged inline; when logind must be asked, the reply comes from a task.
-    async fn check_recall(
-        &self,
-        connection: &zbus::Connection,
-        msg: &zbus::Message,
-    ) -> Result<(), BoxDBusError> {
-        let header = msg.header();
-        let request: Request = match msg.body().deserialize() {
-            Ok(request) => request,
-            Err(err) => {
-                let err = zbus::fdo::Error::InvalidArgs(err.to_string());
-                return Ok(reply(connection, &header, Err::<DecisionTuple, _>(err)).await?);
-            }
-        };
-        let judged = self
-            .inner
-            .judge(CheckKind::Recall, request, &header, connection)
-            .await;
-        match judged {
-            Ok(Judged::Decided(answer)) => {
-                Ok(reply(connection, &header, Ok::<_, BusError>(answer)).await?)
-            }
-            Err(err) => Ok(reply(connection, &header, Err::<DecisionTuple, _>(err)).await?),
-            Ok(Judged::NeedsPresence(pending)) => {
-                let daemon = Arc::clone(&self.inner.daemon);
-                let connection = connection.clone();
-                let msg = msg.clone();
-                tokio::spawn(async move {
-                    let answer = pending.decide(&daemon).await;
-                    if let Err(err) =
-                        reply(&connection, &msg.header(), Ok::<_, BusError>(answer)).await
-                    {
-                        tracing::debug!(error = %err, "a recall's reply could not be sent, ignoring");
-                    }
-                });
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Replies to the call with `header`, unless the caller asked for no reply.
-async fn reply<T, E>(
-    connection: &zbus::Connection,
-    header: &Header<'_>,
-    outcome: Result<T, E>,
-) -> zbus::Result<()>
-where
-    T: serde::Serialize + zbus::zvariant::DynamicType,
-    E: zbus::DBusError,
-{
-    if header
-        .primary()
-        .flags()
-        .contains(zbus::message::Flags::NO_REPLY_EXPECTED)
-    {
-        return Ok(());
-    }
-    match outcome {
-        Ok(value) => connection.reply(header, &value).await.map(|_| ()),
-        Err(err) => connection.reply_dbus_error(header, err).await.map(|_| ()),
-    }
-}
-
-#[async_trait::async_trait]
-impl Interface for Enforcement1Dispatch {
-    fn name() -> InterfaceName<'static> {
-        <Enforcement1 as Interface>::name()
-    }
-
-    fn spawn_tasks_for_methods(&self) -> bool {
-        false
-    }
-
-    async fn get(
-        &self,
-        property_name: &str,
-        server: &ObjectServer,
-        connection: &zbus::Connection,
-        header: Option<&Header<'_>>,
-        emitter: &SignalEmitter<'_>,
-    ) -> Option<Result<OwnedVariant, BoxDBusError>> {
-        self.inner
-            .get(property_name, server, connection, header, emitter)
-            .await
-    }
-
-    async fn get_all(
-        &self,
-        server: &ObjectServer,
-        connection: &zbus::Connection,
-        header: Option<&Header<'_>>,
-        emitter: &SignalEmitter<'_>,
-    ) -> zbus::fdo::Result<HashMap<String, OwnedVariant>> {
-        self.inner
-            .get_all(server, connection, header, emitter)
-            .await
-    }
-
-    async fn set_mut(
-        &mut self,
-        property_name: &str,
-        value: &Variant<'_>,
-        server: &ObjectServer,
-        connection: &zbus::Connection,
-        header: Option<&Header<'_>>,
-        emitter: &SignalEmitter<'_>,
-    ) -> Option<Result<(), BoxDBusError>> {
-        self.inner
-            .set_mut(property_name, value, server, connection, header, emitter)
-            .await
-    }
-
-    fn call<'call>(
-        &'call self,
-        server: &'call ObjectServer,
-        connection: &'call zbus::Connection,
-        msg: &'call zbus::Message,
-        name: MemberName<'call>,
-    ) -> DispatchResult<'call> {
-        match name.as_str() {
-            "RegisterMemory" => self.register_in_task(connection, msg),
-            "CheckRecall" => DispatchResult::Async(Box::pin(self.check_recall(connection, msg))),
-            _ => self.inner.call(server, connection, msg, name),
-        }
-    }
-
-    fn call_mut<'call>(
-        &'call mut self,
-        server: &'call ObjectServer,
-        connection: &'call zbus::Connection,
-        msg: &'call zbus::Message,
-        name: MemberName<'call>,
-    ) -> DispatchResult<'call> {
-        self.inner.call_mut(server, connection, msg, name)
-    }
-
-    fn introspect_to_writer(&self, writer: &mut dyn std::fmt::Write, level: usize) {
-        self.inner.introspect_to_writer(writer, level)
     }
 }

@@ -61,6 +61,11 @@ impl BusError {
         Self::new(INTERACTIVE_REQUIRED, message)
     }
 
+    /// `org.learningcontracts.Error.LimitReached`: the caller has used up a share.
+    pub fn limit_reached(message: impl Into<String>) -> Self {
+        Self::new(LIMIT_REACHED, message)
+    }
+
     /// `org.learningcontracts.Error.NotFound`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new("org.learningcontracts.Error.NotFound", message)

@@ -12,7 +12,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
 /// Memory records.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Memories1 {
     pub(crate) daemon: Arc<Daemon>,
 }

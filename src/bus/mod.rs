@@ -12,13 +12,14 @@ pub mod daemon1;
 pub mod dicts;
 pub mod enforcement1;
 pub mod error;
+pub mod fair;
 pub mod memories1;
 pub mod sessions1;
 
 use crate::app::writer::{Announcement, Writer};
 use crate::config;
 use crate::core::access::Subject;
-use crate::core::{Actor, AuditEvent, Event, Monotonic, Timestamp, Uid};
+use crate::core::{Actor, AuditEvent, Caller, Event, Monotonic, Timestamp, Uid};
 use crate::ledger::{SharedDenials, SharedRegistry};
 use authorize::{Action, Authorizer, Verdict};
 use caller::{Identities, Identity};
@@ -95,6 +96,8 @@ pub struct Daemon {
     pub activity: Mutex<HashMap<String, Monotonic>>,
     /// The audit log's read connections (Audit1.Read and Verify never use the writer).
     pub audit_reads: audit1::AuditReads,
+    /// Method calls in their callers' lanes, so no connection waits behind another's backlog.
+    pub calls: Arc<fair::FairDispatcher>,
 }
 
 impl Daemon {
@@ -107,6 +110,7 @@ impl Daemon {
         mode_control: mpsc::UnboundedSender<()>,
         reload_requests: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<(), String>>>,
     ) -> Self {
+        let calls = fair::FairDispatcher::new(call_bounds(&config.config.limits));
         Self {
             registry,
             writer,
@@ -122,6 +126,7 @@ impl Daemon {
             denials: SharedDenials::default(),
             activity: Mutex::new(HashMap::new()),
             audit_reads: audit1::AuditReads::default(),
+            calls,
         }
     }
 
@@ -359,11 +364,31 @@ impl Daemon {
         self.refused_call(who, &call_name(header), err)
     }
 
+    /// As [`Daemon::refused`], for a call refused before its caller was identified: the
+    /// credentials are those the cache holds for `sender`, or none (counted under no uid).
+    pub fn refused_sender(&self, sender: &str, header: &Header<'_>, err: BusError) -> BusError {
+        let caller = self
+            .identities
+            .cached(sender)
+            .map(|who| who.caller())
+            .unwrap_or(Caller {
+                uid: None,
+                pid: None,
+                bus_name: Some(sender.to_owned()),
+            });
+        self.refused_by(&caller, &call_name(header), err)
+    }
+
     /// As [`Daemon::refused`], for the call named `call` ("Contracts1.Submit").
     fn refused_call(&self, who: &Identity, call: &str, err: BusError) -> BusError {
+        self.refused_by(&who.caller(), call, err)
+    }
+
+    /// Counts `err` against `caller` when it is an audited refusal not yet counted.
+    fn refused_by(&self, caller: &Caller, call: &str, err: BusError) -> BusError {
         if error::is_audited_refusal(err.error_name()) && !err.is_counted() {
             self.denials.lock().note_refusal(
-                &who.caller(),
+                caller,
                 call,
                 err.error_name(),
                 err.message(),
@@ -377,7 +402,9 @@ impl Daemon {
     /// Hands the writer the budgets and store guard of the config in force, and the tally it
     /// counts denied registrations and refused changes in (at start and after a reload).
     pub fn apply_limits(&self) {
-        let limits = owner_limits(&self.config().config.limits);
+        let config = self.config();
+        self.calls.set_bounds(call_bounds(&config.config.limits));
+        let limits = owner_limits(&config.config.limits);
         let denials = std::sync::Arc::clone(&self.denials);
         self.writer.record(move |ledger| {
             ledger.set_limits(limits);
@@ -453,6 +480,15 @@ impl CallerWriter<'_> {
             + 'static,
     {
         self.lane.run(plan).await.map_err(|err| self.audited(err))
+    }
+}
+
+/// The lanes' bounds in `limits`.
+fn call_bounds(limits: &config::LimitsConfig) -> fair::Bounds {
+    fair::Bounds {
+        running: limits.calls_running_per_connection,
+        waiting: limits.calls_waiting_per_connection,
+        per_second: limits.calls_per_second_per_uid,
     }
 }
 
@@ -577,10 +613,11 @@ async fn properties_after(connection: &zbus::Connection, events: &[Event]) -> zb
     });
     if contracts {
         let iface = server
-            .interface::<_, contracts1::Contracts1>(OBJECT_PATH)
+            .interface::<_, fair::Fair<contracts1::Contracts1>>(OBJECT_PATH)
             .await?;
         let emitter = iface.signal_emitter();
         let guard = iface.get().await;
+        let guard = guard.inner();
         guard.active_count_changed(emitter).await?;
         guard.suspended_count_changed(emitter).await?;
     }
@@ -589,19 +626,23 @@ async fn properties_after(connection: &zbus::Connection, events: &[Event]) -> zb
         .any(|e| matches!(e, Event::ModeChanged { .. } | Event::HostChanged))
     {
         let iface = server
-            .interface::<_, boundary1::Boundary1>(OBJECT_PATH)
+            .interface::<_, fair::Fair<boundary1::Boundary1>>(OBJECT_PATH)
             .await?;
         let emitter = iface.signal_emitter();
         let guard = iface.get().await;
+        let guard = guard.inner();
         guard.mode_changed(emitter).await?;
         guard.lockdown_changed(emitter).await?;
         guard.lockdown_reason_changed(emitter).await?;
         guard.override_changed(emitter).await?;
         guard.paused_all_changed(emitter).await?;
     }
-    let iface = server.interface::<_, audit1::Audit1>(OBJECT_PATH).await?;
+    let iface = server
+        .interface::<_, fair::Fair<audit1::Audit1>>(OBJECT_PATH)
+        .await?;
     let emitter = iface.signal_emitter();
     let guard = iface.get().await;
+    let guard = guard.inner();
     guard.head_seq_changed(emitter).await?;
     guard.head_hash_changed(emitter).await?;
     Ok(())

@@ -10,7 +10,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
 /// Sessions.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Sessions1 {
     pub(crate) daemon: Arc<Daemon>,
 }

@@ -381,29 +381,49 @@ fn create_state_dir(path: &std::path::Path) -> Result<(), ServiceError> {
 }
 
 async fn serve_objects(connection: &zbus::Connection, daemon: &Arc<Daemon>) -> zbus::Result<()> {
+    use crate::bus::fair::Fair;
     use crate::bus::{audit1, boundary1, contracts1, daemon1, enforcement1, memories1, sessions1};
     let server = connection.object_server();
     let d = || Arc::clone(daemon);
+    // Every interface's calls go through the daemon's fair dispatcher (bus/fair.rs).
     server
-        .at(OBJECT_PATH, daemon1::Daemon1 { daemon: d() })
+        .at(
+            OBJECT_PATH,
+            Fair::new(daemon1::Daemon1 { daemon: d() }, d()),
+        )
         .await?;
     server
-        .at(OBJECT_PATH, contracts1::Contracts1 { daemon: d() })
+        .at(
+            OBJECT_PATH,
+            Fair::new(contracts1::Contracts1 { daemon: d() }, d()),
+        )
         .await?;
     server
-        .at(OBJECT_PATH, enforcement1::Enforcement1Dispatch::new(d()))
+        .at(
+            OBJECT_PATH,
+            Fair::new(enforcement1::Enforcement1 { daemon: d() }, d()),
+        )
         .await?;
     server
-        .at(OBJECT_PATH, boundary1::Boundary1 { daemon: d() })
+        .at(
+            OBJECT_PATH,
+            Fair::new(boundary1::Boundary1 { daemon: d() }, d()),
+        )
         .await?;
     server
-        .at(OBJECT_PATH, memories1::Memories1 { daemon: d() })
+        .at(
+            OBJECT_PATH,
+            Fair::new(memories1::Memories1 { daemon: d() }, d()),
+        )
         .await?;
     server
-        .at(OBJECT_PATH, sessions1::Sessions1 { daemon: d() })
+        .at(
+            OBJECT_PATH,
+            Fair::new(sessions1::Sessions1 { daemon: d() }, d()),
+        )
         .await?;
     server
-        .at(OBJECT_PATH, audit1::Audit1 { daemon: d() })
+        .at(OBJECT_PATH, Fair::new(audit1::Audit1 { daemon: d() }, d()))
         .await?;
     Ok(())
 }

@@ -171,13 +171,14 @@ async fn publish_source(
     }
     let Ok(iface) = connection
         .object_server()
-        .interface::<_, Boundary1>(OBJECT_PATH)
+        .interface::<_, crate::bus::fair::Fair<Boundary1>>(OBJECT_PATH)
         .await
     else {
         return;
     };
     let emitter = iface.signal_emitter();
     let guard = iface.get().await;
+    let guard = guard.inner();
     let mut result = Ok(());
     if previous.healthy != status.healthy {
         result = result.and(guard.source_healthy_changed(emitter).await);

@@ -114,7 +114,7 @@ impl AdversaryReport {
         registrations.sort();
         format!(
             "stranger replies {:?}; errors {:?}\n\
-             owner check p50/p99 unloaded {:?}/{:?}, loaded {:?}/{:?} (p99 ratio {:.2}); {} registered (p50/p99 {:?}/{:?})\n\
+             owner check p50/p99 unloaded {:?}/{:?}, loaded {:?}/{:?} over {} checks (p99 ratio {:.2}); {} registered (p50/p99 {:?}/{:?})\n\
              LOCKDOWN: reply {:?}, Mode {:?}, checks denying {:?}; stranger busy then: {}\n\
              store +{} bytes in {:.1} s (owner {}), stranger {:.0} bytes/min; {} audit records\n\
              watchdog: {} pings, largest gap {:?}; wrong denials {}; stop {:?}",
@@ -124,6 +124,7 @@ impl AdversaryReport {
             quantile(&unloaded, 0.99),
             quantile(&loaded, 0.5),
             quantile(&loaded, 0.99),
+            loaded.len(),
             self.p99_ratio(),
             self.registered,
             quantile(&registrations, 0.5),

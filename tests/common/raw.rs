@@ -154,6 +154,8 @@ impl Reply {
 /// the body when its signature starts with one.
 struct Incoming {
     kind: u8,
+    /// The serial the sender gave the message (the bus passes it on unchanged).
+    serial: u32,
     reply_serial: Option<u32>,
     error_name: Option<String>,
     first_string: Option<String>,
@@ -303,6 +305,26 @@ impl RawClient {
         }
     }
 
+    /// Reads until any reply arrives: the serial its sender gave it (the daemon numbers what
+    /// it sends in the order it sends it), the serial of the call it answers, and whether it
+    /// is an error. Signals are skipped.
+    pub fn next_reply_numbered(&mut self) -> io::Result<(u32, u32, Reply)> {
+        loop {
+            let incoming = self.read_message()?;
+            let Some(answers) = incoming.reply_serial else {
+                continue;
+            };
+            let reply = match incoming.kind {
+                2 => Reply::Return,
+                _ => Reply::Error(
+                    incoming.error_name.unwrap_or_default(),
+                    incoming.first_string.unwrap_or_default(),
+                ),
+            };
+            return Ok((incoming.serial, answers, reply));
+        }
+    }
+
     /// Reads (and drops) messages until the bus hangs up; true if it did within the read
     /// timeout.
     pub fn hung_up(&mut self) -> bool {
@@ -336,6 +358,7 @@ impl RawClient {
         message.extend_from_slice(&rest);
         let mut incoming = Incoming {
             kind: fixed[1],
+            serial: word(8),
             reply_serial: None,
             error_name: None,
             first_string: None,

@@ -1,0 +1,526 @@
+//! Fair dispatch of method calls: one connection's pipelined calls never hold up another's.
+//!
+//! zbus reads the serving connection's method calls in arrival order and hands each to its
+//! interface before it reads the next, so a connection that pipelines hundreds of calls puts
+//! every other caller behind all of them. Every interface the daemon serves is wrapped in
+//! [`Fair`]: handing a call over only queues it on its sender connection's lane, which costs
+//! microseconds, so the reader never waits. Each lane runs at most a few calls at once, in
+//! tasks that yield between calls; a connection with nothing queued starts at once. Behind its
+//! running calls a lane holds a bounded queue; past it the call is refused with
+//! `LimitReached`, counted in the aggregated audit like any refusal. Both bounds are in
+//! `[limits]` (`calls_running_per_connection`, `calls_waiting_per_connection`).
+//!
+//! Lanes are per connection, not per uid: a caller's uid is known only after a bus round trip,
+//! and the bus bounds how many connections one uid may have (`max_connections_per_user`).
+
+use super::Daemon;
+use super::error::BusError;
+use crate::core::Uid;
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+use zbus::message::Header;
+use zbus::names::{InterfaceName, MemberName, OwnedMemberName};
+use zbus::object_server::{DispatchResult, Interface, ObjectServer, SignalEmitter};
+use zbus::{BoxDBusError, OwnedVariant, Variant};
+
+/// One call's handling, from the handler to its reply.
+pub type Call = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A connection's calls: how many run, and those that wait their turn.
+#[derive(Default)]
+struct Lane {
+    running: usize,
+    waiting: VecDeque<(Option<Uid>, Call)>,
+}
+
+/// The bounds of the lanes (`[limits]` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Calls of one connection running at once (at least 1).
+    pub running: usize,
+    /// Calls of one connection waiting behind them.
+    pub waiting: usize,
+    /// Calls of one uid started per second (0: no pace; root is never paced).
+    pub per_second: u32,
+}
+
+/// Why a call was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{waiting} calls from this connection already wait behind its running ones \
+     (limits.calls_waiting_per_connection); wait for their replies"
+)]
+pub struct LaneFull {
+    /// How many were waiting.
+    pub waiting: usize,
+}
+
+/// The per-connection lanes of method calls, and the pace each uid's calls start at.
+#[derive(Debug)]
+pub struct FairDispatcher {
+    lanes: Mutex<HashMap<String, Lane>>,
+    running_per_connection: AtomicUsize,
+    waiting_per_connection: AtomicUsize,
+    pace: Pacer,
+}
+
+/// How fast one uid's calls may start, over all its connections: a generic cell rate
+/// (GCRA) with a burst of one second's worth. A call past the pace is not refused: it starts
+/// later, in its own lane, so the waiting stays with the caller that caused it.
+///
+/// Why a pace at all: the bus daemon is one thread that every local caller shares. A client
+/// that keeps hundreds of calls in flight to a service that answers as fast as it can keeps
+/// that thread busy, and every other caller's messages queue behind its traffic there, where
+/// no lane of ours can reach. Pacing one uid's calls bounds its share of the bus daemon's
+/// time that passes through this service.
+#[derive(Debug)]
+struct Pacer {
+    /// Calls per second per uid; 0: no pace.
+    per_second: std::sync::atomic::AtomicU32,
+    /// Per uid, the theoretical arrival time of its next call.
+    next: Mutex<HashMap<Uid, Instant>>,
+}
+
+/// Past this many uids, those whose pace has caught up are forgotten.
+const PACED_UIDS_KEPT: usize = 4096;
+
+impl Pacer {
+    /// How long a call of `uid` arriving at `now` must wait before it starts.
+    fn reserve(&self, uid: Uid, now: Instant) -> Duration {
+        let per_second = self.per_second.load(Ordering::Relaxed);
+        if per_second == 0 || uid == 0 {
+            return Duration::ZERO;
+        }
+        let interval = Duration::from_secs(1) / per_second;
+        let burst = Duration::from_secs(1);
+        let mut next = self.next.lock();
+        if next.len() >= PACED_UIDS_KEPT {
+            next.retain(|_, at| *at > now);
+        }
+        let theoretical = next.get(&uid).copied().map_or(now, |at| at.max(now));
+        next.insert(uid, theoretical + interval);
+        // A call may run up to a burst ahead of its theoretical time.
+        theoretical.saturating_duration_since(now + burst)
+    }
+}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("running", &self.running)
+            .field("waiting", &self.waiting.len())
+            .finish()
+    }
+}
+
+impl FairDispatcher {
+    /// Lanes that run at most `running` calls of one connection at once and hold at most
+    /// `waiting` more (both at least 1 and 0).
+    /// Lanes that run at most `bounds.running` calls of one connection at once and hold at
+    /// most `bounds.waiting` more, starting at most `bounds.per_second` calls of one uid a
+    /// second (0: no pace).
+    pub fn new(bounds: Bounds) -> Arc<Self> {
+        let dispatcher = Self {
+            lanes: Mutex::new(HashMap::new()),
+            running_per_connection: AtomicUsize::new(1),
+            waiting_per_connection: AtomicUsize::new(0),
+            pace: Pacer {
+                per_second: std::sync::atomic::AtomicU32::new(0),
+                next: Mutex::new(HashMap::new()),
+            },
+        };
+        dispatcher.set_bounds(bounds);
+        Arc::new(dispatcher)
+    }
+
+    /// Takes new bounds (after a reload); calls already taken keep their place.
+    pub fn set_bounds(&self, bounds: Bounds) {
+        self.running_per_connection
+            .store(bounds.running.max(1), Ordering::Relaxed);
+        self.waiting_per_connection
+            .store(bounds.waiting, Ordering::Relaxed);
+        self.pace
+            .per_second
+            .store(bounds.per_second, Ordering::Relaxed);
+    }
+
+    /// Takes `call` from the connection named `connection`, whose uid is `uid` when known:
+    /// starts it when the lane has room to run it, queues it otherwise, refuses it when the
+    /// queue is full. Never waits.
+    pub fn submit(
+        self: &Arc<Self>,
+        connection: &str,
+        uid: Option<Uid>,
+        call: Call,
+    ) -> Result<(), LaneFull> {
+        let mut lanes = self.lanes.lock();
+        let lane = match lanes.get_mut(connection) {
+            Some(lane) => lane,
+            None => lanes.entry(connection.to_owned()).or_default(),
+        };
+        if lane.running < self.running_per_connection.load(Ordering::Relaxed) {
+            lane.running += 1;
+            drop(lanes);
+            let worker = LaneWorker {
+                dispatcher: Arc::clone(self),
+                connection: connection.to_owned(),
+                counted_out: false,
+            };
+            tokio::spawn(worker.run(uid, call));
+            return Ok(());
+        }
+        let waiting = lane.waiting.len();
+        if waiting >= self.waiting_per_connection.load(Ordering::Relaxed) {
+            return Err(LaneFull { waiting });
+        }
+        lane.waiting.push_back((uid, call));
+        Ok(())
+    }
+
+    /// The next call of `connection`'s lane, or `None` after counting one runner less.
+    fn next(&self, connection: &str) -> Option<(Option<Uid>, Call)> {
+        let mut lanes = self.lanes.lock();
+        let lane = lanes.get_mut(connection)?;
+        if let Some(call) = lane.waiting.pop_front() {
+            return Some(call);
+        }
+        lane.running = lane.running.saturating_sub(1);
+        if lane.running == 0 {
+            lanes.remove(connection);
+        }
+        None
+    }
+
+    /// Calls running and waiting, over all lanes.
+    pub fn load(&self) -> (usize, usize) {
+        let lanes = self.lanes.lock();
+        lanes.values().fold((0, 0), |(running, waiting), lane| {
+            (running + lane.running, waiting + lane.waiting.len())
+        })
+    }
+}
+
+/// Runs one connection's calls, one after another, yielding between them so that every other
+/// runnable task (another connection's call among them) goes first.
+struct LaneWorker {
+    dispatcher: Arc<FairDispatcher>,
+    connection: String,
+    /// `next` counted this runner out already.
+    counted_out: bool,
+}
+
+impl LaneWorker {
+    async fn run(mut self, mut uid: Option<Uid>, mut call: Call) {
+        loop {
+            if let Some(uid) = uid {
+                let wait = self.dispatcher.pace.reserve(uid, Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            call.await;
+            tokio::task::yield_now().await;
+            match self.dispatcher.next(&self.connection) {
+                Some((next_uid, next)) => (uid, call) = (next_uid, next),
+                None => {
+                    self.counted_out = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LaneWorker {
+    /// A call that panicked (debug builds; release aborts) still gives its place back.
+    fn drop(&mut self) {
+        if self.counted_out {
+            return;
+        }
+        let mut lanes = self.dispatcher.lanes.lock();
+        if let Some(lane) = lanes.get_mut(&self.connection) {
+            lane.running = lane.running.saturating_sub(1);
+            if lane.running == 0 && lane.waiting.is_empty() {
+                lanes.remove(&self.connection);
+            }
+        }
+    }
+}
+
+/// An interface served through the daemon's [`FairDispatcher`]: everything but method calls
+/// (properties, introspection) is the inner interface's own.
+#[derive(Debug)]
+pub struct Fair<I> {
+    inner: I,
+    daemon: Arc<Daemon>,
+}
+
+impl<I> Fair<I> {
+    /// Serves `inner` through `daemon`'s dispatcher.
+    pub fn new(inner: I, daemon: Arc<Daemon>) -> Self {
+        Self { inner, daemon }
+    }
+
+    /// The interface itself (to emit its signals and property changes).
+    pub fn inner(&self) -> &I {
+        &self.inner
+    }
+}
+
+/// Runs one call of `iface` to its end: the handler replies itself; an error it returns is
+/// replied here, as zbus's own dispatcher would.
+async fn handle<I: Interface>(
+    iface: I,
+    connection: zbus::Connection,
+    msg: zbus::Message,
+    member: OwnedMemberName,
+) {
+    let server = connection.object_server();
+    let outcome = match iface.call(server, &connection, &msg, member.as_ref()) {
+        DispatchResult::Async(handler) => handler.await,
+        DispatchResult::NotFound | DispatchResult::RequiresMut => {
+            Err(zbus::fdo::Error::UnknownMethod(format!("Unknown method '{member}'")).into())
+        }
+    };
+    if let Err(err) = outcome {
+        send_error(&connection, &msg.header(), err).await;
+    }
+}
+
+/// Replies `err` unless the caller asked for no reply.
+async fn send_error(connection: &zbus::Connection, header: &Header<'_>, err: BoxDBusError) {
+    if header
+        .primary()
+        .flags()
+        .contains(zbus::message::Flags::NO_REPLY_EXPECTED)
+    {
+        return;
+    }
+    if let Err(err) = connection.reply_dbus_error(header, err).await {
+        tracing::debug!(error = %err, "an error reply could not be sent, ignoring");
+    }
+}
+
+#[async_trait]
+impl<I> Interface for Fair<I>
+where
+    I: Interface + Clone,
+{
+    fn name() -> InterfaceName<'static> {
+        I::name()
+    }
+
+    fn spawn_tasks_for_methods(&self) -> bool {
+        // Taking a call only queues it; the lanes run it.
+        false
+    }
+
+    async fn get(
+        &self,
+        property_name: &str,
+        server: &ObjectServer,
+        connection: &zbus::Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> Option<Result<OwnedVariant, BoxDBusError>> {
+        self.inner
+            .get(property_name, server, connection, header, emitter)
+            .await
+    }
+
+    async fn get_all(
+        &self,
+        server: &ObjectServer,
+        connection: &zbus::Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<HashMap<String, OwnedVariant>> {
+        self.inner
+            .get_all(server, connection, header, emitter)
+            .await
+    }
+
+    async fn set_mut(
+        &mut self,
+        property_name: &str,
+        value: &Variant<'_>,
+        server: &ObjectServer,
+        connection: &zbus::Connection,
+        header: Option<&Header<'_>>,
+        emitter: &SignalEmitter<'_>,
+    ) -> Option<Result<(), BoxDBusError>> {
+        self.inner
+            .set_mut(property_name, value, server, connection, header, emitter)
+            .await
+    }
+
+    fn call<'call>(
+        &'call self,
+        _server: &'call ObjectServer,
+        connection: &'call zbus::Connection,
+        msg: &'call zbus::Message,
+        name: MemberName<'call>,
+    ) -> DispatchResult<'call> {
+        let header = msg.header();
+        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        let call: Call = Box::pin(handle(
+            self.inner.clone(),
+            connection.clone(),
+            msg.clone(),
+            name.to_owned().into(),
+        ));
+        let uid = self.daemon.identities.cached(&sender).map(|who| who.uid);
+        let taken = self.daemon.calls.submit(&sender, uid, call);
+        DispatchResult::Async(Box::pin(async move {
+            match taken {
+                Ok(()) => Ok(()),
+                Err(full) => {
+                    let refusal = BusError::limit_reached(full.to_string());
+                    let refusal = self.daemon.refused_sender(&sender, &header, refusal);
+                    Err(Box::new(refusal) as BoxDBusError)
+                }
+            }
+        }))
+    }
+
+    fn call_mut<'call>(
+        &'call mut self,
+        server: &'call ObjectServer,
+        connection: &'call zbus::Connection,
+        msg: &'call zbus::Message,
+        name: MemberName<'call>,
+    ) -> DispatchResult<'call> {
+        // `call` never asks for `&mut`; should zbus ask anyway, it is the same call.
+        Interface::call(&*self, server, connection, msg, name)
+    }
+
+    fn introspect_to_writer(&self, writer: &mut dyn std::fmt::Write, level: usize) {
+        self.inner.introspect_to_writer(writer, level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use tokio::sync::oneshot;
+
+    /// A call that ends when told to, and says when it started.
+    fn held_call() -> (Call, oneshot::Sender<()>, Arc<AtomicBool>) {
+        let (release, released) = oneshot::channel();
+        let started = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&started);
+        let call = Box::pin(async move {
+            flag.store(true, Ordering::SeqCst);
+            let _ = released.await;
+        });
+        (call, release, started)
+    }
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lane_runs_its_bound_at_once_queues_the_rest_and_refuses_past_the_queue() {
+        let dispatcher = FairDispatcher::new(Bounds {
+            running: 2,
+            waiting: 1,
+            per_second: 0,
+        });
+        let calls: Vec<_> = (0..3).map(|_| held_call()).collect();
+        let mut releases = Vec::new();
+        let mut started = Vec::new();
+        for (call, release, flag) in calls {
+            dispatcher.submit(":1.7", None, call).unwrap();
+            releases.push(release);
+            started.push(flag);
+        }
+        let (fourth, _release, _) = held_call();
+        assert_eq!(
+            dispatcher.submit(":1.7", None, fourth),
+            Err(LaneFull { waiting: 1 }),
+            "past the queue a call is refused"
+        );
+        settle().await;
+        assert!(started[0].load(Ordering::SeqCst) && started[1].load(Ordering::SeqCst));
+        assert!(!started[2].load(Ordering::SeqCst), "the third waits");
+        assert_eq!(dispatcher.load(), (2, 1));
+
+        // Another connection is not held up by the full lane.
+        let (other, _other_release, other_started) = held_call();
+        dispatcher.submit(":1.8", None, other).unwrap();
+        settle().await;
+        assert!(other_started.load(Ordering::SeqCst));
+
+        releases.remove(0).send(()).unwrap();
+        settle().await;
+        assert!(
+            started[2].load(Ordering::SeqCst),
+            "the waiting call runs next"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_lane_is_forgotten() {
+        let dispatcher = FairDispatcher::new(Bounds {
+            running: 1,
+            waiting: 4,
+            per_second: 0,
+        });
+        let (call, release, _) = held_call();
+        dispatcher.submit(":1.9", None, call).unwrap();
+        release.send(()).unwrap();
+        settle().await;
+        assert_eq!(dispatcher.load(), (0, 0));
+        assert!(dispatcher.lanes.lock().is_empty());
+    }
+
+    fn pacer(per_second: u32) -> Pacer {
+        Pacer {
+            per_second: std::sync::atomic::AtomicU32::new(per_second),
+            next: Mutex::new(HashMap::new()),
+        }
+    }
+
+    #[test]
+    fn a_uid_gets_a_seconds_burst_then_its_pace() {
+        let pace = pacer(100);
+        let start = Instant::now();
+        for n in 0..=100 {
+            assert_eq!(
+                pace.reserve(1000, start),
+                Duration::ZERO,
+                "call {n} is in the burst"
+            );
+        }
+        assert_eq!(pace.reserve(1000, start), Duration::from_millis(10));
+        assert_eq!(pace.reserve(1000, start), Duration::from_millis(20));
+        // Another uid has its own pace; root has none.
+        assert_eq!(pace.reserve(1001, start), Duration::ZERO);
+        for _ in 0..1000 {
+            assert_eq!(pace.reserve(0, start), Duration::ZERO);
+        }
+        // Once the uid has kept its pace, it has its burst again.
+        let later = start + Duration::from_secs(3);
+        assert_eq!(pace.reserve(1000, later), Duration::ZERO);
+    }
+
+    #[test]
+    fn no_pace_when_turned_off() {
+        let pace = pacer(0);
+        let now = Instant::now();
+        for _ in 0..10_000 {
+            assert_eq!(pace.reserve(1000, now), Duration::ZERO);
+        }
+    }
+}
