@@ -11,6 +11,7 @@ mod common;
 use common::bus::*;
 use learning_contracts::core::{AuditEvent, Caller, Timestamp};
 use learning_contracts::store::Store;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -391,4 +392,95 @@ async fn checks_are_answered_while_a_registration_waits_for_the_store() {
         .unwrap()
         .unwrap();
     assert!(allowed, "{code}");
+}
+
+/// A stand-in for polkitd that notes who asks and never answers.
+struct SilentPolkit {
+    askers: Arc<parking_lot::Mutex<Vec<String>>>,
+    asked: Arc<tokio::sync::Notify>,
+}
+
+type PolkitSubject = (String, HashMap<String, zbus::OwnedVariant>);
+
+#[zbus::interface(name = "org.freedesktop.PolicyKit1.Authority")]
+impl SilentPolkit {
+    async fn check_authorization(
+        &self,
+        _subject: PolkitSubject,
+        _action_id: String,
+        _details: HashMap<String, String>,
+        _flags: u32,
+        _cancellation_id: String,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+    ) -> zbus::fdo::Result<(bool, bool, HashMap<String, String>)> {
+        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        self.askers.lock().push(sender);
+        self.asked.notify_one();
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polkit_is_asked_apart_from_the_serving_connection_and_times_out_closed() {
+    if !require_root("polkit_is_asked_apart_from_the_serving_connection_and_times_out_closed") {
+        return;
+    }
+    let bus = TestBus::start();
+    let polkit_connection = connect_as(&bus, 0, &[0]).await;
+    let askers = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let asked = Arc::new(tokio::sync::Notify::new());
+    polkit_connection
+        .object_server()
+        .at(
+            "/org/freedesktop/PolicyKit1/Authority",
+            SilentPolkit {
+                askers: Arc::clone(&askers),
+                asked: Arc::clone(&asked),
+            },
+        )
+        .await
+        .unwrap();
+    polkit_connection
+        .request_name("org.freedesktop.PolicyKit1")
+        .await
+        .unwrap();
+    let _daemon = DaemonProcess::start(&bus, &polkit_config("AIRGAP", ""));
+
+    // An admin action by someone not root: the daemon must ask polkit.
+    let asking = connect_as(&bus, users().group_admin, &[]).await;
+    let boundary = Boundary1Proxy::new(&asking).await.unwrap();
+    let waiting = asked.notified();
+    let lockdown = tokio::spawn(async move { boundary.enter_lockdown("drill").await });
+    within("the daemon asks polkit", waiting).await;
+    let serving = serving_name(&asking).await;
+    let seen = askers.lock().clone();
+    assert!(
+        !seen.contains(&serving),
+        "polkit was asked over the serving connection {serving}: {seen:?}"
+    );
+
+    // While polkit keeps that call waiting, another client's check is answered.
+    let other = connect_as(&bus, users().other, &[]).await;
+    let (_, code, ..) = within(
+        "another client's check while polkit does not answer",
+        Enforcement1Proxy::new(&other)
+            .await
+            .unwrap()
+            .check_memory_creation(check_request("coding", "work", 1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, "no_contract");
+
+    // No answer from polkit in time means denied: fail closed.
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), lockdown)
+        .await
+        .expect("a call waiting for a silent polkit is answered within 20 s")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(zbus::Error::FDO(ref e)) if matches!(**e, zbus::fdo::Error::AccessDenied(_))),
+        "a call polkit never answered was not denied: {outcome:?}"
+    );
+    let mode: String = boundary_property(&other, "Mode").await.try_into().unwrap();
+    assert_eq!(mode, "AIRGAP", "nothing changed");
 }

@@ -6,6 +6,7 @@
 use super::caller::Identity;
 use super::error::BusError;
 use std::collections::HashMap;
+use std::time::Duration;
 use zbus::OwnedVariant;
 
 pub use crate::core::access::{Action, Verdict};
@@ -90,11 +91,18 @@ pub struct PolkitAuthorizer {
     authority: AuthorityProxy<'static>,
 }
 
+/// How long polkitd has to answer a question no person is asked; past it, denied.
+const POLKIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long polkitd has when it may ask a person (an authentication agent's prompt); past it,
+/// denied. The wait holds up only the caller's own lane (bus/fair.rs).
+const POLKIT_INTERACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl PolkitAuthorizer {
     /// The well-known name polkitd owns.
     pub const SERVICE: &'static str = "org.freedesktop.PolicyKit1";
 
-    /// Connects one long-lived proxy to polkitd's authority.
+    /// Connects one long-lived proxy to polkitd's authority over `connection`, which must not
+    /// be the serving connection (a flood there must not hold up polkit's answers).
     pub async fn new(connection: &zbus::Connection) -> zbus::Result<Self> {
         let authority = AuthorityProxy::builder(connection)
             .cache_properties(zbus::proxy::CacheProperties::No)
@@ -126,10 +134,22 @@ impl Authorizer for PolkitAuthorizer {
         } else {
             0
         };
-        let (authorized, challenge, _) = self
+        let within = if interactive {
+            POLKIT_INTERACTIVE_TIMEOUT
+        } else {
+            POLKIT_TIMEOUT
+        };
+        let subject = ("system-bus-name", fields);
+        let details = HashMap::new();
+        let asked = self
             .authority
-            .check_authorization(&("system-bus-name", fields), action.id(), &HashMap::new(), flags, "")
+            .check_authorization(&subject, action.id(), &details, flags, "");
+        let (authorized, challenge, _) = tokio::time::timeout(within, asked)
             .await
+            .map_err(|_| {
+                tracing::error!(action = action.id(), timeout = ?within, "polkit did not answer in time; denying");
+                BusError::access_denied("the authorization service did not answer in time; denied")
+            })?
             .map_err(|err| {
                 tracing::error!(error = %err, action = action.id(), "polkit did not answer; denying");
                 BusError::access_denied("the authorization service did not answer; denied")

@@ -130,7 +130,8 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     let (announce_tx, announce_rx) = mpsc::unbounded_channel();
     let (writer, writer_thread) = Writer::spawn(ledger, announce_tx.clone())?;
 
-    let authorizer = choose_authorizer(&connection, &loaded, &options.bus).await;
+    // polkit is another service: it is asked over the lookup connection, never the serving one.
+    let authorizer = choose_authorizer(&lookups, &loaded, &options.bus).await;
     tracing::info!(authorization = authorizer.name(), "authorization mode");
 
     // Every long-lived task runs under one supervisor: one that ends stops the daemon.
