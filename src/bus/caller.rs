@@ -38,10 +38,9 @@ impl Identity {
 #[derive(Debug, Default)]
 pub struct Identities {
     known: Mutex<HashMap<String, Arc<Identity>>>,
-    /// A connection of its own for asking the bus. Calls handled inline on the serving
-    /// connection wait for the answer there; if it came over the serving connection, a client
-    /// that queued more calls than zbus buffers would stop that connection's reader before the
-    /// answer, and the daemon would wait forever.
+    /// A connection of its own for asking the bus. If the answer came over the serving
+    /// connection, a client that queued more calls than zbus buffers would stop that
+    /// connection's reader before the answer, and the call would wait forever.
     lookups: std::sync::OnceLock<zbus::Connection>,
 }
 
