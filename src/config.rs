@@ -231,6 +231,12 @@ pub struct LimitsConfig {
     /// The most method calls of one bus connection that wait behind its running ones; past it
     /// a call is refused with LimitReached.
     pub calls_waiting_per_connection: usize,
+    /// The most bytes of message the waiting calls of one bus connection may hold; past it a
+    /// call is refused with LimitReached.
+    pub calls_waiting_bytes_per_connection: usize,
+    /// The most bytes of message the waiting calls of all connections together may hold;
+    /// past it a call that would wait is refused with LimitReached.
+    pub calls_waiting_bytes_total: usize,
     /// The most method calls of one uid (over all its connections) started per second, after
     /// a burst of one second's worth; faster calls wait their turn in their own lane. 0: no
     /// pace. Root is never paced.
@@ -251,6 +257,8 @@ impl Default for LimitsConfig {
             store_min_free_bytes: 64 << 20,
             calls_running_per_connection: 4,
             calls_waiting_per_connection: 256,
+            calls_waiting_bytes_per_connection: 4 << 20,
+            calls_waiting_bytes_total: 64 << 20,
             calls_per_second_per_uid: 5000,
         }
     }

@@ -125,12 +125,21 @@ async fn one_connections_pipelined_calls_do_not_hold_up_another_connections_call
 /// Sends `count` denied checks at once on `client` and reads all their replies, in the order
 /// they come: a decision, or an error's name and message.
 fn pipelined_checks(client: &mut RawClient, count: usize) -> Vec<Result<(), (String, String)>> {
+    pipelined_checks_in(client, count, "work")
+}
+
+/// As [`pipelined_checks`], each check naming `context`.
+fn pipelined_checks_in(
+    client: &mut RawClient,
+    count: usize,
+    context: &str,
+) -> Vec<Result<(), (String, String)>> {
     for _ in 0..count {
         client.call_daemon(
             "org.learningcontracts.Enforcement1",
             "CheckMemoryCreation",
             "a{sv}",
-            &check_body("coding", "work", |_| {}),
+            &check_body("coding", context, |_| {}),
         );
     }
     (0..count)
@@ -168,6 +177,40 @@ async fn calls_past_a_connections_queue_are_refused_with_limit_reached_and_the_r
         assert_eq!(name, "org.learningcontracts.Error.LimitReached");
         assert!(
             message.contains("limits.calls_waiting_per_connection"),
+            "the refusal names the setting: {message}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_calls_are_bounded_in_bytes_too() {
+    if !require_root("waiting_calls_are_bounded_in_bytes_too") {
+        return;
+    }
+    let bus = TestBus::start();
+    // Room for 100 calls but only 3000 bytes of them; each call below is over 1000 bytes.
+    let limits = "[limits]\ncalls_running_per_connection = 1\ncalls_waiting_per_connection = 100\ncalls_waiting_bytes_per_connection = 3000\ncalls_per_second_per_uid = 1\n";
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", limits));
+    let mut stranger = RawClient::connect(&bus, users().other);
+    assert_eq!(pipelined_checks(&mut stranger, 1), vec![Ok(())]);
+
+    // A context this long is refused by the check itself (InvalidArgs), once it runs.
+    let context = "x".repeat(1000);
+    let replies = pipelined_checks_in(&mut stranger, 10, &context);
+    let refused: Vec<_> = replies
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .filter(|(name, _)| name != "org.freedesktop.DBus.Error.InvalidArgs")
+        .collect();
+    // One runs at once, one or two more wait (the first may be done before the last come).
+    assert!(
+        (6..=8).contains(&refused.len()),
+        "with 3000 bytes of queue, 6 to 8 of 10 calls of over 1000 bytes are refused: {replies:?}"
+    );
+    for (name, message) in refused {
+        assert_eq!(name, "org.learningcontracts.Error.LimitReached");
+        assert!(
+            message.contains("limits.calls_waiting_bytes_per_connection"),
             "the refusal names the setting: {message}"
         );
     }

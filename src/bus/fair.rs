@@ -6,9 +6,12 @@
 //! [`Fair`]: handing a call over only queues it on its sender connection's lane, which costs
 //! microseconds, so the reader never waits. Each lane runs at most a few calls at once, in
 //! tasks that yield between calls; a connection with nothing queued starts at once. Behind its
-//! running calls a lane holds a bounded queue; past it the call is refused with
-//! `LimitReached`, counted in the aggregated audit like any refusal. Both bounds are in
-//! `[limits]` (`calls_running_per_connection`, `calls_waiting_per_connection`).
+//! running calls a lane holds a queue bounded in calls and in bytes, and all queues together
+//! are bounded in bytes (the bus lets a message be 32 MiB, and calls sent without waiting for
+//! a reply are not bounded by the bus at all); past a bound the call is refused with
+//! `LimitReached`, counted in the aggregated audit like any refusal. The bounds are in
+//! `[limits]` (`calls_running_per_connection`, `calls_waiting_per_connection`,
+//! `calls_waiting_bytes_per_connection`, `calls_waiting_bytes_total`).
 //!
 //! Lanes are per connection, not per uid: a caller's uid is known only after a bus round trip,
 //! and the bus bounds how many connections one uid may have (`max_connections_per_user`).
@@ -22,7 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
 use zbus::message::Header;
@@ -33,11 +36,29 @@ use zbus::{BoxDBusError, OwnedVariant, Variant};
 /// One call's handling, from the handler to its reply.
 pub type Call = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// A call waiting its turn, with what it holds.
+struct Waiting {
+    uid: Option<Uid>,
+    bytes: usize,
+    call: Call,
+}
+
 /// A connection's calls: how many run, and those that wait their turn.
 #[derive(Default)]
 struct Lane {
     running: usize,
-    waiting: VecDeque<(Option<Uid>, Call)>,
+    waiting: VecDeque<Waiting>,
+    waiting_bytes: usize,
+}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("running", &self.running)
+            .field("waiting", &self.waiting.len())
+            .field("waiting_bytes", &self.waiting_bytes)
+            .finish()
+    }
 }
 
 /// The bounds of the lanes (`[limits]` in the config).
@@ -47,27 +68,79 @@ pub struct Bounds {
     pub running: usize,
     /// Calls of one connection waiting behind them.
     pub waiting: usize,
+    /// Bytes of message the waiting calls of one connection may hold.
+    pub waiting_bytes: usize,
+    /// Bytes of message the waiting calls of all connections together may hold.
+    pub waiting_bytes_total: usize,
     /// Calls of one uid started per second (0: no pace; root is never paced).
     pub per_second: u32,
 }
 
-/// Why a call was not taken.
+/// Why a call was not taken: its lane, or all lanes together, hold as much as they may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{waiting} calls from this connection already wait behind its running ones \
-     (limits.calls_waiting_per_connection); wait for their replies"
-)]
-pub struct LaneFull {
-    /// How many were waiting.
-    pub waiting: usize,
+pub enum LaneFull {
+    /// The connection has as many calls waiting as it may.
+    #[error(
+        "{waiting} calls from this connection already wait behind its running ones \
+         (limits.calls_waiting_per_connection); wait for their replies"
+    )]
+    Calls {
+        /// How many were waiting.
+        waiting: usize,
+    },
+    /// The connection's waiting calls hold as many bytes as they may.
+    #[error(
+        "the calls waiting from this connection already hold {bytes} bytes \
+         (limits.calls_waiting_bytes_per_connection); wait for their replies"
+    )]
+    Bytes {
+        /// How many bytes they held.
+        bytes: usize,
+    },
+    /// All connections' waiting calls together hold as many bytes as they may.
+    #[error(
+        "the daemon's queues already hold {bytes} bytes of waiting calls \
+         (limits.calls_waiting_bytes_total); try again later"
+    )]
+    AllBytes {
+        /// How many bytes they held.
+        bytes: usize,
+    },
+}
+
+/// Every lane, and what their waiting calls hold together, under one lock.
+#[derive(Debug)]
+struct Lanes {
+    by_connection: HashMap<String, Lane>,
+    waiting_bytes: usize,
+    bounds: Bounds,
+}
+
+impl Lanes {
+    /// Takes the next waiting call of `connection` off its lane.
+    fn pop(&mut self, connection: &str) -> Option<Waiting> {
+        let lane = self.by_connection.get_mut(connection)?;
+        let next = lane.waiting.pop_front()?;
+        lane.waiting_bytes -= next.bytes;
+        self.waiting_bytes -= next.bytes;
+        Some(next)
+    }
+
+    /// Counts one runner of `connection` out, forgetting the lane once it is idle.
+    fn count_out(&mut self, connection: &str) {
+        if let Some(lane) = self.by_connection.get_mut(connection) {
+            lane.running = lane.running.saturating_sub(1);
+            if lane.running == 0 && lane.waiting.is_empty() {
+                self.by_connection.remove(connection);
+            }
+        }
+    }
 }
 
 /// The per-connection lanes of method calls, and the pace each uid's calls start at.
 #[derive(Debug)]
 pub struct FairDispatcher {
-    lanes: Mutex<HashMap<String, Lane>>,
-    running_per_connection: AtomicUsize,
-    waiting_per_connection: AtomicUsize,
+    lanes: Mutex<Lanes>,
     pace: Pacer,
 }
 
@@ -111,26 +184,15 @@ impl Pacer {
     }
 }
 
-impl std::fmt::Debug for Lane {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lane")
-            .field("running", &self.running)
-            .field("waiting", &self.waiting.len())
-            .finish()
-    }
-}
-
 impl FairDispatcher {
-    /// Lanes that run at most `running` calls of one connection at once and hold at most
-    /// `waiting` more (both at least 1 and 0).
-    /// Lanes that run at most `bounds.running` calls of one connection at once and hold at
-    /// most `bounds.waiting` more, starting at most `bounds.per_second` calls of one uid a
-    /// second (0: no pace).
+    /// Lanes within `bounds`.
     pub fn new(bounds: Bounds) -> Arc<Self> {
         let dispatcher = Self {
-            lanes: Mutex::new(HashMap::new()),
-            running_per_connection: AtomicUsize::new(1),
-            waiting_per_connection: AtomicUsize::new(0),
+            lanes: Mutex::new(Lanes {
+                by_connection: HashMap::new(),
+                waiting_bytes: 0,
+                bounds,
+            }),
             pace: Pacer {
                 per_second: std::sync::atomic::AtomicU32::new(0),
                 next: Mutex::new(HashMap::new()),
@@ -142,68 +204,93 @@ impl FairDispatcher {
 
     /// Takes new bounds (after a reload); calls already taken keep their place.
     pub fn set_bounds(&self, bounds: Bounds) {
-        self.running_per_connection
-            .store(bounds.running.max(1), Ordering::Relaxed);
-        self.waiting_per_connection
-            .store(bounds.waiting, Ordering::Relaxed);
+        self.lanes.lock().bounds = Bounds {
+            running: bounds.running.max(1),
+            ..bounds
+        };
         self.pace
             .per_second
             .store(bounds.per_second, Ordering::Relaxed);
     }
 
-    /// Takes `call` from the connection named `connection`, whose uid is `uid` when known:
-    /// starts it when the lane has room to run it, queues it otherwise, refuses it when the
-    /// queue is full. Never waits.
+    /// Takes `call`, whose message is `bytes` long, from the connection named `connection`,
+    /// whose uid is `uid` when known: starts it when the lane has room to run it, queues it
+    /// when the lane and all lanes together have room to hold it, refuses it otherwise.
+    /// Never waits.
     pub fn submit(
         self: &Arc<Self>,
         connection: &str,
         uid: Option<Uid>,
+        bytes: usize,
         call: Call,
     ) -> Result<(), LaneFull> {
         let mut lanes = self.lanes.lock();
-        let lane = match lanes.get_mut(connection) {
+        let bounds = lanes.bounds;
+        let all_waiting_bytes = lanes.waiting_bytes;
+        let lane = match lanes.by_connection.get_mut(connection) {
             Some(lane) => lane,
-            None => lanes.entry(connection.to_owned()).or_default(),
+            None => lanes
+                .by_connection
+                .entry(connection.to_owned())
+                .or_default(),
         };
-        if lane.running < self.running_per_connection.load(Ordering::Relaxed) {
+        if lane.running < bounds.running {
             lane.running += 1;
             drop(lanes);
-            let worker = LaneWorker {
-                dispatcher: Arc::clone(self),
-                connection: connection.to_owned(),
-                counted_out: false,
-            };
-            tokio::spawn(worker.run(uid, call));
+            self.start(connection.to_owned(), uid, call);
             return Ok(());
         }
-        let waiting = lane.waiting.len();
-        if waiting >= self.waiting_per_connection.load(Ordering::Relaxed) {
-            return Err(LaneFull { waiting });
+        if lane.waiting.len() >= bounds.waiting {
+            return Err(LaneFull::Calls {
+                waiting: lane.waiting.len(),
+            });
         }
-        lane.waiting.push_back((uid, call));
+        if lane.waiting_bytes + bytes > bounds.waiting_bytes {
+            return Err(LaneFull::Bytes {
+                bytes: lane.waiting_bytes,
+            });
+        }
+        if all_waiting_bytes + bytes > bounds.waiting_bytes_total {
+            return Err(LaneFull::AllBytes {
+                bytes: all_waiting_bytes,
+            });
+        }
+        lane.waiting.push_back(Waiting { uid, bytes, call });
+        lane.waiting_bytes += bytes;
+        lanes.waiting_bytes += bytes;
         Ok(())
     }
 
-    /// The next call of `connection`'s lane, or `None` after counting one runner less.
-    fn next(&self, connection: &str) -> Option<(Option<Uid>, Call)> {
-        let mut lanes = self.lanes.lock();
-        let lane = lanes.get_mut(connection)?;
-        if let Some(call) = lane.waiting.pop_front() {
-            return Some(call);
-        }
-        lane.running = lane.running.saturating_sub(1);
-        if lane.running == 0 {
-            lanes.remove(connection);
-        }
-        None
+    /// Starts a runner of `connection`'s lane (already counted) with `call`.
+    fn start(self: &Arc<Self>, connection: String, uid: Option<Uid>, call: Call) {
+        let worker = LaneWorker {
+            dispatcher: Arc::clone(self),
+            connection,
+            counted_out: false,
+        };
+        tokio::spawn(worker.run(uid, call));
     }
 
-    /// Calls running and waiting, over all lanes.
-    pub fn load(&self) -> (usize, usize) {
+    /// The next call of `connection`'s lane, or `None` after counting one runner less.
+    fn next(&self, connection: &str) -> Option<Waiting> {
+        let mut lanes = self.lanes.lock();
+        let next = lanes.pop(connection);
+        if next.is_none() {
+            lanes.count_out(connection);
+        }
+        next
+    }
+
+    /// Calls running and waiting, and the bytes the waiting ones hold, over all lanes.
+    pub fn load(&self) -> (usize, usize, usize) {
         let lanes = self.lanes.lock();
-        lanes.values().fold((0, 0), |(running, waiting), lane| {
-            (running + lane.running, waiting + lane.waiting.len())
-        })
+        let (running, waiting) = lanes
+            .by_connection
+            .values()
+            .fold((0, 0), |(running, waiting), lane| {
+                (running + lane.running, waiting + lane.waiting.len())
+            });
+        (running, waiting, lanes.waiting_bytes)
     }
 }
 
@@ -228,7 +315,7 @@ impl LaneWorker {
             call.await;
             tokio::task::yield_now().await;
             match self.dispatcher.next(&self.connection) {
-                Some((next_uid, next)) => (uid, call) = (next_uid, next),
+                Some(next) => (uid, call) = (next.uid, next.call),
                 None => {
                     self.counted_out = true;
                     return;
@@ -239,17 +326,15 @@ impl LaneWorker {
 }
 
 impl Drop for LaneWorker {
-    /// A call that panicked (debug builds; release aborts) still gives its place back.
+    /// A call that panicked (debug builds; release aborts) still gives its place back, and the
+    /// calls waiting behind it get a runner.
     fn drop(&mut self) {
         if self.counted_out {
             return;
         }
-        let mut lanes = self.dispatcher.lanes.lock();
-        if let Some(lane) = lanes.get_mut(&self.connection) {
-            lane.running = lane.running.saturating_sub(1);
-            if lane.running == 0 && lane.waiting.is_empty() {
-                lanes.remove(&self.connection);
-            }
+        if let Some(next) = self.dispatcher.next(&self.connection) {
+            let connection = std::mem::take(&mut self.connection);
+            self.dispatcher.start(connection, next.uid, next.call);
         }
     }
 }
@@ -377,7 +462,8 @@ where
             name.to_owned().into(),
         ));
         let uid = self.daemon.identities.cached(&sender).map(|who| who.uid);
-        let taken = self.daemon.calls.submit(&sender, uid, call);
+        let bytes = msg.data().len();
+        let taken = self.daemon.calls.submit(&sender, uid, bytes, call);
         DispatchResult::Async(Box::pin(async move {
             match taken {
                 Ok(()) => Ok(()),
@@ -435,30 +521,32 @@ mod tests {
         let dispatcher = FairDispatcher::new(Bounds {
             running: 2,
             waiting: 1,
+            waiting_bytes: 1 << 20,
+            waiting_bytes_total: 1 << 20,
             per_second: 0,
         });
         let calls: Vec<_> = (0..3).map(|_| held_call()).collect();
         let mut releases = Vec::new();
         let mut started = Vec::new();
         for (call, release, flag) in calls {
-            dispatcher.submit(":1.7", None, call).unwrap();
+            dispatcher.submit(":1.7", None, 100, call).unwrap();
             releases.push(release);
             started.push(flag);
         }
         let (fourth, _release, _) = held_call();
         assert_eq!(
-            dispatcher.submit(":1.7", None, fourth),
-            Err(LaneFull { waiting: 1 }),
+            dispatcher.submit(":1.7", None, 100, fourth),
+            Err(LaneFull::Calls { waiting: 1 }),
             "past the queue a call is refused"
         );
         settle().await;
         assert!(started[0].load(Ordering::SeqCst) && started[1].load(Ordering::SeqCst));
         assert!(!started[2].load(Ordering::SeqCst), "the third waits");
-        assert_eq!(dispatcher.load(), (2, 1));
+        assert_eq!(dispatcher.load(), (2, 1, 100));
 
         // Another connection is not held up by the full lane.
         let (other, _other_release, other_started) = held_call();
-        dispatcher.submit(":1.8", None, other).unwrap();
+        dispatcher.submit(":1.8", None, 100, other).unwrap();
         settle().await;
         assert!(other_started.load(Ordering::SeqCst));
 
@@ -475,14 +563,57 @@ mod tests {
         let dispatcher = FairDispatcher::new(Bounds {
             running: 1,
             waiting: 4,
+            waiting_bytes: 1 << 20,
+            waiting_bytes_total: 1 << 20,
             per_second: 0,
         });
         let (call, release, _) = held_call();
-        dispatcher.submit(":1.9", None, call).unwrap();
+        dispatcher.submit(":1.9", None, 100, call).unwrap();
         release.send(()).unwrap();
         settle().await;
-        assert_eq!(dispatcher.load(), (0, 0));
-        assert!(dispatcher.lanes.lock().is_empty());
+        assert_eq!(dispatcher.load(), (0, 0, 0));
+        assert!(dispatcher.lanes.lock().by_connection.is_empty());
+    }
+
+    #[tokio::test]
+    async fn waiting_calls_are_bounded_in_bytes_per_lane_and_over_all_lanes() {
+        let dispatcher = FairDispatcher::new(Bounds {
+            running: 1,
+            waiting: 100,
+            waiting_bytes: 1000,
+            waiting_bytes_total: 1500,
+            per_second: 0,
+        });
+        let mut held = Vec::new();
+        let mut submit = |connection: &str, bytes: usize| {
+            let (call, release, _) = held_call();
+            held.push(release);
+            dispatcher.submit(connection, None, bytes, call)
+        };
+        // The first call of each lane runs, and holds no queue room.
+        assert_eq!(submit(":1.1", 5000), Ok(()));
+        assert_eq!(submit(":1.1", 600), Ok(()));
+        assert_eq!(
+            submit(":1.1", 600),
+            Err(LaneFull::Bytes { bytes: 600 }),
+            "a lane holds at most 1000 bytes of waiting calls"
+        );
+        assert_eq!(submit(":1.1", 400), Ok(()));
+        assert_eq!(submit(":1.2", 10), Ok(()));
+        assert_eq!(submit(":1.2", 400), Ok(()));
+        assert_eq!(
+            submit(":1.2", 200),
+            Err(LaneFull::AllBytes { bytes: 1400 }),
+            "all lanes together hold at most 1500 bytes"
+        );
+        assert_eq!(dispatcher.load(), (2, 3, 1400));
+        drop(held);
+        settle().await;
+        assert_eq!(
+            dispatcher.load(),
+            (0, 0, 0),
+            "released calls give their room back"
+        );
     }
 
     fn pacer(per_second: u32) -> Pacer {
