@@ -284,6 +284,22 @@ async fn serving_name(connection: &zbus::Connection) -> String {
         .to_string()
 }
 
+/// While `service` keeps a call waiting, another client's check is answered; that client.
+async fn another_client_is_answered(bus: &TestBus, service: &str) -> zbus::Connection {
+    let other = connect_as(bus, users().other, &[]).await;
+    let (_, code, ..) = within(
+        &format!("another client's check while {service} does not answer"),
+        Enforcement1Proxy::new(&other)
+            .await
+            .unwrap()
+            .check_memory_creation(check_request("coding", "work", 1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, "no_contract");
+    other
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_presence_is_asked_apart_from_the_serving_connection_and_times_out_closed() {
     if !require_root(
@@ -310,18 +326,7 @@ async fn owner_presence_is_asked_apart_from_the_serving_connection_and_times_out
         "logind was asked over the serving connection {serving}: {askers:?}"
     );
 
-    // While logind keeps the recall waiting, another client's check is answered.
-    let other = connect_as(&bus, users().other, &[]).await;
-    let (_, code, ..) = within(
-        "another client's check while logind does not answer",
-        Enforcement1Proxy::new(&other)
-            .await
-            .unwrap()
-            .check_memory_creation(check_request("coding", "work", 1)),
-    )
-    .await
-    .unwrap();
-    assert_eq!(code, "no_contract");
+    let _other = another_client_is_answered(&bus, "logind").await;
     // A logind that does not answer in time means the owner is absent: fail closed.
     let (allowed, code, ..) = within("the recall's answer", recall)
         .await
@@ -459,18 +464,7 @@ async fn polkit_is_asked_apart_from_the_serving_connection_and_times_out_closed(
         "polkit was asked over the serving connection {serving}: {seen:?}"
     );
 
-    // While polkit keeps that call waiting, another client's check is answered.
-    let other = connect_as(&bus, users().other, &[]).await;
-    let (_, code, ..) = within(
-        "another client's check while polkit does not answer",
-        Enforcement1Proxy::new(&other)
-            .await
-            .unwrap()
-            .check_memory_creation(check_request("coding", "work", 1)),
-    )
-    .await
-    .unwrap();
-    assert_eq!(code, "no_contract");
+    let other = another_client_is_answered(&bus, "polkit").await;
 
     // No answer from polkit in time means denied: fail closed.
     let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), lockdown)

@@ -161,6 +161,19 @@ struct Incoming {
     first_string: Option<String>,
 }
 
+impl Incoming {
+    /// The message as a reply: a return, or an error's name and message.
+    fn reply(&self) -> Reply {
+        match self.kind {
+            2 => Reply::Return,
+            _ => Reply::Error(
+                self.error_name.clone().unwrap_or_default(),
+                self.first_string.clone().unwrap_or_default(),
+            ),
+        }
+    }
+}
+
 pub struct RawClient {
     stream: UnixStream,
     reader: BufReader<UnixStream>,
@@ -276,13 +289,7 @@ impl RawClient {
             if incoming.reply_serial != Some(serial) {
                 continue;
             }
-            return Ok(match incoming.kind {
-                2 => Reply::Return,
-                _ => Reply::Error(
-                    incoming.error_name.unwrap_or_default(),
-                    incoming.first_string.unwrap_or_default(),
-                ),
-            });
+            return Ok(incoming.reply());
         }
     }
 
@@ -294,13 +301,7 @@ impl RawClient {
             let Some(serial) = incoming.reply_serial else {
                 continue;
             };
-            let reply = match incoming.kind {
-                2 => Reply::Return,
-                _ => Reply::Error(
-                    incoming.error_name.unwrap_or_default(),
-                    incoming.first_string.clone().unwrap_or_default(),
-                ),
-            };
+            let reply = incoming.reply();
             return Ok((serial, reply, incoming.first_string));
         }
     }
@@ -314,14 +315,7 @@ impl RawClient {
             let Some(answers) = incoming.reply_serial else {
                 continue;
             };
-            let reply = match incoming.kind {
-                2 => Reply::Return,
-                _ => Reply::Error(
-                    incoming.error_name.unwrap_or_default(),
-                    incoming.first_string.unwrap_or_default(),
-                ),
-            };
-            return Ok((incoming.serial, answers, reply));
+            return Ok((incoming.serial, answers, incoming.reply()));
         }
     }
 
