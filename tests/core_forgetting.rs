@@ -49,7 +49,7 @@ fn cascade_world() -> Registry {
         &mut registry,
         OWNER,
         ContractKind::Episodic,
-        &scope_patch(&["notes"], &["*"], &["*"]),
+        &scope_patch(&["notes", "email"], &["*"], &["*"]),
         "b",
         at(0),
     );
@@ -57,7 +57,7 @@ fn cascade_world() -> Registry {
         &mut registry,
         OWNER,
         ContractKind::Procedural,
-        &scope_patch(&["calendar"], &["*"], &["*"]),
+        &scope_patch(&["calendar", "notes", "email"], &["*"], &["*"]),
         "c",
         at(0),
     );
@@ -90,10 +90,29 @@ fn cascade_world() -> Registry {
         &["s-heu"],
         at(1),
     );
-    let in_b = req(OWNER, "notes", "w", MemoryClass::Public);
-    must_register(&mut registry, &in_b, "b-derived", &["s-raw"], at(2));
-    must_register(&mut registry, &in_b, "b-independent", &[], at(2));
-    let in_c = |level| at_level(req(OWNER, "calendar", "w", MemoryClass::Public), level);
+    // A derived memory is at least the class of its sources (Internal), and its contract
+    // covers what they hold.
+    let in_b = |class| naming(req(OWNER, "notes", "w", class), "b");
+    must_register(
+        &mut registry,
+        &in_b(MemoryClass::Internal),
+        "b-derived",
+        &["s-raw"],
+        at(2),
+    );
+    must_register(
+        &mut registry,
+        &in_b(MemoryClass::Public),
+        "b-independent",
+        &[],
+        at(2),
+    );
+    let in_c = |level| {
+        naming(
+            at_level(req(OWNER, "calendar", "w", MemoryClass::Internal), level),
+            "c",
+        )
+    };
     must_register(
         &mut registry,
         &in_c(Abstraction::Raw),
@@ -182,7 +201,7 @@ fn revocation_quarantines_a_frozen_derived_memory_too() {
     let patch = SpecPatch {
         retention: Some(RetentionKind::Timebound),
         retention_until: Some(at(100)),
-        ..scope_patch(&["travel"], &["*"], &["*"])
+        ..scope_patch(&["travel", "email"], &["*"], &["*"])
     };
     active_contract(
         &mut registry,
@@ -194,7 +213,7 @@ fn revocation_quarantines_a_frozen_derived_memory_too() {
     );
     must_register(
         &mut registry,
-        &req(OWNER, "travel", "w", MemoryClass::Public),
+        &req(OWNER, "travel", "w", MemoryClass::Internal),
         "tb-derived",
         &["s-raw"],
         at(4),
@@ -243,7 +262,7 @@ fn expiry_freezes_the_contracts_active_memories() {
     let patch = SpecPatch {
         retention: Some(RetentionKind::Timebound),
         retention_until: Some(at(1_000)),
-        ..scope_patch(&["notes"], &["*"], &["*"])
+        ..scope_patch(&["notes", "email"], &["*"], &["*"])
     };
     active_contract(
         &mut registry,
@@ -553,7 +572,7 @@ fn purge_world() -> Registry {
         &mut registry,
         OWNER,
         ContractKind::Episodic,
-        &scope_patch(&["notes"], &["*"], &["*"]),
+        &scope_patch(&["notes", "email"], &["*"], &["*"]),
         "keep",
         at(0),
     );
@@ -911,4 +930,115 @@ fn too_many_sources_is_a_bad_argument() {
         matches!(&e, CoreError::InvalidArgument { key, .. } if key == "derived_from"),
         "{e:?}"
     );
+}
+
+/// The review's F11: a memory of a suspended strategic contract, named as the source of a
+/// lower-class memory under an episodic contract in OPEN, laundered it into something
+/// recallable. A derived memory is never looser than its sources (SEMANTICS.md section 9).
+fn laundering_world() -> Registry {
+    let mut registry = registry_in(BoundaryMode::Trusted);
+    active_contract(
+        &mut registry,
+        OWNER,
+        ContractKind::Strategic,
+        &email_patch(),
+        "strategic",
+        at(0),
+    );
+    active_contract(
+        &mut registry,
+        OWNER,
+        ContractKind::Episodic,
+        &email_patch(),
+        "episodic",
+        at(0),
+    );
+    active_contract(
+        &mut registry,
+        OWNER,
+        ContractKind::Episodic,
+        &scope_patch(&["notes"], &["*"], &["*"]),
+        "notes-only",
+        at(0),
+    );
+    must_register(
+        &mut registry,
+        &req(OWNER, "email", "w", MemoryClass::Secret),
+        "plan",
+        &[],
+        at(1),
+    );
+    must_register(
+        &mut registry,
+        &req(OWNER, "email", "w", MemoryClass::Confidential),
+        "thread",
+        &[],
+        at(1),
+    );
+    registry
+}
+
+#[test]
+fn a_source_of_a_suspended_contract_cannot_be_derived_from() {
+    let mut registry = laundering_world();
+    // OPEN suspends the strategic contract (it needs TRUSTED); the episodic one stays active.
+    set_mode(
+        &mut registry,
+        learning_contracts::core::EffectiveMode::Known(BoundaryMode::Open),
+        at(2),
+    );
+    let decision = register(
+        &mut registry,
+        &req(OWNER, "email", "w", MemoryClass::Public),
+        "laundered",
+        &["plan"],
+        at(3),
+    );
+    assert!(!decision.allowed, "{decision:?}");
+    assert_ne!(decision.code, Code::Allowed);
+    assert!(registry.memory("laundered").is_none());
+}
+
+#[test]
+fn a_derived_memory_is_at_least_the_class_of_its_highest_source() {
+    let mut registry = laundering_world();
+    let in_episodic = |class| naming(req(OWNER, "email", "w", class), "episodic");
+    let below = register(
+        &mut registry,
+        &in_episodic(MemoryClass::Internal),
+        "summary",
+        &["thread"],
+        at(2),
+    );
+    assert!(!below.allowed);
+    assert_eq!(below.code, Code::SourceClass, "{below:?}");
+    assert_eq!(below.code.as_str(), "source_class");
+    assert_eq!(below.contract_id.as_deref(), Some("episodic"));
+    assert!(registry.memory("summary").is_none());
+
+    must_register(
+        &mut registry,
+        &in_episodic(MemoryClass::Confidential),
+        "summary",
+        &["thread"],
+        at(3),
+    );
+}
+
+#[test]
+fn a_source_outside_what_the_new_memorys_contract_may_recall_is_refused() {
+    let mut registry = laundering_world();
+    // The notes-only contract could never recall an email memory: deriving from one would
+    // carry email into notes.
+    let decision = register(
+        &mut registry,
+        &req(OWNER, "notes", "w", MemoryClass::Confidential),
+        "note",
+        &["thread"],
+        at(2),
+    );
+    assert!(!decision.allowed);
+    assert_eq!(decision.code, Code::OutOfScope, "{decision:?}");
+    assert_eq!(decision.contract_id.as_deref(), Some("notes-only"));
+    assert!(registry.memory("note").is_none());
 }

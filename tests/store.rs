@@ -213,7 +213,8 @@ fn every_kind_of_change_survives_a_reopen() {
         &mut ledger,
         "c3",
         ContractKind::Episodic,
-        &spec(&["music"], &["*"]),
+        // It covers coding too: m3 is derived from a coding memory.
+        &spec(&["music", "coding"], &["*"]),
     );
     ledger
         .run(|r| {
@@ -225,10 +226,11 @@ fn every_kind_of_change_survives_a_reopen() {
         OWNER,
         Name::parse("music").unwrap(),
         Name::parse("home").unwrap(),
-        MemoryClass::Public,
+        // At least its source's class.
+        MemoryClass::Internal,
     );
     request.contract_id = Some("c3".into());
-    ledger
+    let (registered, ..) = ledger
         .register_memory(
             &Caller::uid(OWNER),
             &request,
@@ -237,6 +239,7 @@ fn every_kind_of_change_survives_a_reopen() {
             at(12),
         )
         .unwrap();
+    assert!(registered.allowed, "{registered:?}");
     ledger
         .run(|r| r.plan_revoke(&owner, "c2", "no longer wanted", at(13)))
         .unwrap();

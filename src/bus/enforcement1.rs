@@ -230,7 +230,8 @@ async fn ask_logind(connection: &zbus::Connection, owner: Uid, requester: &Ident
 /// (allowed, code, reason, contract id); codes are stable strings such as allowed, lockdown,
 /// boundary_unknown, paused, prohibited, no_contract, not_active, expired, suspended,
 /// boundary_mode, type_forbids, abstraction_cap, classification_cap, boundary_class,
-/// out_of_scope, memory_unavailable, owner_absent, not_transferable, store_unavailable.
+/// out_of_scope, memory_unavailable, source_class, owner_absent, not_transferable,
+/// store_unavailable.
 // Served through bus/fair.rs like every interface: each call runs in its caller's lane, so a
 // registration's commit or a recall that asks logind holds up no one but that caller.
 #[interface(name = "org.learningcontracts.Enforcement1")]
@@ -283,8 +284,11 @@ impl Enforcement1 {
 
     /// Runs the creation check (and above raw the abstraction check) and records the memory in
     /// the same transaction. Keys as for creation, plus abstraction, memory_id (the agent's own
-    /// id; a new one is made when absent) and derived_from as. Returns (allowed, code, reason,
-    /// contract id, memory id); a denied registration records nothing but the denial.
+    /// id; a new one is made when absent) and derived_from as. A memory is never looser than its
+    /// sources: each must be the owner's and active, recallable now under its own contract and
+    /// under this memory's contract, and of a class no higher than this memory's (else the code
+    /// source_class). Returns (allowed, code, reason, contract id, memory id); a denied
+    /// registration records nothing but the denial.
     async fn register_memory(
         &self,
         request: Request,

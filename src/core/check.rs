@@ -44,6 +44,8 @@ pub enum Code {
     OutOfScope,
     /// The named memory is not active (or not known to this owner).
     MemoryUnavailable,
+    /// A derived memory's classification is below that of one of its sources.
+    SourceClass,
     /// The contract requires the owner to be present, and the owner is not.
     OwnerAbsent,
     /// The contract does not allow anything to leave the machine.
@@ -74,6 +76,7 @@ impl Code {
             Self::BoundaryClass => "boundary_class",
             Self::OutOfScope => "out_of_scope",
             Self::MemoryUnavailable => "memory_unavailable",
+            Self::SourceClass => "source_class",
             Self::OwnerAbsent => "owner_absent",
             Self::NotTransferable => "not_transferable",
             Self::ToolDenied => "tool_denied",

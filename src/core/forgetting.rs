@@ -64,18 +64,9 @@ impl Registry {
             decision = self.check(CheckKind::Abstraction, request, now);
         }
         if decision.allowed
-            && let Some(missing) = derived_from.iter().find(|source| {
-                !self
-                    .memory(source)
-                    .is_some_and(|m| m.owner == request.owner && m.status == MemoryStatus::Active)
-            })
+            && let Some(refusal) = self.refuse_sources(request, &decision, derived_from, now)
         {
-            decision = Decision {
-                allowed: false,
-                code: Code::MemoryUnavailable,
-                reason: format!("Source memory {missing} is not available to derive from."),
-                contract_id: decision.contract_id,
-            };
+            decision = refusal;
         }
         let mut change = Change::at(now);
         if !decision.allowed {
@@ -123,6 +114,88 @@ impl Registry {
             memory_id,
             change,
         })
+    }
+
+    /// Why a memory allowed so far (`decision`, which names its contract) may not be derived
+    /// from `sources`, if it may not (SEMANTICS.md section 9): a derived memory is never
+    /// looser than its sources. Each source must be the owner's and active; its class must be
+    /// at most the new memory's; it must be recallable now under its own contract (the
+    /// ordinary recall check of a named memory: active, not suspended, allowed by the mode,
+    /// not prohibited); and the new memory's contract must be able to recall what the source
+    /// holds (its domain, context and class) now. Presence is not asked: deriving shows no
+    /// one anything. A source of another owner is answered as one that does not exist.
+    fn refuse_sources(
+        &self,
+        request: &CheckRequest,
+        decision: &Decision,
+        sources: &[MemoryId],
+        now: Timestamp,
+    ) -> Option<Decision> {
+        let refuse = |code, reason: String| {
+            Some(Decision {
+                allowed: false,
+                code,
+                reason,
+                contract_id: decision.contract_id.clone(),
+            })
+        };
+        for id in sources {
+            let Some(source) = self
+                .memory(id)
+                .filter(|m| m.owner == request.owner && m.status == MemoryStatus::Active)
+            else {
+                return refuse(
+                    Code::MemoryUnavailable,
+                    format!("Source memory {id} is not available to derive from."),
+                );
+            };
+            if source.classification > request.classification {
+                return refuse(
+                    Code::SourceClass,
+                    format!(
+                        "Source memory {id} is class {}; a memory derived from it must be at least that, not {}.",
+                        source.classification.wire(),
+                        request.classification.wire()
+                    ),
+                );
+            }
+            let what_it_holds = CheckRequest {
+                owner: request.owner,
+                domain: source.domain.clone(),
+                context: source.context.clone(),
+                tool: None,
+                classification: source.classification,
+                contract_id: None,
+                abstraction: source.abstraction,
+                memory_id: None,
+                owner_present: true,
+            };
+            let under_its_own = CheckRequest {
+                contract_id: Some(source.contract_id.clone()),
+                memory_id: Some(source.id.clone()),
+                ..what_it_holds.clone()
+            };
+            let under_the_new = CheckRequest {
+                contract_id: decision.contract_id.clone(),
+                ..what_it_holds
+            };
+            for (source_request, whose) in [
+                (under_its_own, "its own contract"),
+                (under_the_new, "this memory's contract"),
+            ] {
+                let recall = self.check(CheckKind::Recall, &source_request, now);
+                if !recall.allowed {
+                    return refuse(
+                        recall.code,
+                        format!(
+                            "Source memory {id} cannot be recalled now under {whose}: {}",
+                            recall.reason
+                        ),
+                    );
+                }
+            }
+        }
+        None
     }
 
     /// Writes `status` into copies of `memories`, adds them to `change`, returns their ids.
