@@ -234,6 +234,9 @@ pub struct LimitsConfig {
     /// The most bytes of message the waiting calls of one bus connection may hold; past it a
     /// call is refused with LimitReached.
     pub calls_waiting_bytes_per_connection: usize,
+    /// The most bytes of message the waiting calls of one uid, over all its connections, may
+    /// hold; past it a call of that uid that would wait is refused with LimitReached.
+    pub calls_waiting_bytes_per_uid: usize,
     /// The most bytes of message the waiting calls of all connections together may hold;
     /// past it a call that would wait is refused with LimitReached.
     pub calls_waiting_bytes_total: usize,
@@ -258,6 +261,7 @@ impl Default for LimitsConfig {
             calls_running_per_connection: 4,
             calls_waiting_per_connection: 256,
             calls_waiting_bytes_per_connection: 4 << 20,
+            calls_waiting_bytes_per_uid: 16 << 20,
             calls_waiting_bytes_total: 64 << 20,
             calls_per_second_per_uid: 5000,
         }

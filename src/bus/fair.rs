@@ -11,7 +11,8 @@
 //! a reply are not bounded by the bus at all); past a bound the call is refused with
 //! `LimitReached`, counted in the aggregated audit like any refusal. The bounds are in
 //! `[limits]` (`calls_running_per_connection`, `calls_waiting_per_connection`,
-//! `calls_waiting_bytes_per_connection`, `calls_waiting_bytes_total`).
+//! `calls_waiting_bytes_per_connection`, `calls_waiting_bytes_per_uid`,
+//! `calls_waiting_bytes_total`).
 //!
 //! Lanes are per connection, not per uid: a caller's uid is known only after a bus round trip,
 //! and the bus bounds how many connections one uid may have (`max_connections_per_user`).
@@ -70,6 +71,8 @@ pub struct Bounds {
     pub waiting: usize,
     /// Bytes of message the waiting calls of one connection may hold.
     pub waiting_bytes: usize,
+    /// Bytes of message the waiting calls of one uid, over all its connections, may hold.
+    pub waiting_bytes_per_uid: usize,
     /// Bytes of message the waiting calls of all connections together may hold.
     pub waiting_bytes_total: usize,
     /// Calls of one uid started per second (0: no pace; root is never paced).
@@ -97,6 +100,16 @@ pub enum LaneFull {
         /// How many bytes they held.
         bytes: usize,
     },
+    /// The waiting calls of the caller's uid, over all its connections, hold as many bytes as
+    /// they may.
+    #[error(
+        "the calls waiting from this user's connections already hold {bytes} bytes \
+         (limits.calls_waiting_bytes_per_uid); wait for their replies"
+    )]
+    UidBytes {
+        /// How many bytes they held.
+        bytes: usize,
+    },
     /// All connections' waiting calls together hold as many bytes as they may.
     #[error(
         "the daemon's queues already hold {bytes} bytes of waiting calls \
@@ -112,6 +125,8 @@ pub enum LaneFull {
 #[derive(Debug)]
 struct Lanes {
     by_connection: HashMap<String, Lane>,
+    /// Bytes the waiting calls of each uid hold (calls whose uid is known).
+    waiting_bytes_by_uid: HashMap<Uid, usize>,
     waiting_bytes: usize,
     bounds: Bounds,
 }
@@ -123,6 +138,14 @@ impl Lanes {
         let next = lane.waiting.pop_front()?;
         lane.waiting_bytes -= next.bytes;
         self.waiting_bytes -= next.bytes;
+        if let Some(uid) = next.uid
+            && let Some(held) = self.waiting_bytes_by_uid.get_mut(&uid)
+        {
+            *held -= next.bytes;
+            if *held == 0 {
+                self.waiting_bytes_by_uid.remove(&uid);
+            }
+        }
         Some(next)
     }
 
@@ -190,6 +213,7 @@ impl FairDispatcher {
         let dispatcher = Self {
             lanes: Mutex::new(Lanes {
                 by_connection: HashMap::new(),
+                waiting_bytes_by_uid: HashMap::new(),
                 waiting_bytes: 0,
                 bounds,
             }),
@@ -227,6 +251,9 @@ impl FairDispatcher {
         let mut lanes = self.lanes.lock();
         let bounds = lanes.bounds;
         let all_waiting_bytes = lanes.waiting_bytes;
+        let uid_waiting_bytes = uid.map_or(0, |uid| {
+            lanes.waiting_bytes_by_uid.get(&uid).copied().unwrap_or(0)
+        });
         let lane = match lanes.by_connection.get_mut(connection) {
             Some(lane) => lane,
             None => lanes
@@ -250,6 +277,11 @@ impl FairDispatcher {
                 bytes: lane.waiting_bytes,
             });
         }
+        if uid.is_some() && uid_waiting_bytes + bytes > bounds.waiting_bytes_per_uid {
+            return Err(LaneFull::UidBytes {
+                bytes: uid_waiting_bytes,
+            });
+        }
         if all_waiting_bytes + bytes > bounds.waiting_bytes_total {
             return Err(LaneFull::AllBytes {
                 bytes: all_waiting_bytes,
@@ -258,6 +290,9 @@ impl FairDispatcher {
         lane.waiting.push_back(Waiting { uid, bytes, call });
         lane.waiting_bytes += bytes;
         lanes.waiting_bytes += bytes;
+        if let Some(uid) = uid {
+            *lanes.waiting_bytes_by_uid.entry(uid).or_default() += bytes;
+        }
         Ok(())
     }
 
@@ -522,6 +557,7 @@ mod tests {
             running: 2,
             waiting: 1,
             waiting_bytes: 1 << 20,
+            waiting_bytes_per_uid: 1 << 20,
             waiting_bytes_total: 1 << 20,
             per_second: 0,
         });
@@ -564,6 +600,7 @@ mod tests {
             running: 1,
             waiting: 4,
             waiting_bytes: 1 << 20,
+            waiting_bytes_per_uid: 1 << 20,
             waiting_bytes_total: 1 << 20,
             per_second: 0,
         });
@@ -581,6 +618,7 @@ mod tests {
             running: 1,
             waiting: 100,
             waiting_bytes: 1000,
+            waiting_bytes_per_uid: 1 << 20,
             waiting_bytes_total: 1500,
             per_second: 0,
         });
@@ -614,6 +652,42 @@ mod tests {
             (0, 0, 0),
             "released calls give their room back"
         );
+    }
+
+    #[tokio::test]
+    async fn one_uids_waiting_calls_are_bounded_in_bytes_over_all_its_connections() {
+        let dispatcher = FairDispatcher::new(Bounds {
+            running: 1,
+            waiting: 100,
+            waiting_bytes: 1000,
+            waiting_bytes_per_uid: 1500,
+            waiting_bytes_total: 1 << 20,
+            per_second: 0,
+        });
+        let mut held = Vec::new();
+        let mut submit = |connection: &str, uid: Option<Uid>, bytes: usize| {
+            let (call, release, _) = held_call();
+            held.push(release);
+            dispatcher.submit(connection, uid, bytes, call)
+        };
+        for connection in [":1.1", ":1.2", ":1.3"] {
+            assert_eq!(submit(connection, Some(1000), 10), Ok(()), "runs at once");
+        }
+        assert_eq!(submit(":1.1", Some(1000), 800), Ok(()));
+        assert_eq!(submit(":1.2", Some(1000), 700), Ok(()));
+        assert_eq!(
+            submit(":1.3", Some(1000), 100),
+            Err(LaneFull::UidBytes { bytes: 1500 }),
+            "one uid's connections together hold at most 1500 bytes"
+        );
+        // Another uid, and a connection whose uid is not known yet, still have room.
+        assert_eq!(submit(":1.4", Some(1001), 10), Ok(()));
+        assert_eq!(submit(":1.4", Some(1001), 900), Ok(()));
+        assert_eq!(submit(":1.3", None, 900), Ok(()));
+        drop(held);
+        settle().await;
+        assert_eq!(dispatcher.load(), (0, 0, 0));
+        assert!(dispatcher.lanes.lock().waiting_bytes_by_uid.is_empty());
     }
 
     fn pacer(per_second: u32) -> Pacer {

@@ -489,6 +489,7 @@ fn call_bounds(limits: &config::LimitsConfig) -> fair::Bounds {
         running: limits.calls_running_per_connection,
         waiting: limits.calls_waiting_per_connection,
         waiting_bytes: limits.calls_waiting_bytes_per_connection,
+        waiting_bytes_per_uid: limits.calls_waiting_bytes_per_uid,
         waiting_bytes_total: limits.calls_waiting_bytes_total,
         per_second: limits.calls_per_second_per_uid,
     }
