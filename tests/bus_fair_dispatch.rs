@@ -159,8 +159,12 @@ async fn calls_past_a_connections_queue_are_refused_with_limit_reached_and_the_r
     }
     let bus = TestBus::start();
     // One call runs at a time, two wait, and a pace of one a second keeps them waiting.
-    let limits = "[limits]\ncalls_running_per_connection = 1\ncalls_waiting_per_connection = 2\ncalls_per_second_per_uid = 1\n";
+    // Refusals are audited in aggregates written every second.
+    let limits = "[limits]\ncalls_running_per_connection = 1\ncalls_waiting_per_connection = 2\ncalls_per_second_per_uid = 1\ndenial_audit_interval_secs = 1\n";
     let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", limits));
+    let admin = connect_as(&bus, 0, &[0]).await;
+    let audit = Audit1Proxy::new(&admin).await.unwrap();
+    let seq_before = audit.head_seq().await.unwrap();
     let mut stranger = RawClient::connect(&bus, users().other);
     // A first call, so that the daemon knows the connection's uid (and paces it).
     assert_eq!(pipelined_checks(&mut stranger, 1), vec![Ok(())]);
@@ -173,13 +177,36 @@ async fn calls_past_a_connections_queue_are_refused_with_limit_reached_and_the_r
         "with one running and two waiting, 6 or 7 of 10 pipelined calls are refused: {replies:?}"
     );
     assert_eq!(answered + refused.len(), 10);
-    for (name, message) in refused {
+    for (name, message) in &refused {
         assert_eq!(name, "org.learningcontracts.Error.LimitReached");
         assert!(
             message.contains("limits.calls_waiting_per_connection"),
             "the refusal names the setting: {message}"
         );
     }
+
+    // The refusals are audited, aggregated, under the stranger's uid and the call's name.
+    let stranger_uid = users().other;
+    let counted = eventually("the lanes' refusals to be audited", || async {
+        let counted: u64 = records_after(&audit, seq_before)
+            .await
+            .iter()
+            .filter(|(uid, action, details)| {
+                *uid == stranger_uid
+                    && action == "call.refused"
+                    && details["call"] == "Enforcement1.CheckMemoryCreation"
+                    && details["code"] == "org.learningcontracts.Error.LimitReached"
+            })
+            .map(|(_, _, details)| details["count"].as_u64().unwrap_or(1))
+            .sum();
+        (counted >= refused.len() as u64).then_some(counted)
+    })
+    .await;
+    assert_eq!(
+        counted,
+        refused.len() as u64,
+        "each refusal is counted once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

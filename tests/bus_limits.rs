@@ -14,30 +14,6 @@ use zbus::OwnedVariant;
 const LIMIT_REACHED: &str = "org.learningcontracts.Error.LimitReached";
 const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
 
-/// Every audit record after `after`, with its details parsed.
-async fn records_after(
-    audit: &Audit1Proxy<'_>,
-    after: u64,
-) -> Vec<(u32, String, serde_json::Value)> {
-    let mut records = Vec::new();
-    let mut seq = after;
-    loop {
-        let page = audit.read(seq, 1000).await.unwrap();
-        if page.is_empty() {
-            return records;
-        }
-        for record in &page {
-            seq = field::<u64>(record, "seq");
-            let uid = record
-                .get("caller_uid")
-                .map(|_| field::<u32>(record, "caller_uid"))
-                .unwrap_or(u32::MAX);
-            let details = serde_json::from_str(&field::<String>(record, "details")).unwrap();
-            records.push((uid, field::<String>(record, "action"), details));
-        }
-    }
-}
-
 /// How many denials the stranger's `check.denied` records stand for (a record without a
 /// count stands for one).
 fn denials_counted(records: &[(u32, String, serde_json::Value)], uid: u32) -> u64 {

@@ -803,3 +803,27 @@ pub fn session_spec(domains: &[&str]) -> HashMap<String, OwnedVariant> {
         ("retention", "session".into()),
     ])
 }
+
+/// Every audit record after `after`, with its details parsed.
+pub async fn records_after(
+    audit: &Audit1Proxy<'_>,
+    after: u64,
+) -> Vec<(u32, String, serde_json::Value)> {
+    let mut records = Vec::new();
+    let mut seq = after;
+    loop {
+        let page = audit.read(seq, 1000).await.unwrap();
+        if page.is_empty() {
+            return records;
+        }
+        for record in &page {
+            seq = field::<u64>(record, "seq");
+            let uid = record
+                .get("caller_uid")
+                .map(|_| field::<u32>(record, "caller_uid"))
+                .unwrap_or(u32::MAX);
+            let details = serde_json::from_str(&field::<String>(record, "details")).unwrap();
+            records.push((uid, field::<String>(record, "action"), details));
+        }
+    }
+}
