@@ -6,7 +6,8 @@
 //! Needs root. Numbers: benches/README.md.
 //!
 //! `cargo bench --bench adversarial` (ADVERSARY_SECS overrides the length, ADVERSARY_IN_FLIGHT
-//! the stranger's calls in flight per connection; 0 is the control run).
+//! the stranger's calls in flight per connection, 0 being the control run; ADVERSARY_AT_BUS=1
+//! aims the same flood at the bus daemon itself).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -34,6 +35,7 @@ fn main() {
         .unwrap_or(128);
     let plan = AdversaryPlan {
         in_flight,
+        at_the_bus_itself: std::env::var("ADVERSARY_AT_BUS").is_ok_and(|v| v == "1"),
         load: Duration::from_secs(secs),
         unloaded_checks: if smoke { 100 } else { 1000 },
         registrations: if smoke { 20 } else { 500 },

@@ -24,6 +24,7 @@ async fn a_stranger_with_512_calls_in_flight_cannot_delay_lockdown_or_grow_the_s
     let watchdog = Duration::from_secs(2);
     let report = run_adversary(AdversaryPlan {
         in_flight: 128,
+        at_the_bus_itself: false,
         load: Duration::from_secs(16),
         unloaded_checks: 200,
         registrations: 100,

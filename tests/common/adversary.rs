@@ -23,6 +23,9 @@ use zbus::OwnedVariant;
 pub struct AdversaryPlan {
     /// Calls the stranger keeps outstanding on each connection.
     pub in_flight: usize,
+    /// The stranger's four connections call the bus daemon itself (`GetId`) instead of this
+    /// service: the control for what no service on the bus can prevent.
+    pub at_the_bus_itself: bool,
     /// How long the stranger's load lasts, LOCKDOWN entered halfway.
     pub load: Duration,
     /// Owner checks timed without load.
@@ -152,6 +155,7 @@ enum Flood {
     DeniedChecks,
     Drafts,
     Sessions,
+    BusItself,
 }
 
 impl Flood {
@@ -161,12 +165,21 @@ impl Flood {
             Flood::DeniedChecks => "denied-checks",
             Flood::Drafts => "drafts",
             Flood::Sessions => "sessions",
+            Flood::BusItself => "bus-itself",
         }
     }
 
     fn send(self, client: &mut RawClient, session: Option<String>) -> u32 {
         match self {
             Flood::Verify => client.call_daemon("org.learningcontracts.Audit1", "Verify", "", &[]),
+            Flood::BusItself => client.call(
+                "org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus",
+                "GetId",
+                "",
+                &[],
+            ),
             Flood::DeniedChecks => client.call_daemon(
                 "org.learningcontracts.Enforcement1",
                 "CheckMemoryCreation",
@@ -411,6 +424,13 @@ pub async fn run_adversary(plan: AdversaryPlan) -> AdversaryReport {
     ]
     .into_iter()
     .map(|kind| {
+        if plan.at_the_bus_itself {
+            Flood::BusItself
+        } else {
+            kind
+        }
+    })
+    .map(|kind| {
         (
             kind,
             Arc::new(Stranger {
@@ -521,9 +541,8 @@ pub async fn run_adversary(plan: AdversaryPlan) -> AdversaryReport {
         .max()
         .unwrap_or_default();
     for (kind, stats) in &stats {
-        report
-            .stranger_replies
-            .insert(kind.name(), stats.replies.load(Ordering::Relaxed));
+        *report.stranger_replies.entry(kind.name()).or_default() +=
+            stats.replies.load(Ordering::Relaxed);
         for (name, count) in stats.errors.lock().unwrap().iter() {
             *report.stranger_errors.entry(name.clone()).or_default() += count;
         }
