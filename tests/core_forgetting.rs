@@ -33,8 +33,9 @@ fn ids(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-/// Owner's contracts in TRUSTED: `src` (strategic, email), `b` (episodic, notes),
-/// `c` (procedural, calendar), with memories at every level and derivations across them.
+/// Owner's contracts in TRUSTED: `src` (strategic, email), `b` (episodic, notes and email),
+/// `c` (procedural, calendar, notes and email), with memories at every level and derivations
+/// across them (each deriving contract covers what its sources hold).
 fn cascade_world() -> Registry {
     let mut registry = registry_in(BoundaryMode::Trusted);
     active_contract(

@@ -50,43 +50,10 @@ impl Enforcement1 {
         }
     }
 
-    /// Judges a check from the in-memory registry alone. A recall whose contract needs the
-    /// owner present comes back pending: asking logind must not hold up the dispatcher.
-    async fn judge(
-        &self,
-        kind: CheckKind,
-        dict: Request,
-        header: &Header<'_>,
-        connection: &zbus::Connection,
-    ) -> Result<Judged, BusError> {
-        let fields = args::request(
-            &dict,
-            RequestKind::Check(kind),
-            &self.daemon.config().config.limits,
-        )?;
-        let who = self.daemon.identify(connection, header).await?;
-        let owner = self.daemon.resolve_owner(&who, fields.owner)?;
-        let request = Self::request(owner, fields);
-        let now = Timestamp::now();
-        let decision = self.daemon.registry.read().check(kind, &request, now);
-        // Owner presence is the last step of recall: ask logind only when it would decide.
-        if kind == CheckKind::Recall && decision.allowed && self.requires_owner(&decision) {
-            return Ok(Judged::NeedsPresence(PendingPresence {
-                kind,
-                request,
-                who,
-                now,
-            }));
-        }
-        Ok(Judged::Decided(settle(
-            &self.daemon,
-            kind,
-            &who,
-            &request,
-            decision,
-        )))
-    }
-
+    /// Judges a check from the in-memory registry. Owner presence is the last step of recall,
+    /// so logind is asked only when it would decide (over the lookup connection, with a
+    /// timeout, in the caller's own lane: bus/fair.rs), and the check is judged again with the
+    /// answer.
     async fn check(
         &self,
         kind: CheckKind,
@@ -94,12 +61,21 @@ impl Enforcement1 {
         header: &Header<'_>,
         connection: &zbus::Connection,
     ) -> Result<DecisionTuple, BusError> {
-        match self.judge(kind, dict, header, connection).await? {
-            Judged::Decided(answer) => Ok(answer),
-            // Only a recall waits for presence, in its caller's own lane (bus/fair.rs), over
-            // the lookup connection with a timeout: no other caller waits on logind.
-            Judged::NeedsPresence(pending) => Ok(pending.decide(&self.daemon).await),
+        let fields = args::request(
+            &dict,
+            RequestKind::Check(kind),
+            &self.daemon.config().config.limits,
+        )?;
+        let who = self.daemon.identify(connection, header).await?;
+        let owner = self.daemon.resolve_owner(&who, fields.owner)?;
+        let mut request = Self::request(owner, fields);
+        let now = Timestamp::now();
+        let mut decision = self.daemon.registry.read().check(kind, &request, now);
+        if kind == CheckKind::Recall && decision.allowed && self.requires_owner(&decision) {
+            request.owner_present = owner_present(&self.daemon, owner, &who).await;
+            decision = self.daemon.registry.read().check(kind, &request, now);
         }
+        Ok(settle(&self.daemon, kind, &who, &request, decision))
     }
 
     fn requires_owner(&self, decision: &Decision) -> bool {
@@ -114,34 +90,6 @@ impl Enforcement1 {
                     .map(|c| c.spec.recall_requires_owner)
             })
             .unwrap_or(false)
-    }
-}
-
-/// A check judged so far, or one that waits for the owner's presence.
-enum Judged {
-    /// The answer.
-    Decided(DecisionTuple),
-    /// Allowed but for owner presence, which logind must be asked about.
-    NeedsPresence(PendingPresence),
-}
-
-/// A recall allowed but for the owner's presence.
-struct PendingPresence {
-    kind: CheckKind,
-    request: CheckRequest,
-    who: Arc<Identity>,
-    now: Timestamp,
-}
-
-impl PendingPresence {
-    /// Asks logind whether the owner is present, and judges again with the answer.
-    async fn decide(mut self, daemon: &Daemon) -> DecisionTuple {
-        self.request.owner_present = owner_present(daemon, self.request.owner, &self.who).await;
-        let decision = daemon
-            .registry
-            .read()
-            .check(self.kind, &self.request, self.now);
-        settle(daemon, self.kind, &self.who, &self.request, decision)
     }
 }
 
