@@ -414,13 +414,17 @@ async fn handle<I: Interface>(
     }
 }
 
-/// Replies `err` unless the caller asked for no reply.
-async fn send_error(connection: &zbus::Connection, header: &Header<'_>, err: BoxDBusError) {
-    if header
+/// Whether the caller of the call with `header` waits for a reply.
+fn wants_reply(header: &Header<'_>) -> bool {
+    !header
         .primary()
         .flags()
         .contains(zbus::message::Flags::NO_REPLY_EXPECTED)
-    {
+}
+
+/// Replies `err` unless the caller asked for no reply.
+async fn send_error(connection: &zbus::Connection, header: &Header<'_>, err: BoxDBusError) {
+    if !wants_reply(header) {
         return;
     }
     if let Err(err) = connection.reply_dbus_error(header, err).await {
@@ -505,7 +509,13 @@ where
                 Err(full) => {
                     let refusal = BusError::limit_reached(full.to_string());
                     let refusal = self.daemon.refused_sender(&sender, &header, refusal);
-                    Err(Box::new(refusal) as BoxDBusError)
+                    // zbus replies an error it is handed even to a call that asked for no
+                    // reply; a flood of those must not cost a reply each.
+                    if wants_reply(&header) {
+                        Err(Box::new(refusal) as BoxDBusError)
+                    } else {
+                        Ok(())
+                    }
                 }
             }
         }))
