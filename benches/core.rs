@@ -74,8 +74,9 @@ fn checks(c: &mut Criterion) {
         derived_from: vec![],
         status: MemoryStatus::Active,
         created: NOW,
+        shred: learning_contracts::core::memory::ShredKey::from_random([7; 48]),
     };
-    let mut registry = Registry::from_parts(all, vec![memory], vec![], airgap_host());
+    let mut registry = Registry::from_parts(all, vec![memory], airgap_host());
     let change = registry
         .plan_mode_change(EffectiveMode::Known(BoundaryMode::Airgap), "bench", NOW)
         .unwrap();

@@ -76,7 +76,7 @@ impl Ledger {
         // The contracts are indexed batch by batch while the store decodes the next ones.
         let mut registry = Registry::default();
         let (store, loaded) = Store::open_with(path, &mut registry)?;
-        registry.finish_loading(loaded.memories, loaded.purged, loaded.host);
+        registry.finish_loading(loaded.memories, loaded.host);
         let mut ledger = Ledger {
             store,
             registry: Arc::new(RwLock::new(registry)),
@@ -251,11 +251,18 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<(Decision, MemoryId, Vec<Event>), LedgerError> {
         let memory_id = memory_id.unwrap_or_else(|| ulid::Ulid::new().to_string());
+        let mut random = [0u8; 48];
+        getrandom::fill(&mut random).map_err(|err| {
+            LedgerError::Core(CoreError::InvalidState {
+                message: format!("no randomness for the memory's audit key: {err}"),
+            })
+        })?;
         let registration = self.registry.read().plan_register_memory(
             caller,
             request,
             memory_id,
             derived_from,
+            crate::core::memory::ShredKey::from_random(random),
             now,
         )?;
         if !registration.decision.allowed {
@@ -296,7 +303,7 @@ impl Ledger {
     }
 
     /// The second step: redeems the token and deletes the contract's memory records, keeping
-    /// a hash of each id. Returns how many were purged.
+    /// nothing of them. Returns how many were purged.
     pub fn confirm_purge(
         &mut self,
         actor: &Actor,

@@ -1012,7 +1012,35 @@ async fn reads_follow_ownership_delegation_and_admin_rights() {
             outcome(&w.memories(who).await.get("owners-memory").await),
         ));
     }
-    rows.push(("Memories1.Get", got, everyone_but_strangers(NOT_FOUND)));
+    // Memory ids belong to their owner: Get looks among the caller's own memories only.
+    rows.push((
+        "Memories1.Get",
+        got,
+        [
+            (Root, NOT_FOUND),
+            (Owner, OK),
+            (Other, NOT_FOUND),
+            (Agent, NOT_FOUND),
+            (GroupAdmin, NOT_FOUND),
+        ],
+    ));
+    let mut got = Vec::new();
+    for who in CALLERS {
+        got.push((
+            who,
+            outcome(
+                &w.memories(who)
+                    .await
+                    .get_for_owner(w.users.owner, "owners-memory")
+                    .await,
+            ),
+        ));
+    }
+    rows.push((
+        "Memories1.GetForOwner",
+        got,
+        everyone_but_strangers(NOT_FOUND),
+    ));
     let mut got = Vec::new();
     for who in CALLERS {
         got.push((who, outcome(&w.memories(who).await.list(&id).await)));

@@ -37,6 +37,7 @@ const ROW_READS: &[(&str, &str)] = &[
     ("Enforcement1", "ToolGate"),
     ("Boundary1", "Explain"),
     ("Memories1", "Get"),
+    ("Memories1", "GetForOwner"),
     ("Memories1", "List"),
 ];
 /// Creating a draft makes the caller its owner.

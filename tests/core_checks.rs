@@ -130,7 +130,7 @@ fn code_paused_stops_learning_but_not_recall() {
     // A registration is a creation: paused too.
     let decision = register(&mut registry, &public("email", "work"), "m2", &[], at(2));
     assert_code(&decision, Code::Paused);
-    assert!(registry.memory("m2").is_none());
+    assert!(registry.memory(OWNER, "m2").is_none());
 }
 
 #[test]

@@ -6,7 +6,6 @@ mod common;
 
 use common::core_fixtures::*;
 use learning_contracts::core::forgetting::PURGE_TOKEN_MILLIS;
-use learning_contracts::core::memory::memory_id_hash;
 use learning_contracts::core::{
     Abstraction, BoundaryMode, Caller, CheckKind, Code, ContractKind, ContractState, CoreError,
     Event, MemoryClass, MemoryStatus, PurgeTokens, Registry, RetentionKind, SpecPatch,
@@ -148,7 +147,10 @@ fn revocation_tombstones_invalidates_and_quarantines_transitively() {
     );
     assert_eq!(status(&registry, "b-independent"), MemoryStatus::Active);
     // Quarantined memories stay with their own contracts, which stay Active.
-    assert_eq!(registry.memory("b-derived").unwrap().contract_id, "b");
+    assert_eq!(
+        registry.memory(OWNER, "b-derived").unwrap().contract_id,
+        "b"
+    );
     assert_eq!(state(&registry, "b"), ContractState::Active);
     assert_eq!(state(&registry, "c"), ContractState::Active);
 
@@ -287,7 +289,7 @@ fn expiry_freezes_the_contracts_active_memories() {
     for id in ["m1", "m2"] {
         assert_eq!(status(&registry, id), MemoryStatus::Frozen, "{id}");
         assert_eq!(
-            registry.memory(id).unwrap().contract_id,
+            registry.memory(OWNER, id).unwrap().contract_id,
             "tb",
             "kept, not moved"
         );
@@ -606,7 +608,7 @@ fn a_deep_purge_is_refused_for_a_contract_that_is_not_revoked_or_expired() {
             assert!(matches!(e, CoreError::InvalidState { .. }), "{id}: {e:?}");
         }
     }
-    assert!(registry.memory("m1").is_some());
+    assert!(registry.memory(OWNER, "m1").is_some());
 }
 
 #[test]
@@ -631,20 +633,23 @@ fn a_deep_purge_needs_the_confirmed_owner_or_an_admin() {
 }
 
 #[test]
-fn after_a_deep_purge_only_a_hash_of_each_memory_id_is_left() {
+fn after_a_deep_purge_nothing_of_its_memories_is_left() {
     let mut registry = purge_world();
     revoke(&mut registry, "gone", at(5));
     assert_eq!(status(&registry, "k1"), MemoryStatus::Quarantined);
     let change = registry
         .plan_purge(&owner_confirmed(), "gone", at(6))
         .unwrap();
-    let mut hashes: Vec<String> = change.purged.iter().map(|p| p.id_hash.clone()).collect();
-    hashes.sort();
-    let mut expected = vec![memory_id_hash("m1"), memory_id_hash("m2")];
-    expected.sort();
-    assert_eq!(hashes, expected);
-    assert_eq!(memory_id_hash("m1").len(), 64);
-    assert_ne!(memory_id_hash("m1"), "m1");
+    let mut purged: Vec<(u32, String)> = change
+        .purged
+        .iter()
+        .map(|p| (p.owner, p.id.clone()))
+        .collect();
+    purged.sort();
+    assert_eq!(
+        purged,
+        [(OWNER, "m1".to_string()), (OWNER, "m2".to_string())]
+    );
     for record in &change.audit {
         let details = record.details.to_string();
         assert!(
@@ -652,33 +657,35 @@ fn after_a_deep_purge_only_a_hash_of_each_memory_id_is_left() {
             "{details}"
         );
     }
+    // The memory of another contract derived from a purged one keeps an opaque link.
+    let relinked: Vec<_> = change.memories.iter().filter(|m| m.id == "k1").collect();
+    assert_eq!(relinked.len(), 1, "{:?}", change.memories);
+    assert!(
+        relinked[0]
+            .derived_from
+            .iter()
+            .all(|link| link != "m1" && link != "m2"),
+        "{:?}",
+        relinked[0].derived_from
+    );
+    assert!(
+        relinked[0]
+            .derived_from
+            .iter()
+            .any(|link| link == learning_contracts::core::memory::PURGED_SOURCE)
+    );
     let events = registry.apply(change);
     assert_eq!(
         memories_event(&events, "gone", MemoryStatus::Purged),
         Some(ids(&["m1", "m2"]))
     );
     for id in ["m1", "m2"] {
-        assert!(registry.memory(id).is_none(), "{id} record deleted");
-        assert_eq!(
-            registry.purged_contract(id).map(String::as_str),
-            Some("gone")
-        );
+        assert!(registry.memory(OWNER, id).is_none(), "{id} record deleted");
     }
     assert_eq!(registry.memories_of("gone").count(), 0);
-    assert_eq!(registry.purged_contract("k1"), None);
-    assert_eq!(registry.purged_contract("never-existed"), None);
     // Memories of other contracts are not purged.
     assert_eq!(status(&registry, "k1"), MemoryStatus::Quarantined);
-    // A purged id cannot be registered again.
-    let e = err(registry.plan_register_memory(
-        &Caller::uid(OWNER),
-        &req(OWNER, "notes", "w", MemoryClass::Public),
-        "m1".into(),
-        &[],
-        at(7),
-    ));
-    assert!(matches!(e, CoreError::AlreadyExists { .. }), "{e:?}");
-    // Recalling it is not possible.
+    // Recalling a purged memory is not possible.
     let request = naming(
         about_memory(req(OWNER, "notes", "w", MemoryClass::Public), "m1"),
         "keep",
@@ -687,6 +694,15 @@ fn after_a_deep_purge_only_a_hash_of_each_memory_id_is_left() {
         registry.check(CheckKind::Recall, &request, at(7)).code,
         Code::MemoryUnavailable
     );
+    // Nothing remembers the purged id: registering it again makes a new memory.
+    must_register(
+        &mut registry,
+        &naming(req(OWNER, "notes", "w", MemoryClass::Public), "keep"),
+        "m1",
+        &[],
+        at(7),
+    );
+    assert_eq!(registry.memory(OWNER, "m1").unwrap().contract_id, "keep");
 }
 
 #[test]
@@ -711,11 +727,7 @@ fn an_expired_contracts_memories_can_be_purged() {
     registry.apply(change);
     let planned = registry.plan_purge(&admin(), "tb", at(11));
     apply_ok(&mut registry, planned);
-    assert!(registry.memory("m").is_none());
-    assert_eq!(
-        registry.purged_contract("m").map(String::as_str),
-        Some("tb")
-    );
+    assert!(registry.memory(OWNER, "m").is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,7 +752,14 @@ fn an_allowed_registration_records_the_memory() {
         Abstraction::Heuristic,
     );
     let registration = registry
-        .plan_register_memory(&Caller::uid(OWNER), &request, "m1".into(), &[], at(3))
+        .plan_register_memory(
+            &Caller::uid(OWNER),
+            &request,
+            "m1".into(),
+            &[],
+            shred_key(OWNER, "m1"),
+            at(3),
+        )
         .unwrap();
     assert!(registration.decision.allowed);
     assert_eq!(registration.decision.contract_id.as_deref(), Some("p"));
@@ -797,7 +816,14 @@ fn a_denied_registration_gives_only_an_audit_record() {
         ),
     ] {
         let registration = registry
-            .plan_register_memory(&Caller::uid(OWNER), &request, "m".into(), &[], at(1))
+            .plan_register_memory(
+                &Caller::uid(OWNER),
+                &request,
+                "m".into(),
+                &[],
+                shred_key(OWNER, "m"),
+                at(1),
+            )
             .unwrap();
         assert!(!registration.decision.allowed);
         assert_eq!(registration.decision.code, code);
@@ -810,12 +836,12 @@ fn a_denied_registration_gives_only_an_audit_record() {
         assert_eq!(change.audit[0].details["code"], code.as_str());
         assert_eq!(change.audit[0].caller, Caller::uid(OWNER));
         registry.apply(change);
-        assert!(registry.memory("m").is_none());
+        assert!(registry.memory(OWNER, "m").is_none());
     }
 }
 
 #[test]
-fn a_memory_id_can_be_registered_only_once() {
+fn a_memory_id_belongs_to_its_owner_and_is_registered_once_per_owner() {
     let mut registry = registry_in(BoundaryMode::Trusted);
     active_contract(
         &mut registry,
@@ -840,22 +866,45 @@ fn a_memory_id_can_be_registered_only_once() {
         &[],
         at(1),
     );
-    for owner in [OWNER, OTHER] {
-        let e = err(registry.plan_register_memory(
-            &Caller::uid(owner),
-            &req(owner, "email", "w", MemoryClass::Public),
-            "m1".into(),
-            &[],
-            at(2),
-        ));
-        assert_eq!(
-            e,
-            CoreError::AlreadyExists {
-                what: "memory",
-                id: "m1".into()
-            }
-        );
-    }
+    // The owner cannot register the id twice.
+    let e = err(registry.plan_register_memory(
+        &Caller::uid(OWNER),
+        &req(OWNER, "email", "w", MemoryClass::Public),
+        "m1".into(),
+        &[],
+        shred_key(OWNER, "m1"),
+        at(2),
+    ));
+    assert_eq!(
+        e,
+        CoreError::AlreadyExists {
+            what: "memory",
+            id: "m1".into()
+        }
+    );
+    // Another owner's same id is another memory: nothing tells it the first exists, and it
+    // cannot squat the first owner's id.
+    must_register(
+        &mut registry,
+        &req(OTHER, "email", "w", MemoryClass::Public),
+        "m1",
+        &[],
+        at(2),
+    );
+    let mine = registry.memory(OWNER, "m1").unwrap();
+    let theirs = registry.memory(OTHER, "m1").unwrap();
+    assert_eq!((mine.contract_id.as_str(), mine.owner), ("e", OWNER));
+    assert_eq!((theirs.contract_id.as_str(), theirs.owner), ("t", OTHER));
+    // Revoking one owner's contract touches only that owner's memory of the id.
+    revoke(&mut registry, "t", at(3));
+    assert_eq!(
+        registry.memory(OWNER, "m1").unwrap().status,
+        MemoryStatus::Active
+    );
+    assert_eq!(
+        registry.memory(OTHER, "m1").unwrap().status,
+        MemoryStatus::Tombstoned
+    );
 }
 
 #[test]
@@ -897,12 +946,15 @@ fn deriving_from_an_unknown_or_unavailable_source_gives_memory_unavailable() {
         assert!(!decision.allowed);
         assert_eq!(decision.code, Code::MemoryUnavailable, "{sources:?}");
         assert_eq!(decision.contract_id.as_deref(), Some("e"));
-        assert!(registry.memory("new").is_none());
+        assert!(registry.memory(OWNER, "new").is_none());
     }
     must_register(&mut registry, &request, "new", &["mine"], at(3));
-    assert_eq!(registry.memory("new").unwrap().derived_from, ids(&["mine"]));
+    assert_eq!(
+        registry.memory(OWNER, "new").unwrap().derived_from,
+        ids(&["mine"])
+    );
     let derived: Vec<&str> = registry
-        .derived_from("mine")
+        .derived_from(OWNER, "mine")
         .map(|m| m.id.as_str())
         .collect();
     assert_eq!(derived, vec!["new"]);
@@ -925,6 +977,7 @@ fn too_many_sources_is_a_bad_argument() {
         &req(OWNER, "email", "w", MemoryClass::Public),
         "m".into(),
         &sources,
+        shred_key(OWNER, "m"),
         at(1),
     ));
     assert!(
@@ -997,7 +1050,7 @@ fn a_source_of_a_suspended_contract_cannot_be_derived_from() {
     );
     assert!(!decision.allowed, "{decision:?}");
     assert_ne!(decision.code, Code::Allowed);
-    assert!(registry.memory("laundered").is_none());
+    assert!(registry.memory(OWNER, "laundered").is_none());
 }
 
 #[test]
@@ -1015,7 +1068,7 @@ fn a_derived_memory_is_at_least_the_class_of_its_highest_source() {
     assert_eq!(below.code, Code::SourceClass, "{below:?}");
     assert_eq!(below.code.as_str(), "source_class");
     assert_eq!(below.contract_id.as_deref(), Some("episodic"));
-    assert!(registry.memory("summary").is_none());
+    assert!(registry.memory(OWNER, "summary").is_none());
 
     must_register(
         &mut registry,
@@ -1041,5 +1094,5 @@ fn a_source_outside_what_the_new_memorys_contract_may_recall_is_refused() {
     assert!(!decision.allowed);
     assert_eq!(decision.code, Code::OutOfScope, "{decision:?}");
     assert_eq!(decision.contract_id.as_deref(), Some("notes-only"));
-    assert!(registry.memory("note").is_none());
+    assert!(registry.memory(OWNER, "note").is_none());
 }

@@ -716,7 +716,11 @@ fn an_amendment_moves_memories_and_freezes_those_no_longer_covered() {
         "nothing stays with the old version"
     );
     for id in ["m-kept", "m-scope", "m-cap", "m-abs"] {
-        assert_eq!(registry.memory(id).unwrap().contract_id, "v2", "{id} moved");
+        assert_eq!(
+            registry.memory(OWNER, id).unwrap().contract_id,
+            "v2",
+            "{id} moved"
+        );
     }
     assert_eq!(status(&registry, "m-kept"), MemoryStatus::Active);
     for id in ["m-scope", "m-cap", "m-abs"] {
@@ -925,7 +929,7 @@ fn stored_draft(kind: ContractKind, spec: ContractSpec, owner: u32) -> Registry 
         superseded_by: None,
         session: None,
     };
-    Registry::from_parts(vec![contract], Vec::new(), Vec::new(), HostState::default())
+    Registry::from_parts(vec![contract], Vec::new(), HostState::default())
 }
 
 fn complete_spec() -> ContractSpec {

@@ -37,7 +37,14 @@ fn try_draft(registry: &mut Registry, actor: &Actor, id: &str) -> Result<(), Cor
 fn try_register(registry: &mut Registry, id: &str) -> Result<(), CoreError> {
     let request = req(OWNER, "email", "work", MemoryClass::Internal);
     let registration = registry
-        .plan_register_memory(&Caller::uid(OWNER), &request, id.into(), &[], at(2))
+        .plan_register_memory(
+            &Caller::uid(OWNER),
+            &request,
+            id.into(),
+            &[],
+            shred_key(OWNER, id),
+            at(2),
+        )
         .unwrap();
     assert!(registration.decision.allowed, "{:?}", registration.decision);
     registry.check_budgets(&registration.change, &BUDGETS)?;

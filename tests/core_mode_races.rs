@@ -244,7 +244,7 @@ fn tripwires_judge_against_the_last_operating_mode_committed_across_restarts() {
     // A restart loads the stored host state: the mode starts UNKNOWN, the baseline is kept.
     let host = registry.host().clone();
     assert_eq!(host.last_operating, Some(BoundaryMode::Airgap));
-    let restarted = Registry::from_parts(Vec::new(), Vec::new(), Vec::new(), host);
+    let restarted = Registry::from_parts(Vec::new(), Vec::new(), host);
     assert_eq!(restarted.mode(), EffectiveMode::Unknown);
     assert_eq!(restarted.tripwire_baseline(), AIRGAP);
     // A store written before the baseline was kept knows it from its stored mode.
@@ -252,7 +252,7 @@ fn tripwires_judge_against_the_last_operating_mode_committed_across_restarts() {
         mode: COLDROOM,
         ..HostState::default()
     };
-    let restarted = Registry::from_parts(Vec::new(), Vec::new(), Vec::new(), old);
+    let restarted = Registry::from_parts(Vec::new(), Vec::new(), old);
     assert_eq!(restarted.tripwire_baseline(), COLDROOM);
 }
 

@@ -158,8 +158,7 @@ fn a_record_of_another_retention_that_names_a_session_does_not_end_with_it() {
         at(0),
     );
     stored.session = Some("s1".into());
-    let mut registry =
-        Registry::from_parts(vec![stored], Vec::new(), Vec::new(), HostState::default());
+    let mut registry = Registry::from_parts(vec![stored], Vec::new(), HostState::default());
     open_session(&mut registry, "s1");
     let change = registry
         .plan_end_session(None, "s1", "idle time reached", at(5))

@@ -52,8 +52,8 @@ fn store_path() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// Everything a reopen must give back: contracts, memories, purge hashes (through their
-/// effect) and the host state, except the mode, which restarts UNKNOWN by rule.
+/// Everything a reopen must give back: contracts, memories (keys included) and the host
+/// state, except the mode, which restarts UNKNOWN by rule.
 fn snapshot(registry: &Registry) -> String {
     let mut contracts: Vec<_> = registry.contracts().cloned().collect();
     contracts.sort_by(|a, b| a.id.cmp(&b.id));
@@ -204,8 +204,11 @@ fn every_kind_of_change_survives_a_reopen() {
             registry.contract("c1").unwrap().state,
             ContractState::Amended
         );
-        assert_eq!(registry.memory("m2").unwrap().status, MemoryStatus::Frozen);
-        assert_eq!(registry.memory("m1").unwrap().contract_id, "c2");
+        assert_eq!(
+            registry.memory(OWNER, "m2").unwrap().status,
+            MemoryStatus::Frozen
+        );
+        assert_eq!(registry.memory(OWNER, "m1").unwrap().contract_id, "c2");
     }
     let mut ledger = assert_survives_reopen(ledger, &path, "amendment hand-over");
 
@@ -246,11 +249,11 @@ fn every_kind_of_change_survives_a_reopen() {
     {
         let registry = ledger.registry();
         assert_eq!(
-            registry.memory("m1").unwrap().status,
+            registry.memory(OWNER, "m1").unwrap().status,
             MemoryStatus::Tombstoned
         );
         assert_eq!(
-            registry.memory("m3").unwrap().status,
+            registry.memory(OWNER, "m3").unwrap().status,
             MemoryStatus::Quarantined
         );
     }
@@ -264,11 +267,13 @@ fn every_kind_of_change_survives_a_reopen() {
         .unwrap();
     assert_eq!(count, 2);
     let ledger = assert_survives_reopen(ledger, &path, "deep purge");
-    assert_eq!(
-        ledger.registry().purged_contract("m1").map(String::as_str),
-        Some("c2")
+    assert!(ledger.registry().memory(OWNER, "m1").is_none());
+    assert!(
+        ledger
+            .registry()
+            .memory(OWNER, "m3")
+            .is_some_and(|m| m.derived_from == [learning_contracts::core::memory::PURGED_SOURCE])
     );
-    assert!(ledger.registry().memory("m1").is_none());
     let mut ledger = ledger;
 
     let timebound = SpecPatch {
@@ -683,4 +688,71 @@ fn ledger_with_audit_more(ledger: &mut Ledger) {
             )
         })
         .unwrap();
+}
+
+#[test]
+fn a_version_1_store_is_migrated_to_owner_keyed_memories_with_a_key_each() {
+    let (_dir, path) = store_path();
+    {
+        // A store as version 1 wrote it: one memory, one purged-id hash.
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(learning_contracts::store::schema::MIGRATIONS[0])
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        for (id, owner) in [("old-memory", OWNER), ("old-other", OWNER + 1)] {
+            conn.execute(
+                "INSERT INTO memories VALUES (?1, 'c1', ?2, 'notes', 'work', 1, 'raw', '[]', 'active', 0)",
+                rusqlite::params![id, owner],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO purged_memories VALUES ('hash-of-a-purged-id-1d9e', 'c0', 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let (store, loaded) = Store::open(&path).unwrap();
+    let mut memories = loaded.memories;
+    memories.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(memories.len(), 2);
+    assert_eq!(
+        (memories[0].id.as_str(), memories[0].owner),
+        ("old-memory", OWNER)
+    );
+    assert_eq!(
+        (memories[1].id.as_str(), memories[1].owner),
+        ("old-other", OWNER + 1)
+    );
+    // Each memory got a key of its own.
+    assert_ne!(memories[0].shred.key, memories[1].shred.key);
+    assert_ne!(memories[0].shred.reference, memories[1].shred.reference);
+    assert_ne!(memories[0].shred.key, [0; 32]);
+    drop(store);
+    // The purged-id hashes are gone from the schema and from the file's bytes.
+    let conn = Connection::open(&path).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'purged_memories'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+    drop(conn);
+    for file in [path.clone(), path.with_extension("db-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(b"hash-of-a-purged-id-1d9e".len())
+                .any(|w| w == b"hash-of-a-purged-id-1d9e"),
+            "{} keeps a purged-id hash",
+            file.display()
+        );
+    }
+    // The same id may now be two owners' memories.
+    let (ledger, _) = Ledger::open(&path, at(0)).unwrap();
+    assert!(ledger.registry().memory(OWNER, "old-memory").is_some());
+    assert!(ledger.registry().memory(OWNER + 1, "old-memory").is_none());
 }

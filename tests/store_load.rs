@@ -207,7 +207,6 @@ fn a_registry_loaded_in_batches_decides_as_one_built_contract_by_contract() {
     let loaded = in_open_mode(Registry::from_parts(
         loaded.contracts().cloned().collect(),
         Vec::new(),
-        Vec::new(),
         loaded.host().clone(),
     ));
     let reference = in_open_mode(reference);

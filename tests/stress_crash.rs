@@ -251,9 +251,9 @@ async fn verify(
             audited_contracts.insert(text(record, "contract_id"));
         }
         if action == "memory.register" {
-            let details: serde_json::Value =
-                serde_json::from_str(&text(record, "details")).unwrap();
-            audited_memories.insert(details["memory_id"].as_str().unwrap().to_string());
+            // The chained details hold the memory sealed under its key; the reader opens it.
+            let opened: serde_json::Value = serde_json::from_str(&text(record, "opened")).unwrap();
+            audited_memories.insert(opened["memory"]["memory_id"].as_str().unwrap().to_string());
         }
     }
     // A contract exists if and only if its creation was audited: one transaction each.

@@ -73,7 +73,9 @@ impl Audit1 {
     /// Up to limit records after sequence number after_seq, oldest first (admin;
     /// org.learningcontracts.manage-all). A record: seq t, id s, ts x, caller_uid u and
     /// caller_pid u (absent for the daemon itself), caller_bus s, action s, contract_id s,
-    /// details s (JSON), prev_hash s, hash s.
+    /// details s (JSON, as chained), prev_hash s, hash s; and opened s (JSON) where the
+    /// details hold a memory's sealed id, domain, context and sources: the details with those
+    /// opened while the memory exists, "(purged)" once a deep purge destroyed its key.
     async fn read(
         &self,
         after_seq: u64,
@@ -87,12 +89,19 @@ impl Audit1 {
             .await?;
         let limit = limit.min(self.daemon.config().config.limits.max_audit_read);
         let records = AuditReads::run(&self.daemon.audit_reads.reads, move |reader| {
-            reader.read_audit(after_seq, limit)
+            let records = reader.read_audit(after_seq, limit)?;
+            records
+                .into_iter()
+                .map(|record| {
+                    let opened = reader.opened_details(&record.details)?;
+                    Ok((record, opened))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
         })
         .await?;
         Ok(records
             .into_iter()
-            .map(|record| {
+            .map(|(record, opened)| {
                 let mut dict = Dict::new();
                 put(&mut dict, "seq", record.seq);
                 put(&mut dict, "id", record.id);
@@ -115,6 +124,9 @@ impl Audit1 {
                     record.contract_id.unwrap_or_default(),
                 );
                 put(&mut dict, "details", record.details);
+                if let Some(opened) = opened {
+                    put(&mut dict, "opened", opened);
+                }
                 put(&mut dict, "prev_hash", record.prev_hash);
                 put(&mut dict, "hash", record.hash);
                 dict

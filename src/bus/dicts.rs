@@ -101,12 +101,3 @@ pub fn memory(memory: &MemoryRecord) -> Dict {
     put(&mut dict, "status", memory.status.as_str());
     dict
 }
-
-/// What is left of a purged memory: its id (as asked) and its contract.
-pub fn purged_memory(id: &str, contract_id: &str) -> Dict {
-    let mut dict = Dict::new();
-    put(&mut dict, "id", id);
-    put(&mut dict, "contract_id", contract_id);
-    put(&mut dict, "status", "purged");
-    dict
-}

@@ -17,7 +17,18 @@ pub struct Memories1 {
     pub(crate) daemon: Arc<Daemon>,
 }
 
+/// The one answer for a memory the caller cannot see, whether or not it exists.
+fn missing(memory_id: &str) -> BusError {
+    BusError::not_found(format!("no memory '{memory_id}' that you can see"))
+}
+
 impl Memories1 {
+    /// `owner`'s memory `memory_id` as a record dictionary, if it exists.
+    fn owned(&self, owner: u32, memory_id: &str) -> Option<Dict> {
+        let registry = self.daemon.registry.read();
+        registry.memory(owner, memory_id).map(dicts::memory)
+    }
+
     /// Whether `who` may read the records of `owner`: the owner, an agent acting for it, or
     /// an admin.
     async fn may_read(
@@ -38,8 +49,8 @@ impl Memories1 {
 /// status s (active, frozen, tombstoned, quarantined, invalidated, purged).
 #[interface(name = "org.learningcontracts.Memories1")]
 impl Memories1 {
-    /// One memory record (its owner, an agent acting for it, or an admin). A purged memory
-    /// answers with status purged and its contract.
+    /// One of the caller's own memory records, by id (memory ids belong to their owner).
+    /// An id the caller has no memory under, or whose memory was purged, is NotFound.
     async fn get(
         &self,
         memory_id: &str,
@@ -48,27 +59,28 @@ impl Memories1 {
     ) -> Result<Dict, BusError> {
         let memory_id = args::parse_id("memory_id", memory_id)?;
         let who = self.daemon.identify(connection, &header).await?;
-        let (record, purged) = {
-            let registry = self.daemon.registry.read();
-            let record = registry.memory(&memory_id).cloned();
-            let purged = registry.purged_contract(&memory_id).and_then(|contract| {
-                registry
-                    .contract(contract)
-                    .map(|c| (contract.clone(), c.owner))
-            });
-            (record, purged)
-        };
-        let missing = || BusError::not_found(format!("no memory '{memory_id}' that you can see"));
-        if let Some(record) = record {
-            if self.may_read(&who, record.owner, &header).await? {
-                return Ok(dicts::memory(&record));
-            }
-        } else if let Some((contract, owner)) = purged
-            && self.may_read(&who, owner, &header).await?
-        {
-            return Ok(dicts::purged_memory(&memory_id, &contract));
+        self.owned(who.uid, &memory_id)
+            .ok_or_else(|| missing(&memory_id))
+    }
+
+    /// One memory record of `owner`, by id: for the owner, an agent acting for it, or an
+    /// admin (org.learningcontracts.manage-all). Any other caller gets NotFound whether or not
+    /// the memory exists, and so does an id the owner has no memory under.
+    async fn get_for_owner(
+        &self,
+        owner: u32,
+        memory_id: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<Dict, BusError> {
+        let memory_id = args::parse_id("memory_id", memory_id)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        // Authorized before the registry is read: the answer cannot depend on existence.
+        if !self.may_read(&who, owner, &header).await? {
+            return Err(missing(&memory_id));
         }
-        Err(missing())
+        self.owned(owner, &memory_id)
+            .ok_or_else(|| missing(&memory_id))
     }
 
     /// The memory records of a contract the caller may see.

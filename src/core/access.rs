@@ -148,6 +148,7 @@ pub const METHOD_RULES: &[MethodRule] = &[
     rule("Boundary1", "PauseAll", Admin(Action::PauseAll)),
     rule("Boundary1", "ResumeAll", Admin(Action::PauseAll)),
     rule("Memories1", "Get", AnyCaller),
+    rule("Memories1", "GetForOwner", AnyCaller),
     rule("Memories1", "List", AnyCaller),
     rule("Memories1", "RequestPurge", OwnerConfirmed),
     rule("Memories1", "ConfirmPurge", Owner),

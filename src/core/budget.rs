@@ -198,7 +198,7 @@ impl Registry {
         for memory in &change.memories {
             if memory.status == MemoryStatus::Active
                 && !self
-                    .memory(&memory.id)
+                    .memory(memory.owner, &memory.id)
                     .is_some_and(|old| old.status == MemoryStatus::Active)
             {
                 *new_memories.entry(memory.owner).or_default() += 1;

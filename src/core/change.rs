@@ -198,7 +198,7 @@ pub struct Change {
     pub contracts: Vec<Contract>,
     /// Memory records to write, as full new versions.
     pub memories: Vec<MemoryRecord>,
-    /// Memory records to delete, keeping a hash of each id.
+    /// Memory records to delete, keeping nothing of them (a deep purge).
     pub purged: Vec<PurgedMemory>,
     /// The new host state, when it changes.
     pub host: Option<HostState>,

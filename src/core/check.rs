@@ -266,8 +266,7 @@ impl Registry {
             .memory_id
             .as_deref()
             .filter(|_| kind.reads_memory())
-            .and_then(|id| self.memory(id))
-            .filter(|memory| memory.owner == request.owner);
+            .and_then(|id| self.memory(request.owner, id));
         let places = std::iter::once((&request.domain, &request.context))
             .chain(memory.map(|m| (&m.domain, &m.context)));
         for (domain, context) in places {

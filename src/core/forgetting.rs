@@ -7,7 +7,7 @@ use super::check::{CheckKind, CheckRequest, Code, Decision};
 use super::contract::{Abstraction, Contract, ContractId, ContractState, MemoryId, Uid};
 use super::error::CoreError;
 use super::lifecycle::{Actor, push_memories_event};
-use super::memory::{MemoryRecord, MemoryStatus, PurgedMemory, memory_id_hash};
+use super::memory::{MemoryRecord, MemoryStatus, PURGED_SOURCE, PurgedMemory, ShredKey};
 use super::registry::Registry;
 use super::scope::Name;
 use super::time::{Monotonic, Now, Timestamp};
@@ -36,12 +36,17 @@ pub struct Registration {
 impl Registry {
     /// Plans RegisterMemory: the creation check, the abstraction check above RAW, the sources'
     /// availability, and the record, decided together so that they commit in one transaction.
+    /// The memory id is the owner's own: only the owner's memories can make it exist already.
+    /// `shred` is a fresh random key for the memory (see [`ShredKey`]): its details go into
+    /// the audit record sealed under it, and each derivation link sealed under the source's
+    /// key as well, so purging either memory makes the link unreadable.
     pub fn plan_register_memory(
         &self,
         caller: &Caller,
         request: &CheckRequest,
         memory_id: MemoryId,
         derived_from: &[MemoryId],
+        shred: ShredKey,
         now: Timestamp,
     ) -> Result<Registration, CoreError> {
         if derived_from.len() > MAX_DERIVED_FROM {
@@ -53,7 +58,7 @@ impl Registry {
                 ),
             });
         }
-        if self.memory(&memory_id).is_some() || self.purged_contract(&memory_id).is_some() {
+        if self.memory(request.owner, &memory_id).is_some() {
             return Err(CoreError::AlreadyExists {
                 what: "memory",
                 id: memory_id,
@@ -94,18 +99,32 @@ impl Registry {
             derived_from: derived_from.to_vec(),
             status: MemoryStatus::Active,
             created: now,
+            shred,
         };
+        // Each link sealed under its source's key, inside the whole sealed under this one's.
+        let links: Vec<String> = derived_from
+            .iter()
+            .filter_map(|id| self.memory(request.owner, id))
+            .map(|source| source.shred.seal(&source.id))
+            .collect();
+        let sealed = record.shred.seal(
+            &json!({
+                "memory_id": memory_id,
+                "domain": record.domain,
+                "context": record.context,
+                "derived_from": links,
+            })
+            .to_string(),
+        );
         change.audit(
             caller,
             "memory.register",
             Some(&contract_id),
             json!({
-                "memory_id": memory_id,
-                "domain": record.domain,
-                "context": record.context,
+                "memory": sealed,
                 "classification": record.classification.wire(),
                 "abstraction": record.abstraction.as_str(),
-                "derived_from": record.derived_from,
+                "sources": record.derived_from.len(),
             }),
         );
         change.memories.push(record);
@@ -141,7 +160,7 @@ impl Registry {
         };
         for id in sources {
             let Some(source) = self
-                .memory(id)
+                .memory(request.owner, id)
                 .filter(|m| m.owner == request.owner && m.status == MemoryStatus::Active)
             else {
                 return refuse(
@@ -256,18 +275,18 @@ impl Registry {
         push_memories_event(change, &contract.id, MemoryStatus::Tombstoned, tombstoned);
         push_memories_event(change, &contract.id, MemoryStatus::Invalidated, invalidated);
 
-        let mut seen: BTreeSet<&str> = self
+        let mut seen: BTreeSet<(Uid, &str)> = self
             .memories_of(&contract.id)
-            .map(|m| m.id.as_str())
+            .map(|m| (m.owner, m.id.as_str()))
             .collect();
-        let mut queue: VecDeque<&str> = seen.iter().copied().collect();
+        let mut queue: VecDeque<(Uid, &str)> = seen.iter().copied().collect();
         let mut quarantined: BTreeMap<ContractId, Vec<MemoryId>> = BTreeMap::new();
-        while let Some(source) = queue.pop_front() {
-            for derived in self.derived_from(source) {
-                if !seen.insert(derived.id.as_str()) {
+        while let Some((owner, source)) = queue.pop_front() {
+            for derived in self.derived_from(owner, source) {
+                if !seen.insert((owner, derived.id.as_str())) {
                     continue;
                 }
-                queue.push_back(derived.id.as_str());
+                queue.push_back((owner, derived.id.as_str()));
                 if matches!(derived.status, MemoryStatus::Active | MemoryStatus::Frozen) {
                     let mut next = derived.clone();
                     next.status = MemoryStatus::Quarantined;
@@ -325,7 +344,9 @@ impl Registry {
     }
 
     /// Plans the deep purge itself, once the token was redeemed: every memory record of the
-    /// contract is deleted, a hash of each id kept.
+    /// contract is deleted, nothing of it kept, and the links other memories hold to them
+    /// become [`PURGED_SOURCE`]. Their sealed audit details become unreadable with the records'
+    /// keys (see [`ShredKey`]); the audit keeps who purged how many, of which contract, when.
     pub fn plan_purge(
         &self,
         actor: &Actor,
@@ -335,12 +356,31 @@ impl Registry {
         let contract = self.purge_allowed(actor, contract_id)?;
         let mut change = Change::at(now);
         let mut ids = Vec::new();
-        for memory in self.memories_of(&contract.id) {
-            ids.push(memory.id.clone());
+        let gone: BTreeSet<(Uid, &str)> = self
+            .memories_of(&contract.id)
+            .map(|m| (m.owner, m.id.as_str()))
+            .collect();
+        // Memories of other contracts derived from the purged ones keep an opaque link.
+        let mut relinked: BTreeMap<(Uid, &str), MemoryRecord> = BTreeMap::new();
+        for &(owner, id) in &gone {
+            for derived in self.derived_from(owner, id) {
+                if gone.contains(&(owner, derived.id.as_str())) {
+                    continue;
+                }
+                let next = relinked
+                    .entry((owner, derived.id.as_str()))
+                    .or_insert_with(|| derived.clone());
+                for link in next.derived_from.iter_mut().filter(|link| *link == id) {
+                    *link = PURGED_SOURCE.to_string();
+                }
+            }
+        }
+        change.memories.extend(relinked.into_values());
+        for (owner, id) in gone {
+            ids.push(id.to_string());
             change.purged.push(PurgedMemory {
-                id_hash: memory_id_hash(&memory.id),
-                contract_id: contract.id.clone(),
-                id: memory.id.clone(),
+                owner,
+                id: id.to_string(),
             });
         }
         change.audit(

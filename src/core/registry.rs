@@ -8,7 +8,7 @@ use super::contract::{
     Contract, ContractId, ContractKind, ContractState, MemoryId, RetentionKind, SessionId,
     Suspension, Uid,
 };
-use super::memory::{MemoryRecord, PurgedMemory};
+use super::memory::{MemoryRecord, PURGED_SOURCE};
 use super::mode::EffectiveMode;
 use super::scope::Name;
 use super::session::Session;
@@ -98,12 +98,14 @@ pub struct Registry {
     contracts: ContractTable,
     /// Where the Active contracts are found.
     active: ActiveIndex,
-    memories: HashMap<MemoryId, MemoryRecord>,
-    memories_by_contract: HashMap<ContractId, BTreeSet<MemoryId>>,
-    /// Source memory → memories derived from it.
-    derived: HashMap<MemoryId, BTreeSet<MemoryId>>,
-    /// Hash of a purged memory id → its contract.
-    purged: HashMap<String, ContractId>,
+    /// Owner → memory id → record: memory ids belong to their owner.
+    memories: HashMap<Uid, HashMap<MemoryId, MemoryRecord>>,
+    /// Contract → its memories' owners and ids (a system contract's memories have several
+    /// owners).
+    memories_by_contract: HashMap<ContractId, BTreeSet<(Uid, MemoryId)>>,
+    /// Owner → source memory → the owner's memories derived from it (sources are always the
+    /// same owner's).
+    derived: HashMap<Uid, HashMap<MemoryId, BTreeSet<MemoryId>>>,
     host: HostState,
     sessions: HashMap<SessionId, Session>,
     /// Why the store last failed to commit, while it keeps failing (checks then fail closed).
@@ -124,13 +126,12 @@ impl Registry {
     pub fn from_parts(
         contracts: Vec<Contract>,
         memories: Vec<MemoryRecord>,
-        purged: Vec<PurgedMemory>,
         host: HostState,
     ) -> Self {
         let mut registry = Registry::default();
         registry.reserve_contracts(contracts.len());
         registry.add_stored_contracts(contracts);
-        registry.finish_loading(memories, purged, host);
+        registry.finish_loading(memories, host);
         registry
     }
 
@@ -147,27 +148,18 @@ impl Registry {
         }
     }
 
-    /// Completes a registry loaded with [`Registry::add_stored_contracts`]: the memories, what
-    /// is left of purged ones, and the host state. The mode starts UNKNOWN whatever was
+    /// Completes a registry loaded with [`Registry::add_stored_contracts`]: the memories and
+    /// the host state. The mode starts UNKNOWN whatever was
     /// stored: a fresh start has no reading yet.
-    pub fn finish_loading(
-        &mut self,
-        memories: Vec<MemoryRecord>,
-        purged: Vec<PurgedMemory>,
-        mut host: HostState,
-    ) {
+    pub fn finish_loading(&mut self, memories: Vec<MemoryRecord>, mut host: HostState) {
         // Stores written before `last_operating` existed know it from the mode they kept.
         if host.last_operating.is_none() {
             host.last_operating = host.mode.operating();
         }
         host.mode = EffectiveMode::Unknown;
         self.host = host;
-        self.memories.reserve(memories.len());
         for memory in memories {
             self.put_memory(memory);
-        }
-        for gone in purged {
-            self.purged.insert(gone.id_hash, gone.contract_id);
         }
     }
 
@@ -180,10 +172,9 @@ impl Registry {
             self.put_memory(memory);
         }
         for gone in change.purged {
-            if let Some(memory) = self.memories.get(&gone.id).cloned() {
+            if let Some(memory) = self.memory(gone.owner, &gone.id).cloned() {
                 self.drop_memory(&memory);
             }
-            self.purged.insert(gone.id_hash, gone.contract_id);
         }
         if let Some(host) = change.host {
             if host.lockdown.is_some() {
@@ -215,34 +206,51 @@ impl Registry {
     }
 
     fn put_memory(&mut self, memory: MemoryRecord) {
-        if let Some(old) = self.memories.get(&memory.id).cloned() {
+        if let Some(old) = self.memory(memory.owner, &memory.id).cloned() {
             self.drop_memory(&old);
         }
         self.memories_by_contract
             .entry(memory.contract_id.clone())
             .or_default()
-            .insert(memory.id.clone());
-        for source in &memory.derived_from {
-            self.derived
+            .insert((memory.owner, memory.id.clone()));
+        let derived = self.derived.entry(memory.owner).or_default();
+        for source in memory.derived_from.iter().filter(|s| *s != PURGED_SOURCE) {
+            derived
                 .entry(source.clone())
                 .or_default()
                 .insert(memory.id.clone());
         }
         self.counts.memory_added(&memory);
-        self.memories.insert(memory.id.clone(), memory);
+        self.memories
+            .entry(memory.owner)
+            .or_default()
+            .insert(memory.id.clone(), memory);
     }
 
     fn drop_memory(&mut self, memory: &MemoryRecord) {
         self.counts.memory_removed(memory);
         if let Some(set) = self.memories_by_contract.get_mut(&memory.contract_id) {
-            set.remove(&memory.id);
-        }
-        for source in &memory.derived_from {
-            if let Some(set) = self.derived.get_mut(source) {
-                set.remove(&memory.id);
+            set.remove(&(memory.owner, memory.id.clone()));
+            if set.is_empty() {
+                self.memories_by_contract.remove(&memory.contract_id);
             }
         }
-        self.memories.remove(&memory.id);
+        if let Some(derived) = self.derived.get_mut(&memory.owner) {
+            for source in &memory.derived_from {
+                if let Some(set) = derived.get_mut(source) {
+                    set.remove(&memory.id);
+                    if set.is_empty() {
+                        derived.remove(source);
+                    }
+                }
+            }
+        }
+        if let Some(own) = self.memories.get_mut(&memory.owner) {
+            own.remove(&memory.id);
+            if own.is_empty() {
+                self.memories.remove(&memory.owner);
+            }
+        }
     }
 
     /// Per-owner counts of drafts and active memories (for the budgets).
@@ -363,37 +371,33 @@ impl Registry {
         self.contracts.iter()
     }
 
-    /// A memory record by id.
-    pub fn memory(&self, id: &str) -> Option<&MemoryRecord> {
-        self.memories.get(id)
+    /// One owner's memory record by its id (memory ids belong to their owner).
+    pub fn memory(&self, owner: Uid, id: &str) -> Option<&MemoryRecord> {
+        self.memories.get(&owner)?.get(id)
     }
 
     /// Every memory record, in no particular order.
     pub fn memories(&self) -> impl Iterator<Item = &MemoryRecord> {
-        self.memories.values()
+        self.memories.values().flat_map(HashMap::values)
     }
 
-    /// The memory records of a contract, by id.
+    /// The memory records of a contract, by owner and id.
     pub fn memories_of(&self, contract_id: &str) -> impl Iterator<Item = &MemoryRecord> {
         self.memories_by_contract
             .get(contract_id)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.memories.get(id))
+            .filter_map(|(owner, id)| self.memory(*owner, id))
     }
 
-    /// The memories derived directly from `source`.
-    pub fn derived_from(&self, source: &str) -> impl Iterator<Item = &MemoryRecord> {
+    /// The memories derived directly from `owner`'s memory `source`.
+    pub fn derived_from(&self, owner: Uid, source: &str) -> impl Iterator<Item = &MemoryRecord> {
         self.derived
-            .get(source)
+            .get(&owner)
+            .and_then(|derived| derived.get(source))
             .into_iter()
             .flatten()
-            .filter_map(|id| self.memories.get(id))
-    }
-
-    /// The contract of a purged memory, found by the memory's id.
-    pub fn purged_contract(&self, memory_id: &str) -> Option<&ContractId> {
-        self.purged.get(&super::memory::memory_id_hash(memory_id))
+            .filter_map(move |id| self.memory(owner, id))
     }
 
     /// An open session.

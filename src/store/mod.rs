@@ -10,7 +10,7 @@ pub mod schema;
 
 use crate::core::{
     AuditEvent, Change, Contract, HostState, MemoryRecord, Name, Timestamp,
-    memory::{MemoryStatus, PurgedMemory},
+    memory::{MemoryStatus, ShredKey},
 };
 use audit::{AuditRecord, AuditVerification, GENESIS_HASH};
 pub use reader::AuditReader;
@@ -75,8 +75,6 @@ pub struct Loaded {
     pub contracts: Vec<Contract>,
     /// Every memory record.
     pub memories: Vec<MemoryRecord>,
-    /// What is left of purged memories.
-    pub purged: Vec<PurgedMemory>,
     /// The host state.
     pub host: HostState,
 }
@@ -122,6 +120,9 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     head: AuditHead,
+    /// A deep purge committed but the write-ahead log still holds what it deleted: the
+    /// truncating checkpoint is tried again after every commit until it succeeds.
+    truncate_pending: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -194,6 +195,9 @@ impl Store {
             )));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Deleted content is overwritten with zeros, in the database and in the pages the
+        // write-ahead log carries, so a deep purge leaves nothing in free space.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
         conn.pragma_update(
             None,
@@ -208,6 +212,7 @@ impl Store {
                 seq: 0,
                 hash: GENESIS_HASH.to_string(),
             },
+            truncate_pending: false,
         };
         store.migrate(version)?;
         // A current store is checked on a second, read-only connection while this one loads:
@@ -279,7 +284,24 @@ impl Store {
             tx.pragma_update(None, "user_version", to)?;
             tx.commit()?;
         }
+        if (1..2).contains(&from) {
+            // Migration 2 dropped the purged-id hashes and rewrote the memories: rebuild the
+            // file so none of their bytes stay in free pages, and empty the write-ahead log.
+            self.conn.execute_batch("VACUUM")?;
+            self.truncate_wal()?;
+        }
         Ok(())
+    }
+
+    /// Copies the write-ahead log into the database and truncates it to nothing, so bytes a
+    /// deep purge deleted do not survive in old log frames. Waits (the busy timeout) for
+    /// readers on an older snapshot; `Ok(false)` when they still held it.
+    fn truncate_wal(&mut self) -> Result<bool, StoreError> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        self.truncate_pending = busy != 0;
+        Ok(busy == 0)
     }
 
     fn read_head(&self) -> Result<AuditHead, StoreError> {
@@ -290,7 +312,7 @@ impl Store {
         let mut loaded = Loaded::default();
         load::contracts(&self.conn, sink)?;
         let mut statement = self.conn.prepare(
-            "SELECT id, contract_id, owner, domain, context, classification, abstraction, derived_from, status, created FROM memories",
+            "SELECT id, contract_id, owner, domain, context, classification, abstraction, derived_from, status, created, shred_ref, shred_key FROM memories",
         )?;
         let rows = statement.query_map([], |row| {
             Ok((
@@ -304,6 +326,8 @@ impl Store {
                 row.get::<_, String>(7)?,
                 row.get::<_, String>(8)?,
                 row.get::<_, i64>(9)?,
+                row.get::<_, String>(10)?,
+                row.get::<_, Vec<u8>>(11)?,
             ))
         })?;
         for row in rows {
@@ -318,6 +342,8 @@ impl Store {
                 derived,
                 status,
                 created,
+                shred_ref,
+                shred_key,
             ) = row?;
             let bad = |what: &str| StoreError::Decode(format!("memory {id}: bad {what}"));
             loaded.memories.push(MemoryRecord {
@@ -332,20 +358,11 @@ impl Store {
                 derived_from: decode(&derived)?,
                 status: MemoryStatus::parse(&status).ok_or_else(|| bad("status"))?,
                 created: Timestamp::from_millis(created),
+                shred: ShredKey {
+                    reference: shred_ref,
+                    key: shred_key.try_into().map_err(|_| bad("audit key"))?,
+                },
                 id,
-            });
-        }
-        let mut statement = self
-            .conn
-            .prepare("SELECT id_hash, contract_id FROM purged_memories")?;
-        for row in statement.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })? {
-            let (id_hash, contract_id) = row?;
-            loaded.purged.push(PurgedMemory {
-                id_hash,
-                contract_id,
-                id: String::new(),
             });
         }
         let host: Option<String> = self
@@ -372,13 +389,10 @@ impl Store {
         write_contracts(&tx, &change.contracts)?;
         write_memories(&tx, &change.memories)?;
         {
-            let mut delete = tx.prepare_cached("DELETE FROM memories WHERE id = ?1")?;
-            let mut keep = tx.prepare_cached(
-                "INSERT OR REPLACE INTO purged_memories (id_hash, contract_id, purged) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut delete =
+                tx.prepare_cached("DELETE FROM memories WHERE owner = ?1 AND id = ?2")?;
             for gone in &change.purged {
-                delete.execute(params![gone.id])?;
-                keep.execute(params![gone.id_hash, gone.contract_id, at.as_millis()])?;
+                delete.execute(params![gone.owner, gone.id])?;
             }
         }
         if let Some(host) = &change.host {
@@ -391,6 +405,21 @@ impl Store {
         let head = append_audit(&tx, &self.head, &change.audit, at)?;
         tx.commit()?;
         self.head = head;
+        if !change.purged.is_empty() || self.truncate_pending {
+            // Committed either way; a checkpoint that fails is tried again after the next
+            // commit, and the purge is not undone.
+            match self.truncate_wal() {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "the write-ahead log could not be emptied after a deep purge (a reader held \
+                     it); trying again after the next change"
+                ),
+                Err(err) => {
+                    self.truncate_pending = true;
+                    tracing::warn!(error = %err, "the write-ahead log could not be emptied after a deep purge; trying again after the next change");
+                }
+            }
+        }
         Ok(())
     }
 
@@ -471,9 +500,10 @@ fn write_contracts(tx: &Transaction<'_>, contracts: &[Contract]) -> Result<(), S
 
 fn write_memories(tx: &Transaction<'_>, memories: &[MemoryRecord]) -> Result<(), StoreError> {
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO memories (id, contract_id, owner, domain, context, classification, abstraction, derived_from, status, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT(id) DO UPDATE SET contract_id = excluded.contract_id, status = excluded.status",
+        "INSERT INTO memories (id, contract_id, owner, domain, context, classification, abstraction, derived_from, status, created, shred_ref, shred_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT(owner, id) DO UPDATE SET contract_id = excluded.contract_id,
+             status = excluded.status, derived_from = excluded.derived_from",
     )?;
     for memory in memories {
         upsert.execute(params![
@@ -487,6 +517,8 @@ fn write_memories(tx: &Transaction<'_>, memories: &[MemoryRecord]) -> Result<(),
             encode(&memory.derived_from)?,
             memory.status.as_str(),
             memory.created.as_millis(),
+            memory.shred.reference,
+            memory.shred.key.as_slice(),
         ])?;
     }
     Ok(())

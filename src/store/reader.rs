@@ -4,7 +4,8 @@
 
 use super::audit::{AuditRecord, AuditVerification, verify_chain};
 use super::{AuditHead, StoreError, audit_row, corrupt_or};
-use rusqlite::{Connection, OpenFlags, params};
+use crate::core::memory::{PURGED_SOURCE, ShredKey, sealed_parts};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 
 /// A read-only connection to the store, for audit reads. Not shared between threads: callers
@@ -47,6 +48,56 @@ impl AuditReader {
         )?;
         let rows = statement.query_map(params![after_seq as i64, limit], audit_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A record's details with its sealed memory details opened, while the memory's key
+    /// exists: `None` for details with nothing sealed. A purged memory's details read
+    /// "(purged)", and each derivation link to a purged source reads as one.
+    pub fn opened_details(&self, details: &str) -> Result<Option<String>, StoreError> {
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(details) else {
+            return Ok(None);
+        };
+        let Some(sealed) = value.get("memory").and_then(|v| v.as_str()) else {
+            return Ok(None);
+        };
+        let opened = match self.open_sealed(sealed)? {
+            Some(plain) => {
+                let mut inner: serde_json::Value =
+                    serde_json::from_str(&plain).unwrap_or(serde_json::Value::Null);
+                if let Some(links) = inner.get_mut("derived_from").and_then(|v| v.as_array_mut()) {
+                    for link in links.iter_mut() {
+                        let id = match link.as_str() {
+                            Some(sealed) => self.open_sealed(sealed)?,
+                            None => None,
+                        };
+                        *link = serde_json::Value::from(id.unwrap_or_else(|| PURGED_SOURCE.into()));
+                    }
+                }
+                inner
+            }
+            None => serde_json::Value::from("(purged)"),
+        };
+        value["memory"] = opened;
+        Ok(Some(value.to_string()))
+    }
+
+    /// Opens text sealed under a memory's key, if the memory (and so its key) still exists.
+    fn open_sealed(&self, sealed: &str) -> Result<Option<String>, StoreError> {
+        let Some((reference, _)) = sealed_parts(sealed) else {
+            return Ok(None);
+        };
+        let key: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT shred_key FROM memories WHERE shred_ref = ?1")?
+            .query_row(params![reference], |row| row.get(0))
+            .optional()?;
+        Ok(key.and_then(|key| key.try_into().ok()).and_then(|key| {
+            ShredKey {
+                reference: reference.to_string(),
+                key,
+            }
+            .open(sealed)
+        }))
     }
 
     /// Recomputes the whole chain and reports the first broken record. The head and the

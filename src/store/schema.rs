@@ -2,7 +2,7 @@
 
 /// The schema version this build writes. A database with a higher version was written by a
 /// newer build and is refused rather than misread.
-pub const CURRENT_VERSION: i64 = 1;
+pub const CURRENT_VERSION: i64 = 2;
 
 /// Migration `n` (1-based) takes the schema from version `n - 1` to `n`.
 pub const MIGRATIONS: &[&str] = &[
@@ -67,5 +67,33 @@ pub const MIGRATIONS: &[&str] = &[
         hash       TEXT NOT NULL
     ) STRICT;
     INSERT INTO audit_head (singleton, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+    "#,
+    // 2: memory ids belong to their owner (the key is owner and id); each memory carries the
+    // key its audit details are sealed under (a deep purge deletes it with the record); the
+    // purged-id hashes go, since a hash of a guessable id can be tested.
+    r#"
+    CREATE TABLE memories_by_owner (
+        owner           INTEGER NOT NULL,
+        id              TEXT NOT NULL,
+        contract_id     TEXT NOT NULL,
+        domain          TEXT NOT NULL,
+        context         TEXT NOT NULL,
+        classification  INTEGER NOT NULL,
+        abstraction     TEXT NOT NULL,
+        derived_from    TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        created         INTEGER NOT NULL,
+        shred_ref       TEXT NOT NULL UNIQUE,
+        shred_key       BLOB NOT NULL,
+        PRIMARY KEY (owner, id)
+    ) STRICT;
+    INSERT INTO memories_by_owner
+        SELECT owner, id, contract_id, domain, context, classification, abstraction,
+               derived_from, status, created, lower(hex(randomblob(16))), randomblob(32)
+        FROM memories;
+    DROP TABLE memories;
+    ALTER TABLE memories_by_owner RENAME TO memories;
+    CREATE INDEX memories_by_contract ON memories(contract_id);
+    DROP TABLE purged_memories;
     "#,
 ];

@@ -638,6 +638,11 @@ pub trait Boundary1 {
 )]
 pub trait Memories1 {
     fn get(&self, memory_id: &str) -> zbus::Result<HashMap<String, OwnedVariant>>;
+    fn get_for_owner(
+        &self,
+        owner: u32,
+        memory_id: &str,
+    ) -> zbus::Result<HashMap<String, OwnedVariant>>;
     fn list(&self, contract_id: &str) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
     fn request_purge(&self, contract_id: &str) -> zbus::Result<String>;
     fn confirm_purge(&self, contract_id: &str, token: &str) -> zbus::Result<u32>;

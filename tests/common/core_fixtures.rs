@@ -245,6 +245,7 @@ pub fn register(
             request,
             memory_id.to_string(),
             &derived,
+            shred_key(request.owner, memory_id),
             now,
         )
         .unwrap_or_else(|e| panic!("registration should be planned: {e:?}"));
@@ -269,9 +270,22 @@ pub fn must_register(
     );
 }
 
-/// The status of a memory.
+/// A memory's audit key for tests: derived from its owner and id, so runs are repeatable.
+pub fn shred_key(owner: u32, memory_id: &str) -> learning_contracts::core::memory::ShredKey {
+    use sha2::{Digest, Sha512};
+    let digest = Sha512::digest(format!("{owner}/{memory_id}").as_bytes());
+    let mut random = [0u8; 48];
+    random.copy_from_slice(&digest[..48]);
+    learning_contracts::core::memory::ShredKey::from_random(random)
+}
+
+/// The status of a memory, found by id among every owner's (fixtures give ids once).
 pub fn status(registry: &Registry, memory_id: &str) -> MemoryStatus {
-    registry.memory(memory_id).expect("memory exists").status
+    registry
+        .memories()
+        .find(|memory| memory.id == memory_id)
+        .expect("memory exists")
+        .status
 }
 
 /// The error of a planning result that must fail.
