@@ -213,6 +213,78 @@ fn register_memory(c: &mut Criterion) {
     group.finish();
 }
 
+/// A deep purge of 10,000 memories: the planned change committed (rows deleted under
+/// `secure_delete`, links rewritten, the audit record) and the write-ahead log truncated.
+fn deep_purge(c: &mut Criterion) {
+    const MEMORIES: usize = 10_000;
+    let mut group = c.benchmark_group("deep_purge");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    let owner = Actor::user(1000);
+    let admin = Actor::admin(0);
+    let spec = SpecPatch {
+        domains: Some(vec![name("notes")]),
+        contexts: Some(vec![name("*")]),
+        retention: Some(RetentionKind::Permanent),
+        ..SpecPatch::default()
+    };
+    group.bench_function("10k_memories", |b| {
+        b.iter_batched(
+            || {
+                // A revoked contract holding 10,000 tombstoned memories, each with its key.
+                let dir = tempfile::tempdir().unwrap();
+                let (mut ledger, _) = Ledger::open(&dir.path().join("purge.db"), NOW).unwrap();
+                ledger
+                    .run(|r| {
+                        r.plan_create_draft(
+                            &owner,
+                            ContractKind::Episodic,
+                            &spec,
+                            "gone".into(),
+                            NOW,
+                        )
+                    })
+                    .unwrap();
+                ledger.run(|r| r.plan_submit(&owner, "gone", NOW)).unwrap();
+                ledger
+                    .run(|r| r.plan_activate(&owner.clone().confirmed(), "gone", NOW))
+                    .unwrap();
+                let mut change = Change::at(NOW);
+                for n in 0..MEMORIES {
+                    let mut random = [0u8; 48];
+                    random[..8].copy_from_slice(&(n as u64).to_le_bytes());
+                    change.memories.push(MemoryRecord {
+                        id: format!("memory-{n:05}"),
+                        contract_id: "gone".into(),
+                        owner: 1000,
+                        domain: name("notes"),
+                        context: name("diary"),
+                        classification: MemoryClass::Public,
+                        abstraction: Abstraction::Raw,
+                        derived_from: vec![],
+                        status: MemoryStatus::Active,
+                        created: NOW,
+                        shred: learning_contracts::core::memory::ShredKey::from_random(random),
+                    });
+                }
+                ledger.commit(change).unwrap();
+                ledger
+                    .run(|r| r.plan_revoke(&owner, "gone", "bench", NOW))
+                    .unwrap();
+                (dir, ledger)
+            },
+            |(dir, mut ledger)| {
+                ledger.run(|r| r.plan_purge(&admin, "gone", NOW)).unwrap();
+                assert_eq!(ledger.registry().memories_of("gone").count(), 0);
+                (dir, ledger)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
 fn audit_verification(c: &mut Criterion) {
     const RECORDS: u64 = 100_000;
     let dir = tempfile::tempdir().unwrap();
@@ -250,6 +322,7 @@ criterion_group!(
     checks,
     mode_change,
     register_memory,
+    deep_purge,
     audit_verification
 );
 criterion_main!(benches);
