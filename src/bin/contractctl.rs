@@ -191,8 +191,9 @@ enum MemoriesAction {
         /// The contract's id.
         contract_id: String,
     },
-    /// Delete every memory record of a revoked or expired contract for good, keeping only a
-    /// hash of each id. Two steps: a one-time token (after your confirmation), then the purge.
+    /// Delete every memory record of a revoked or expired contract for good: nothing of their
+    /// ids, domains, contexts or links stays in the store, and the audit keeps only who purged
+    /// how many, when. Two steps: a one-time token (after your confirmation), then the purge.
     Purge {
         /// The contract's id.
         contract_id: String,
@@ -729,7 +730,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 say(
                     json,
                     &format!(
-                        "This deletes the records of {} memories of contract {contract_id} for good; only a hash of each id is kept. It cannot be undone.",
+                        "This deletes the records of {} memories of contract {contract_id} for good; nothing of them is kept. It cannot be undone.",
                         memories.len()
                     ),
                 );

@@ -139,8 +139,10 @@ impl Memories1 {
             .await
     }
 
-    /// Second step: with the token, deletes every memory record of the contract, keeping only
-    /// a hash of each id. Returns how many were purged. The token is used up by any attempt.
+    /// Second step: with the token, deletes every memory record of the contract for good:
+    /// nothing of their ids, domains, contexts or links stays in the store's files (their
+    /// audit details were sealed under keys deleted with them). Returns how many were purged.
+    /// The token is used up by any attempt.
     async fn confirm_purge(
         &self,
         contract_id: &str,

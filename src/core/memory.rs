@@ -21,7 +21,7 @@ pub enum MemoryStatus {
     Quarantined,
     /// A heuristic or strategy of a revoked contract.
     Invalidated,
-    /// Its record was deleted by a deep purge; only a hash of its id is kept.
+    /// Its record was deleted by a deep purge (announced once; nothing of it is kept).
     Purged,
 }
 
