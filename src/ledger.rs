@@ -240,6 +240,36 @@ impl Ledger {
         .map_err(LedgerError::from)
     }
 
+    /// Moves the audit records up to `through_seq` out of the store once the caller archived
+    /// them (see [`Store::archive_audit`]), recording an `audit.archived` record by `caller`.
+    /// Returns how many records were removed.
+    pub fn archive_audit(
+        &mut self,
+        caller: &Caller,
+        through_seq: u64,
+        through_hash: &str,
+        now: Timestamp,
+    ) -> Result<(u64, Vec<Event>), LedgerError> {
+        use crate::store::ArchiveRefusal;
+        let event = AuditEvent {
+            caller: caller.clone(),
+            action: "audit.archived",
+            contract_id: None,
+            details: serde_json::json!({
+                "through_seq": through_seq,
+                "through_hash": through_hash,
+            }),
+        };
+        match self
+            .store
+            .archive_audit(through_seq, through_hash, &event, now)
+        {
+            Ok(removed) => Ok((removed, Vec::new())),
+            Err(ArchiveRefusal::Store(err)) => Err(err.into()),
+            Err(refusal) => Err(CoreError::state(refusal.to_string()).into()),
+        }
+    }
+
     /// RegisterMemory: the creation (and abstraction) check and the record in one
     /// transaction. A denial is audited and returned as the decision, not as an error.
     pub fn register_memory(

@@ -846,3 +846,120 @@ fn activation_on_a_terminal_asks_and_has_no_default_yes() {
     let state = json_of(contractctl(&bus, owner, &["--json", "show", &id]));
     assert_eq!(state["state"], "active");
 }
+
+#[test]
+fn audit_archive_moves_old_records_into_a_file_that_verifies_offline() {
+    if !require_root("audit_archive_moves_old_records_into_a_file_that_verifies_offline") {
+        return;
+    }
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let owner = users().owner;
+    for n in 0..5 {
+        ok(
+            contractctl(
+                &bus,
+                owner,
+                &[
+                    "new",
+                    "episodic",
+                    "--domain",
+                    &format!("d{n}"),
+                    "--retention",
+                    "permanent",
+                ],
+            ),
+            "new",
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit-archive.jsonl");
+    let file_arg = file.to_str().unwrap();
+    // Not an admin: refused, nothing written to the store.
+    let denied = contractctl(
+        &bus,
+        owner,
+        &["audit", "archive", "--before", "4", file_arg],
+    );
+    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
+    let _ = std::fs::remove_file(&file);
+    // A --before that is neither a number nor a date.
+    let bad = contractctl(
+        &bus,
+        0,
+        &["audit", "archive", "--before", "last week", file_arg],
+    );
+    assert_eq!(bad.code, 5, "{}{}", bad.stdout, bad.stderr);
+
+    let done = json(
+        contractctl(
+            &bus,
+            0,
+            &["--json", "audit", "archive", "--before", "4", file_arg],
+        ),
+        "audit archive",
+    );
+    assert_eq!(done["archived"], 3, "{done}");
+    assert_eq!(done["removed"], 3, "{done}");
+    assert_eq!(done["last_seq"], 3, "{done}");
+    // The store's chain still verifies, and starts after the archive.
+    let verified = ok(contractctl(&bus, 0, &["audit", "verify"]), "audit verify");
+    assert!(
+        verified.contains("records 1 to 3 were archived"),
+        "{verified}"
+    );
+    let shown = json(
+        contractctl(&bus, 0, &["--json", "audit", "show", "--limit", "1"]),
+        "audit show",
+    );
+    assert_eq!(shown[0]["seq"], 4, "{shown}");
+    // The archive verifies on its own, with no daemon to ask.
+    let offline = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+        .args(["audit", "verify", "--file", file_arg])
+        .output()
+        .unwrap();
+    assert_eq!(offline.status.code(), Some(0), "{offline:?}");
+    assert!(
+        String::from_utf8_lossy(&offline.stdout).contains("3 archived records verified"),
+        "{offline:?}"
+    );
+    // Archiving again to the same file is refused: an archive is never overwritten.
+    let again = contractctl(&bus, 0, &["audit", "archive", "--before", "6", file_arg]);
+    assert_ne!(again.code, 0, "{}", again.stdout);
+    // An altered archive is BROKEN, exit status 1.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("contract.create", "contract.delete", 1),
+    )
+    .unwrap();
+    let broken = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+        .args(["audit", "verify", "--file", file_arg])
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(1), "{broken:?}");
+    assert!(String::from_utf8_lossy(&broken.stdout).starts_with("BROKEN:"));
+    // A date far ahead archives the rest, up to the newest record.
+    let rest = dir.path().join("rest.jsonl");
+    let all = json(
+        contractctl(
+            &bus,
+            0,
+            &[
+                "--json",
+                "audit",
+                "archive",
+                "--before",
+                "2999-01-01",
+                rest.to_str().unwrap(),
+            ],
+        ),
+        "audit archive --before DATE",
+    );
+    assert_eq!(all["archived"], all["removed"], "{all}");
+    assert!(all["archived"].as_u64().unwrap() >= 3, "{all}");
+    ok(
+        contractctl(&bus, 0, &["audit", "verify"]),
+        "audit verify after all",
+    );
+}

@@ -756,3 +756,120 @@ fn a_version_1_store_is_migrated_to_owner_keyed_memories_with_a_key_each() {
     assert!(ledger.registry().memory(OWNER, "old-memory").is_some());
     assert!(ledger.registry().memory(OWNER + 1, "old-memory").is_none());
 }
+
+#[test]
+fn archiving_moves_old_records_to_a_file_that_verifies_and_the_rest_still_verifies() {
+    use learning_contracts::store::archive::{verify_archive, write_archive};
+    let (dir, path) = store_path();
+    let mut ledger = ledger_with_audit(&path, 30);
+    let records = ledger.store().read_audit(0, 10).unwrap();
+    let file = dir.path().join("audit-1-10.jsonl");
+    let header = write_archive(&file, &records, at(100)).unwrap();
+    assert_eq!(
+        (header.first_seq, header.last_seq, header.count),
+        (1, 10, 10)
+    );
+    let (_, verification) = verify_archive(&file).unwrap();
+    assert!(verification.ok, "{verification:?}");
+    // An existing file is never overwritten.
+    assert!(write_archive(&file, &records, at(100)).is_err());
+
+    // The store refuses a hash that is not its own and a record it does not hold, and then
+    // has removed nothing.
+    let admin = Caller::uid(0);
+    for (seq, hash) in [
+        (10, "0".repeat(64)),
+        (31, records[9].hash.clone()),
+        (0, records[9].hash.clone()),
+    ] {
+        let err = ledger
+            .archive_audit(&admin, seq, &hash, at(101))
+            .unwrap_err();
+        assert!(
+            matches!(err, LedgerError::Core(ref e) if e.to_string().contains("nothing was removed")),
+            "{seq}: {err:?}"
+        );
+    }
+    assert_eq!(ledger.store().read_audit(0, 1).unwrap()[0].seq, 1);
+
+    let (removed, _) = ledger
+        .archive_audit(&admin, 10, &records[9].hash, at(101))
+        .unwrap();
+    assert_eq!(removed, 10);
+    let rest = ledger.store().read_audit(0, 100).unwrap();
+    assert_eq!(rest.first().unwrap().seq, 11);
+    assert_eq!(rest.first().unwrap().prev_hash, records[9].hash);
+    let last = rest.last().unwrap();
+    assert_eq!(last.action, "audit.archived");
+    assert_eq!(last.caller_uid, Some(0));
+    let verification = ledger.store().verify_audit().unwrap();
+    assert!(verification.ok, "{verification:?}");
+    assert!(
+        verification
+            .message
+            .contains("records 1 to 10 were archived"),
+        "{}",
+        verification.message
+    );
+    // Deletes are refused again, and the archive still verifies after a reopen.
+    assert!(
+        Connection::open(&path)
+            .unwrap()
+            .execute("DELETE FROM audit WHERE seq = 11", [])
+            .is_err_and(|e| e.to_string().contains("append-only"))
+    );
+    drop(ledger);
+    let (reopened, _) = Ledger::open(&path, at(200)).unwrap();
+    assert!(reopened.store().verify_audit().unwrap().ok);
+    assert_eq!(reopened.store().audit_anchor().unwrap().seq, 10);
+}
+
+#[test]
+fn an_altered_archive_or_records_dropped_without_the_anchor_fail_verification() {
+    use learning_contracts::store::archive::{verify_archive, write_archive};
+    let (dir, path) = store_path();
+    let ledger = ledger_with_audit(&path, 12);
+    let records = ledger.store().read_audit(0, 12).unwrap();
+    let file = dir.path().join("archive.jsonl");
+    write_archive(&file, &records[..6], at(100)).unwrap();
+    // Every byte of a record's line changed in turn (bounded: one in seven) breaks it.
+    let original = std::fs::read(&file).unwrap();
+    let header_end = original.iter().position(|&b| b == b'\n').unwrap() + 1;
+    for index in (header_end..original.len() - 1).step_by(7) {
+        if original[index] == b'\n' {
+            continue;
+        }
+        let mut bytes = original.clone();
+        bytes[index] ^= 0x01;
+        std::fs::write(&file, &bytes).unwrap();
+        let outcome = verify_archive(&file);
+        assert!(
+            outcome.as_ref().map_or(true, |(_, v)| !v.ok),
+            "byte {index} flipped still verifies"
+        );
+    }
+    // A line removed from the middle, or the last one, is found.
+    let text = String::from_utf8(original).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for drop_line in [3, lines.len() - 1] {
+        let kept: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| *n != drop_line)
+            .map(|(_, l)| *l)
+            .collect();
+        std::fs::write(&file, kept.join("\n") + "\n").unwrap();
+        let (_, verification) = verify_archive(&file).unwrap();
+        assert!(!verification.ok, "line {drop_line} removed still verifies");
+    }
+    // Records removed from the store's front without moving the anchor: found.
+    drop(ledger);
+    let conn = raw(&path);
+    conn.execute("DELETE FROM audit WHERE seq <= 3", [])
+        .unwrap();
+    drop(conn);
+    let (store, _) = Store::open(&path).unwrap();
+    let verification = store.verify_audit().unwrap();
+    assert!(!verification.ok);
+    assert_eq!(verification.first_bad, 1, "{verification:?}");
+}

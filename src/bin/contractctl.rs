@@ -205,8 +205,26 @@ enum MemoriesAction {
 
 #[derive(Debug, Subcommand)]
 enum AuditAction {
-    /// Recompute the hash chain and report the first broken record (admin).
-    Verify,
+    /// Recompute the hash chain and report the first broken record (admin). With --file,
+    /// verify an archive written by `audit archive` instead, offline: no daemon is asked.
+    Verify {
+        /// An archive file to verify on its own.
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Move older records out of the store into FILE (admin). The records are read, written
+    /// to FILE (a new file, mode 0600, flushed to disk) and verified there before the daemon
+    /// removes them; the daemon removes them only if FILE's last record has the hash the
+    /// store has, and keeps that record's hash as the anchor the rest of the chain continues
+    /// from. `audit verify --file FILE` verifies the archive later, anywhere.
+    Archive {
+        /// Archive the records before this: a sequence number (records below it) or a date
+        /// as YYYY-MM-DD (records written before midnight UTC that day).
+        #[arg(long, value_name = "SEQ|DATE")]
+        before: String,
+        /// The archive file to create; an existing file is never overwritten.
+        file: std::path::PathBuf,
+    },
     /// Show records after a sequence number (admin); --follow keeps printing new ones as they
     /// are written, until Ctrl-C.
     Show {
@@ -416,6 +434,38 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     }
 }
 
+/// `audit verify --file`: an archive verified on its own, without the daemon.
+fn verify_archive_file(file: &std::path::Path, json: bool) -> Result<u8, CliError> {
+    let (header, verification) = learning_contracts::store::archive::verify_archive(file)
+        .map_err(|err| CliError::Input(err.to_string()))?;
+    if json {
+        print_json(&serde_json::json!({
+            "ok": verification.ok,
+            "records": verification.records,
+            "first_bad": verification.first_bad,
+            "message": verification.message,
+            "first_seq": header.first_seq,
+            "last_seq": header.last_seq,
+            "last_hash": header.last_hash,
+        }));
+    } else {
+        let verdict = if verification.ok { "OK:" } else { "BROKEN:" };
+        println!("{verdict} {}", verification.message);
+        if verification.ok {
+            println!(
+                "The store continues this chain from record {} (its anchor: {}).",
+                header.last_seq + 1,
+                header.last_hash
+            );
+        }
+    }
+    Ok(if verification.ok {
+        EXIT_OK
+    } else {
+        learning_contracts::cli::client::EXIT_REFUSED
+    })
+}
+
 async fn run(cli: Cli) -> Result<u8, CliError> {
     match &cli.command {
         Command::Completions { shell } => {
@@ -434,6 +484,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             write_stdout(&page);
             return Ok(EXIT_OK);
         }
+        Command::Audit {
+            action: AuditAction::Verify { file: Some(file) },
+        } => return verify_archive_file(file, cli.json),
         _ => {}
     }
     let bus = match (&cli.bus_address, cli.user) {
@@ -846,7 +899,35 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Watch => watch::run(&client, json).await?,
         Command::Completions { .. } | Command::Man => unreachable!("answered before connecting"),
         Command::Audit { action } => match action {
-            AuditAction::Verify => {
+            AuditAction::Verify { file: Some(_) } => unreachable!("answered before connecting"),
+            AuditAction::Archive { before, file } => {
+                use learning_contracts::cli::archive::{self, Archived, Before};
+                let before = Before::parse(&before)?;
+                match archive::run(&client, before, &file).await? {
+                    Archived::Nothing if json => {
+                        print_json(&serde_json::json!({"archived": 0, "removed": 0}))
+                    }
+                    Archived::Nothing => println!("No audit records to archive before that."),
+                    Archived::Done { header, removed } if json => print_json(&serde_json::json!({
+                        "archived": header.count,
+                        "removed": removed,
+                        "first_seq": header.first_seq,
+                        "last_seq": header.last_seq,
+                        "last_hash": header.last_hash,
+                        "file": file.display().to_string(),
+                    })),
+                    Archived::Done { header, removed } => println!(
+                        "Archived records {} to {} ({} records) to {}; the store removed {removed} \
+                         and continues the chain from record {}.",
+                        header.first_seq,
+                        header.last_seq,
+                        header.count,
+                        file.display(),
+                        header.last_seq + 1
+                    ),
+                }
+            }
+            AuditAction::Verify { file: None } => {
                 let (ok, records, first_bad, message): (bool, u64, u64, String) =
                     client.call("Audit1", "Verify", &()).await?;
                 if json {

@@ -4,6 +4,7 @@ use super::Daemon;
 use super::authorize::Action;
 use super::dicts::Dict;
 use super::error::BusError;
+use crate::core::Timestamp;
 use crate::store::{AuditReader, StoreError};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -71,7 +72,8 @@ fn put<'a>(dict: &mut Dict, key: &str, value: impl Into<Variant<'a>>) {
 #[interface(name = "org.learningcontracts.Audit1")]
 impl Audit1 {
     /// Up to limit records after sequence number after_seq, oldest first (admin;
-    /// org.learningcontracts.manage-all). A record: seq t, id s, ts x, caller_uid u and
+    /// org.learningcontracts.manage-all). A record: seq t, id s, ts x (seconds), ts_ms x (the
+    /// milliseconds the hash covers), caller_uid u and
     /// caller_pid u (absent for the daemon itself), caller_bus s, action s, contract_id s,
     /// details s (JSON, as chained), prev_hash s, hash s; and opened s (JSON) where the
     /// details hold a memory's sealed id, domain, context and sources: the details with those
@@ -106,6 +108,7 @@ impl Audit1 {
                 put(&mut dict, "seq", record.seq);
                 put(&mut dict, "id", record.id);
                 put(&mut dict, "ts", record.ts.as_secs());
+                put(&mut dict, "ts_ms", record.ts.as_millis());
                 if let Some(uid) = record.caller_uid {
                     put(&mut dict, "caller_uid", uid);
                 }
@@ -155,6 +158,40 @@ impl Audit1 {
             verification.first_bad,
             verification.message,
         ))
+    }
+
+    /// Removes the records up to through_seq from the store once they are safe in an archive
+    /// (admin; org.learningcontracts.manage-all): through_hash must be that record's hash, as
+    /// the archive holds it. In one transaction the records go, the chain's anchor becomes
+    /// that record (so the records left still verify) and an audit.archived record names
+    /// the caller and the range. Returns how many records were removed. A sequence number not
+    /// in the store, or another hash, is InvalidState and removes nothing. `contractctl audit
+    /// archive` writes and checks the archive file first.
+    async fn archive(
+        &self,
+        through_seq: u64,
+        through_hash: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<u64, BusError> {
+        if through_hash.len() != 64 || !through_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BusError::invalid_args(
+                "through_hash",
+                "must be a record hash: 64 hexadecimal digits",
+            ));
+        }
+        let through_hash = through_hash.to_ascii_lowercase();
+        let who = self.daemon.identify(connection, &header).await?;
+        self.daemon
+            .require(&who, Action::ManageAll, &header)
+            .await?;
+        let caller = who.caller();
+        self.daemon
+            .writer_for(&who, &header)
+            .mutate(move |ledger| {
+                ledger.archive_audit(&caller, through_seq, &through_hash, Timestamp::now())
+            })
+            .await
     }
 
     /// The last record's sequence number.

@@ -76,14 +76,33 @@ pub struct AuditVerification {
     pub message: String,
 }
 
-/// Walks records in sequence order and reports the first break. `head` is the last sequence
-/// number and hash the store recorded, which reveals a truncated tail.
+/// Where a chain starts: after the last archived record, or at the genesis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainAnchor {
+    /// The last archived record's sequence number (0 when nothing was archived).
+    pub seq: u64,
+    /// Its hash ([`GENESIS_HASH`] when nothing was archived).
+    pub hash: String,
+}
+
+impl Default for ChainAnchor {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS_HASH.to_string(),
+        }
+    }
+}
+
+/// Walks records in sequence order from `anchor` and reports the first break. `head` is the
+/// last sequence number and hash the store recorded, which reveals a truncated tail.
 pub fn verify_chain(
     records: impl Iterator<Item = AuditRecord>,
+    anchor: &ChainAnchor,
     head: (u64, &str),
 ) -> AuditVerification {
-    let mut expected_seq = 1u64;
-    let mut prev_hash = GENESIS_HASH.to_string();
+    let mut expected_seq = anchor.seq + 1;
+    let mut prev_hash = anchor.hash.clone();
     let mut count = 0u64;
     let broken = |seq: u64, count: u64, message: String| AuditVerification {
         ok: false,
@@ -142,10 +161,19 @@ pub fn verify_chain(
             ),
         );
     }
+    let message = if anchor.seq == 0 {
+        format!("{count} records verified")
+    } else {
+        format!(
+            "{count} records verified, from record {} on (records 1 to {} were archived)",
+            anchor.seq + 1,
+            anchor.seq
+        )
+    };
     AuditVerification {
         ok: true,
         records: count,
         first_bad: 0,
-        message: format!("{count} records verified"),
+        message,
     }
 }

@@ -2,6 +2,7 @@
 //! migrations by `user_version`, and the hash-chained audit log. A [`Change`] commits in one
 //! transaction; when [`Store::commit`] returns `Ok`, the change is on disk.
 
+pub mod archive;
 pub mod audit;
 mod load;
 pub mod reader;
@@ -65,6 +66,40 @@ pub enum StoreError {
     /// A stored record does not decode.
     #[error("a stored record does not decode: {0}")]
     Decode(String),
+}
+
+/// Why an archive step removed nothing.
+#[derive(Debug, Error)]
+pub enum ArchiveRefusal {
+    /// The sequence number is not one of the records in the store.
+    #[error(
+        "record {through_seq} is not in the store, which holds records {first} to {last}; nothing was removed"
+    )]
+    OutOfRange {
+        /// What was asked.
+        through_seq: u64,
+        /// The first record in the store.
+        first: u64,
+        /// The last.
+        last: u64,
+    },
+    /// The archive's last record is not the store's.
+    #[error(
+        "the archive's record {through_seq} does not match the store's (different hash); nothing was removed"
+    )]
+    HashMismatch {
+        /// What was asked.
+        through_seq: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ArchiveRefusal {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Store(err.into())
+    }
 }
 
 /// What the store holds, loaded at startup.
@@ -444,6 +479,64 @@ impl Store {
         tx.commit()?;
         self.head = head;
         Ok(())
+    }
+
+    /// Moves the records up to `through_seq` out of the store in one transaction, once the
+    /// caller has them safe in an archive: the record at `through_seq` must have the hash
+    /// `through_hash` (proof that the archive holds the chain as the store does). The anchor
+    /// becomes that record, so the records left still verify, and `event` (the
+    /// `audit.archived` record) is appended. Returns how many records were removed.
+    pub fn archive_audit(
+        &mut self,
+        through_seq: u64,
+        through_hash: &str,
+        event: &AuditEvent,
+        at: Timestamp,
+    ) -> Result<u64, ArchiveRefusal> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let anchor = reader::read_anchor(&tx)?;
+        if through_seq <= anchor.seq || through_seq > self.head.seq {
+            return Err(ArchiveRefusal::OutOfRange {
+                through_seq,
+                first: anchor.seq + 1,
+                last: self.head.seq,
+            });
+        }
+        let hash: Option<String> = tx
+            .query_row(
+                "SELECT hash FROM audit WHERE seq = ?1",
+                params![through_seq as i64],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if hash.as_deref() != Some(through_hash) {
+            return Err(ArchiveRefusal::HashMismatch { through_seq });
+        }
+        // The log refuses deletes; the refusal is lifted for this transaction only.
+        tx.execute_batch("DROP TRIGGER audit_refuses_delete")?;
+        let removed = tx.execute(
+            "DELETE FROM audit WHERE seq <= ?1",
+            params![through_seq as i64],
+        )? as u64;
+        tx.execute_batch(
+            "CREATE TRIGGER audit_refuses_delete BEFORE DELETE ON audit
+                 BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;",
+        )?;
+        tx.execute(
+            "UPDATE audit_anchor SET seq = ?1, hash = ?2 WHERE singleton = 1",
+            params![through_seq as i64, through_hash],
+        )?;
+        let head = append_audit(&tx, &self.head, std::slice::from_ref(event), at)?;
+        tx.commit()?;
+        self.head = head;
+        Ok(removed)
+    }
+
+    /// Where the records in the store continue the chain (nothing archived: the genesis).
+    pub fn audit_anchor(&self) -> Result<audit::ChainAnchor, StoreError> {
+        reader::read_anchor(&self.conn)
     }
 
     /// Up to `limit` audit records after sequence number `after_seq`, oldest first.

@@ -2,7 +2,7 @@
 //! `Audit1.Verify`). In WAL mode a reader sees the last committed state and never blocks the
 //! writer, so walking a long chain holds up no mutation.
 
-use super::audit::{AuditRecord, AuditVerification, verify_chain};
+use super::audit::{AuditRecord, AuditVerification, ChainAnchor, verify_chain};
 use super::{AuditHead, StoreError, audit_row, corrupt_or};
 use crate::core::memory::{PURGED_SOURCE, ShredKey, sealed_parts};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -113,6 +113,7 @@ impl AuditReader {
 /// Reads the recorded head and walks the chain on `conn`.
 pub(super) fn verify_in(conn: &Connection) -> Result<AuditVerification, StoreError> {
     let head = read_head(conn)?;
+    let anchor = read_anchor(conn)?;
     let mut statement = conn.prepare(
         "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
          FROM audit ORDER BY seq",
@@ -126,11 +127,24 @@ pub(super) fn verify_in(conn: &Connection) -> Result<AuditVerification, StoreErr
             None
         }
     });
-    let verification = verify_chain(records, (head.seq, &head.hash));
+    let verification = verify_chain(records, &anchor, (head.seq, &head.hash));
     match failure {
         Some(err) => Err(err.into()),
         None => Ok(verification),
     }
+}
+
+/// Where the records in the store continue the chain: after the last archived record.
+pub(super) fn read_anchor(conn: &Connection) -> Result<ChainAnchor, StoreError> {
+    let (seq, hash): (i64, String) = conn.query_row(
+        "SELECT seq, hash FROM audit_anchor WHERE singleton = 1",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(ChainAnchor {
+        seq: seq as u64,
+        hash,
+    })
 }
 
 /// The audit head the store recorded.

@@ -2,7 +2,7 @@
 
 /// The schema version this build writes. A database with a higher version was written by a
 /// newer build and is refused rather than misread.
-pub const CURRENT_VERSION: i64 = 2;
+pub const CURRENT_VERSION: i64 = 3;
 
 /// Migration `n` (1-based) takes the schema from version `n - 1` to `n`.
 pub const MIGRATIONS: &[&str] = &[
@@ -95,5 +95,15 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE memories_by_owner RENAME TO memories;
     CREATE INDEX memories_by_contract ON memories(contract_id);
     DROP TABLE purged_memories;
+    "#,
+    // 3: the anchor of an archived log: the last archived record's sequence number and hash,
+    // where the records left in the store continue the chain.
+    r#"
+    CREATE TABLE audit_anchor (
+        singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+        seq        INTEGER NOT NULL,
+        hash       TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO audit_anchor (singleton, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
     "#,
 ];
