@@ -12,25 +12,34 @@ fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-/// Every file of the store: the database, its write-ahead log and its shared-memory index.
-fn store_files(state_dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(state_dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with("contracts.db"))
-        })
-        .collect();
+/// Every file in the daemon's state directory, the store's database, write-ahead log and
+/// shared-memory index among them.
+fn state_files(state_dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![state_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
     files.sort();
     files
 }
 
-/// Where each of `needles` occurs in the raw bytes of the store's files, as "file: needle".
+/// Where each of `needles` occurs in the raw bytes of the state files, as "file: needle".
 fn raw_findings(state_dir: &Path, needles: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
-    for file in store_files(state_dir) {
+    let files = state_files(state_dir);
+    assert!(
+        files.iter().any(|f| f.ends_with("contracts.db")),
+        "no store among {files:?}"
+    );
+    for file in files {
         let bytes = std::fs::read(&file).unwrap();
         for needle in needles {
             let count = bytes
@@ -124,7 +133,13 @@ async fn a_deep_purge_leaves_no_byte_of_its_memories_in_the_store_files() {
     let token = memories.request_purge(&forgotten).await.unwrap();
     assert_eq!(memories.confirm_purge(&forgotten, &token).await.unwrap(), 2);
 
-    // Live: nothing of the purged memories in any of the store's files.
+    // Live: nothing of the purged memories in any state file (the WAL and the shared-memory
+    // index exist while the daemon runs).
+    let live = state_files(&daemon.state_dir);
+    assert!(
+        live.iter().any(|f| f.to_string_lossy().ends_with("-wal")),
+        "{live:?}"
+    );
     assert_eq!(
         raw_findings(&daemon.state_dir, &needles),
         Vec::<String>::new(),

@@ -250,6 +250,9 @@ impl Store {
             truncate_pending: false,
         };
         store.migrate(version)?;
+        // A crash between a deep purge's commit and its checkpoint left old frames in the
+        // write-ahead log: they go before anything else happens.
+        store.truncate_wal()?;
         // A current store is checked on a second, read-only connection while this one loads:
         // on a large store the check and the load each take a good part of the startup. The
         // check's verdict wins over whatever the load made of a damaged file.
