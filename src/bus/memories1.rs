@@ -19,14 +19,15 @@ pub struct Memories1 {
 
 impl Memories1 {
     /// Whether `who` may read the records of `owner`: the owner, an agent acting for it, or
-    /// an admin.
-    async fn may_read(
+    /// an admin. With no owner (nothing has that id), the authorizer is asked all the same,
+    /// so that its answer is the same as for another owner's record.
+    async fn may_read_owner(
         &self,
         who: &super::caller::Identity,
-        owner: u32,
+        owner: Option<u32>,
         header: &Header<'_>,
     ) -> Result<bool, BusError> {
-        if self.daemon.acts_for(who, owner) {
+        if owner.is_some_and(|owner| self.daemon.acts_for(who, owner)) {
             return Ok(true);
         }
         self.daemon.authorize(who, Action::ManageAll, header).await
@@ -58,17 +59,24 @@ impl Memories1 {
             });
             (record, purged)
         };
-        let missing = || BusError::not_found(format!("no memory '{memory_id}' that you can see"));
-        if let Some(record) = record {
-            if self.may_read(&who, record.owner, &header).await? {
+        // The authorizer is asked whenever the caller is not the owner or acting for it,
+        // whether the memory exists or not: its answer (a challenge, a timeout) must not tell
+        // a stranger that another owner's id exists.
+        let owner = record
+            .as_ref()
+            .map(|r| r.owner)
+            .or(purged.as_ref().map(|(_, owner)| *owner));
+        if self.may_read_owner(&who, owner, &header).await? {
+            if let Some(record) = record {
                 return Ok(dicts::memory(&record));
             }
-        } else if let Some((contract, owner)) = purged
-            && self.may_read(&who, owner, &header).await?
-        {
-            return Ok(dicts::purged_memory(&memory_id, &contract));
+            if let Some((contract, _)) = purged {
+                return Ok(dicts::purged_memory(&memory_id, &contract));
+            }
         }
-        Err(missing())
+        Err(BusError::not_found(format!(
+            "no memory '{memory_id}' that you can see"
+        )))
     }
 
     /// The memory records of a contract the caller may see.
@@ -86,11 +94,9 @@ impl Memories1 {
             .read()
             .contract(&contract_id)
             .map(|c| c.owner);
-        let allowed = match owner {
-            Some(owner) => self.may_read(&who, owner, &header).await?,
-            None => false,
-        };
-        if !allowed {
+        // Asked the same way for a contract that does not exist (see Get).
+        let allowed = self.may_read_owner(&who, owner, &header).await?;
+        if !allowed || owner.is_none() {
             return Err(BusError::not_found(format!(
                 "no contract '{contract_id}' that you can see"
             )));
