@@ -168,7 +168,9 @@ impl Memories1 {
             .await
     }
 
-    /// Memories of a contract changed status; memory stores act on it.
+    /// Memories of a contract changed status; memory stores act on it. Addressed (unicast)
+    /// only to the listening connections of the contract's owner, of agents the owner
+    /// delegated to, and of admins (connections that called the daemon or Daemon1.Subscribe).
     #[zbus(signal)]
     pub async fn memories_changed(
         emitter: &SignalEmitter<'_>,
