@@ -557,3 +557,97 @@ async fn no_answer_tells_a_stranger_that_another_owners_id_exists_under_polkit()
     );
     drop(polkit);
 }
+
+/// The ids of ContractsSuspended and ContractsResumed that `got` heard, in order.
+fn suspension_ids(got: &[zbus::Message], member: &str) -> Vec<Vec<String>> {
+    got.iter()
+        .filter(|m| is_signal(m, member))
+        .map(|m| {
+            if member == "ContractsSuspended" {
+                m.body().deserialize::<(Vec<String>, String)>().unwrap().0
+            } else {
+                m.body().deserialize::<(Vec<String>,)>().unwrap().0
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_change_tells_each_listener_only_the_contracts_it_may_see() {
+    if !require_root("a_mode_change_tells_each_listener_only_the_contracts_it_may_see") {
+        return;
+    }
+    let u = users();
+    let bus = TestBus::start();
+    let config = unix_config(
+        "AIRGAP",
+        "staff",
+        &format!(
+            "[[delegation]]\nagent = {}\nowners = [{}]\n",
+            u.agent, u.owner
+        ),
+    );
+    let _daemon = DaemonProcess::start(&bus, &config);
+    let owner = connect_as(&bus, u.owner, &[]).await;
+    let other = connect_as(&bus, u.other, &[]).await;
+    let first = activate_new(
+        &Contracts1Proxy::new(&owner).await.unwrap(),
+        "episodic",
+        episodic_spec(&["coding"]),
+    )
+    .await;
+    let second = activate_new(
+        &Contracts1Proxy::new(&other).await.unwrap(),
+        "episodic",
+        episodic_spec(&["coding"]),
+    )
+    .await;
+    // Listeners that only listen: the owner's delegated agent, a member of the admin group,
+    // and a plain user who never subscribed (it hears the mode, nothing else).
+    let agent = connect_as(&bus, u.agent, &[]).await;
+    let mut agent_heard = listen(&agent).await;
+    assert!(!subscribe(&agent).await);
+    let group_admin = connect_as(&bus, u.group_admin, &[u.admin_gid]).await;
+    let mut admin_heard = listen(&group_admin).await;
+    assert!(
+        subscribe(&group_admin).await,
+        "the admin group listens as admins"
+    );
+    let unsubscribed = connect_as(&bus, u.group_admin, &[u.admin_gid]).await;
+    let mut unsubscribed_heard = listen(&unsubscribed).await;
+    let mut owner_heard = listen(&owner).await;
+    let mut other_heard = listen(&other).await;
+
+    let root = connect_as(&bus, 0, &[0]).await;
+    let boundary = Boundary1Proxy::new(&root).await.unwrap();
+    boundary.enter_lockdown("drill").await.unwrap();
+    boundary.release_lockdown("drill over").await.unwrap();
+    boundary.set_override("restricted", "sync").await.unwrap();
+
+    let mut both = vec![first.clone(), second.clone()];
+    both.sort();
+    for (who, heard, expected) in [
+        ("the owner", &mut owner_heard, vec![first.clone()]),
+        ("the other owner", &mut other_heard, vec![second.clone()]),
+        ("the owner's agent", &mut agent_heard, vec![first.clone()]),
+        ("an admin", &mut admin_heard, both.clone()),
+    ] {
+        let got = until_mode(heard, "RESTRICTED").await;
+        assert_eq!(
+            suspension_ids(&got, "ContractsSuspended"),
+            [expected.clone()],
+            "{who}"
+        );
+        assert_eq!(
+            suspension_ids(&got, "ContractsResumed"),
+            [expected],
+            "{who}"
+        );
+    }
+    let got = until_mode(&mut unsubscribed_heard, "RESTRICTED").await;
+    assert!(
+        naming(&got, &first).is_empty() && naming(&got, &second).is_empty(),
+        "an admin's connection that neither called nor subscribed heard contracts: {:?}",
+        members(&got)
+    );
+}
