@@ -105,6 +105,8 @@ fn main() {
     );
     runtime.block_on(async {
         let client = connect_as(&bus, 0, &[0]).await;
+        // ContractsSuspended is addressed to listening connections only; this one only listens.
+        assert!(subscribe(&client).await, "root listens as an admin");
         let boundary = Boundary1Proxy::new(&client).await.unwrap();
         let mut switches = boundary.receive_mode_switched().await.unwrap();
         let mut suspended = boundary.receive_contracts_suspended().await.unwrap();

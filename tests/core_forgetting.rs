@@ -418,6 +418,7 @@ fn ending_a_session_expires_its_contracts_and_freezes_their_memories() {
     assert!(registry.session("s1").is_none());
     assert!(events.contains(&Event::SessionEnded {
         session_id: "s1".into(),
+        owner: OWNER,
         expired_contract_ids: ids(&["sc1"]),
     }));
     assert_eq!(

@@ -275,7 +275,8 @@ impl Boundary1 {
         self.pause(true, None, &header, connection).await
     }
 
-    /// The effective mode changed from old to new, and why.
+    /// The effective mode changed from old to new, and why. Broadcast: the mode is the
+    /// host's state, which every local user may see.
     #[zbus(signal, name = "ModeChanged")]
     pub async fn mode_changed_signal(
         emitter: &SignalEmitter<'_>,
@@ -284,7 +285,10 @@ impl Boundary1 {
         reason: &str,
     ) -> zbus::Result<()>;
 
-    /// Contracts gained a suspension reason (mode, lockdown or pause).
+    /// Contracts gained a suspension reason (mode, lockdown or pause). Addressed (unicast)
+    /// to each listening connection with only the contracts it may see: an owner's and its
+    /// delegated agents' connections get that owner's contracts, admins' get all; a connection
+    /// that may see none gets nothing.
     #[zbus(signal)]
     pub async fn contracts_suspended(
         emitter: &SignalEmitter<'_>,
@@ -292,7 +296,7 @@ impl Boundary1 {
         reason: &str,
     ) -> zbus::Result<()>;
 
-    /// Contracts lost a suspension reason.
+    /// Contracts lost a suspension reason. Addressed like ContractsSuspended.
     #[zbus(signal)]
     pub async fn contracts_resumed(
         emitter: &SignalEmitter<'_>,

@@ -324,7 +324,9 @@ impl Contracts1 {
     }
 
     /// Emitted when a contract changes state or is bound: its id, new state, suspension
-    /// reasons and why.
+    /// reasons and why. Addressed (unicast), never broadcast: sent only to the listening
+    /// connections of the contract's owner, of agents the owner delegated to, and of admins
+    /// (connections that called the daemon or Daemon1.Subscribe).
     #[zbus(signal)]
     pub async fn contract_changed(
         emitter: &SignalEmitter<'_>,

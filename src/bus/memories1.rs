@@ -30,14 +30,15 @@ impl Memories1 {
     }
 
     /// Whether `who` may read the records of `owner`: the owner, an agent acting for it, or
-    /// an admin.
-    async fn may_read(
+    /// an admin. With no owner (nothing has that id), the authorizer is asked all the same,
+    /// so that its answer is the same as for another owner's record.
+    async fn may_read_owner(
         &self,
         who: &super::caller::Identity,
-        owner: u32,
+        owner: Option<u32>,
         header: &Header<'_>,
     ) -> Result<bool, BusError> {
-        if self.daemon.acts_for(who, owner) {
+        if owner.is_some_and(|owner| self.daemon.acts_for(who, owner)) {
             return Ok(true);
         }
         self.daemon.authorize(who, Action::ManageAll, header).await
@@ -76,7 +77,7 @@ impl Memories1 {
         let memory_id = args::parse_id("memory_id", memory_id)?;
         let who = self.daemon.identify(connection, &header).await?;
         // Authorized before the registry is read: the answer cannot depend on existence.
-        if !self.may_read(&who, owner, &header).await? {
+        if !self.may_read_owner(&who, Some(owner), &header).await? {
             return Err(missing(&memory_id));
         }
         self.owned(owner, &memory_id)
@@ -98,11 +99,9 @@ impl Memories1 {
             .read()
             .contract(&contract_id)
             .map(|c| c.owner);
-        let allowed = match owner {
-            Some(owner) => self.may_read(&who, owner, &header).await?,
-            None => false,
-        };
-        if !allowed {
+        // Asked the same way for a contract that does not exist (see Get).
+        let allowed = self.may_read_owner(&who, owner, &header).await?;
+        if !allowed || owner.is_none() {
             return Err(BusError::not_found(format!(
                 "no contract '{contract_id}' that you can see"
             )));
@@ -176,7 +175,9 @@ impl Memories1 {
             .await
     }
 
-    /// Memories of a contract changed status; memory stores act on it.
+    /// Memories of a contract changed status; memory stores act on it. Addressed (unicast)
+    /// only to the listening connections of the contract's owner, of agents the owner
+    /// delegated to, and of admins (connections that called the daemon or Daemon1.Subscribe).
     #[zbus(signal)]
     pub async fn memories_changed(
         emitter: &SignalEmitter<'_>,

@@ -13,6 +13,7 @@ pub mod dicts;
 pub mod enforcement1;
 pub mod error;
 pub mod fair;
+pub mod listeners;
 pub mod memories1;
 pub mod sessions1;
 
@@ -77,6 +78,8 @@ pub struct Daemon {
     pub config: RwLock<Arc<config::Loaded>>,
     /// Callers' credentials.
     pub identities: Identities,
+    /// The connections that hear an owner's signals (bus/listeners.rs).
+    pub listeners: listeners::Listeners,
     /// What the mode source last reported.
     pub source: RwLock<SourceStatus>,
     /// Asks the mode supervisor to recompute the effective mode (override, latch changed).
@@ -117,6 +120,7 @@ impl Daemon {
             authorizer,
             config: RwLock::new(Arc::new(config)),
             identities: Identities::default(),
+            listeners: listeners::Listeners::default(),
             source: RwLock::new(SourceStatus::default()),
             mode_control,
             reload_requests,
@@ -149,12 +153,16 @@ impl Daemon {
     }
 
     /// The caller of a method call, and marks the connection active for session idle times.
+    /// The connection is listed to hear its uid's signals from now on (root's as an admin);
+    /// past the listeners' bounds it is not, and hears nothing private.
     pub async fn identify(
         &self,
         connection: &zbus::Connection,
         header: &Header<'_>,
     ) -> Result<Arc<Identity>, BusError> {
         let identity = self.identities.of(connection, header).await?;
+        self.listeners
+            .note(&identity.bus_name, identity.uid, identity.uid == 0);
         let mut activity = self.activity.lock();
         if let Some(seen) = activity.get_mut(&identity.bus_name) {
             *seen = Monotonic::now();
@@ -529,7 +537,7 @@ pub async fn announce(
     while let Some(announcement) = queue.recv().await {
         crate::app::journal::lockdown(&announcement.events, daemon.registry.read().mode());
         for event in &announcement.events {
-            if let Err(err) = emit(&emitter, event).await {
+            if let Err(err) = emit(&emitter, &daemon, event).await {
                 tracing::warn!(error = %err, "a signal could not be sent, ignoring");
             }
         }
@@ -546,11 +554,17 @@ pub async fn announce(
     }
 }
 
-async fn emit(emitter: &SignalEmitter<'_>, event: &Event) -> zbus::Result<()> {
+/// Sends one event's signal. The mode change is the host's state and goes to everyone; a
+/// signal that names an owner's contracts, memories or session goes only to the connections
+/// that may hear that owner (bus/listeners.rs), each addressed (unicast), so no other local
+/// user receives it whatever match rules they add.
+async fn emit(emitter: &SignalEmitter<'_>, daemon: &Daemon, event: &Event) -> zbus::Result<()> {
     use boundary1::Boundary1;
     use contracts1::Contracts1;
     use memories1::Memories1;
     use sessions1::Sessions1;
+    let config = daemon.config();
+    let delegations = &config.delegations;
     match event {
         Event::ContractChanged {
             id,
@@ -566,7 +580,12 @@ async fn emit(emitter: &SignalEmitter<'_>, event: &Event) -> zbus::Result<()> {
                 "contract {id} is now {state}: {reason}"
             );
             let suspension: Vec<String> = suspension.iter().map(|s| s.to_string()).collect();
-            Contracts1::contract_changed(emitter, id, state.as_str(), suspension, reason).await
+            for to in owner_listeners(daemon, contract_owner(daemon, id), delegations) {
+                let to = addressed(emitter, &to)?;
+                Contracts1::contract_changed(&to, id, state.as_str(), suspension.clone(), reason)
+                    .await?;
+            }
+            Ok(())
         }
         Event::ModeChanged { old, new, reason } => {
             tracing::info!(
@@ -580,25 +599,118 @@ async fn emit(emitter: &SignalEmitter<'_>, event: &Event) -> zbus::Result<()> {
             Boundary1::mode_changed_signal(emitter, old.name(), new.name(), reason).await
         }
         Event::ContractsSuspended { ids, reason } => {
-            Boundary1::contracts_suspended(emitter, ids.clone(), reason).await
+            for (to, ids) in split_by_listener(daemon, ids, delegations) {
+                let to = addressed(emitter, &to)?;
+                Boundary1::contracts_suspended(&to, ids, reason).await?;
+            }
+            Ok(())
         }
-        Event::ContractsResumed { ids } => Boundary1::contracts_resumed(emitter, ids.clone()).await,
+        Event::ContractsResumed { ids } => {
+            for (to, ids) in split_by_listener(daemon, ids, delegations) {
+                let to = addressed(emitter, &to)?;
+                Boundary1::contracts_resumed(&to, ids).await?;
+            }
+            Ok(())
+        }
         Event::MemoriesChanged {
             contract_id,
             status,
             memory_ids,
         } => {
-            Memories1::memories_changed(emitter, contract_id, status.as_str(), memory_ids.clone())
-                .await
+            let owner = contract_owner(daemon, contract_id);
+            for to in owner_listeners(daemon, owner, delegations) {
+                let to = addressed(emitter, &to)?;
+                Memories1::memories_changed(&to, contract_id, status.as_str(), memory_ids.clone())
+                    .await?;
+            }
+            Ok(())
         }
         Event::SessionEnded {
             session_id,
+            owner,
             expired_contract_ids,
-        } => Sessions1::session_ended(emitter, session_id, expired_contract_ids.clone()).await,
+        } => {
+            for to in owner_listeners(daemon, Some(*owner), delegations) {
+                let to = addressed(emitter, &to)?;
+                Sessions1::session_ended(&to, session_id, expired_contract_ids.clone()).await?;
+            }
+            Ok(())
+        }
         Event::LockdownLatched { .. } | Event::LockdownReleased { .. } | Event::HostChanged => {
             Ok(())
         }
     }
+}
+
+/// `emitter`, addressed to the connection `to`.
+fn addressed<'a>(emitter: &SignalEmitter<'a>, to: &str) -> zbus::Result<SignalEmitter<'a>> {
+    let to = zbus::names::BusName::try_from(to.to_owned())?;
+    Ok(emitter.clone().set_destination(to))
+}
+
+/// The owner of contract `id` (contracts are never removed from the registry).
+fn contract_owner(daemon: &Daemon, id: &str) -> Option<Uid> {
+    daemon.registry.read().contract(id).map(|c| c.owner)
+}
+
+/// The connections that may hear about `owner`'s records; only admins' when the owner is not
+/// known (failing closed).
+fn owner_listeners(
+    daemon: &Daemon,
+    owner: Option<Uid>,
+    delegations: &std::collections::BTreeMap<Uid, Vec<Uid>>,
+) -> Vec<String> {
+    match owner {
+        Some(owner) => daemon.listeners.for_owner(owner, delegations),
+        None => {
+            let mut admins = daemon.listeners.admins();
+            admins.sort();
+            admins
+        }
+    }
+}
+
+/// For an event naming many owners' contracts (a mode change suspends every strategic
+/// contract): each listening connection with the ids it may hear, sorted, and only connections
+/// that may hear at least one; one message per connection at most. The ids are grouped by
+/// owner once, so the work is the ids plus what is sent.
+fn split_by_listener(
+    daemon: &Daemon,
+    ids: &[String],
+    delegations: &std::collections::BTreeMap<Uid, Vec<Uid>>,
+) -> Vec<(String, Vec<String>)> {
+    let mut by_owner: HashMap<Uid, Vec<String>> = HashMap::new();
+    {
+        let registry = daemon.registry.read();
+        for id in ids {
+            // A contract not in the registry is heard by admins only.
+            if let Some(contract) = registry.contract(id) {
+                by_owner.entry(contract.owner).or_default().push(id.clone());
+            }
+        }
+    }
+    daemon
+        .listeners
+        .views(delegations)
+        .into_iter()
+        .filter_map(|(to, view)| {
+            let heard: Vec<String> = match view {
+                listeners::View::All => ids.to_vec(),
+                listeners::View::Owners(uids) => {
+                    let mut heard: Vec<String> = uids
+                        .iter()
+                        .filter_map(|uid| by_owner.get(uid))
+                        .flatten()
+                        .cloned()
+                        .collect();
+                    heard.sort();
+                    heard.dedup();
+                    heard
+                }
+            };
+            (!heard.is_empty()).then_some((to, heard))
+        })
+        .collect()
 }
 
 /// Emits PropertiesChanged for the properties a batch of events touched.

@@ -170,7 +170,9 @@ impl Sessions1 {
             .await
     }
 
-    /// A session ended; these contracts expired with it.
+    /// A session ended; these contracts expired with it. Addressed (unicast) only to the
+    /// listening connections of the session's owner, of agents the owner delegated to, and of
+    /// admins (connections that called the daemon or Daemon1.Subscribe).
     #[zbus(signal)]
     pub async fn session_ended(
         emitter: &SignalEmitter<'_>,

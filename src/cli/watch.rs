@@ -39,8 +39,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads the properties and the contract list.
+    /// Reads the properties and the contract list. First lists this connection to hear the
+    /// signals of the caller's contracts (every owner's, for an admin): the daemon addresses
+    /// them to listening connections only, and a restarted daemon has forgotten them.
     pub async fn read(client: &Client) -> Result<Self, CliError> {
+        // A daemon that refuses (too many listeners) or predates Subscribe still answers the
+        // reads below; the view then redraws on the broadcast changes only.
+        let _: Result<bool, CliError> = client.call("Daemon1", "Subscribe", &()).await;
         let mut contracts: Vec<Dict> = client
             .call(
                 "Contracts1",

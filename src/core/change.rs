@@ -160,6 +160,8 @@ pub enum Event {
     SessionEnded {
         /// The session.
         session_id: SessionId,
+        /// The owner whose contracts it served (its signal goes to the owner's listeners).
+        owner: Uid,
         /// Its contracts that expired.
         expired_contract_ids: Vec<ContractId>,
     },

@@ -138,6 +138,7 @@ impl Registry {
             .push(SessionUpdate::Ended(session.id.clone()));
         change.events.push(Event::SessionEnded {
             session_id: session.id.clone(),
+            owner: session.owner,
             expired_contract_ids: expired,
         });
         Ok(change)

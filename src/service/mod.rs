@@ -547,7 +547,8 @@ pub fn update_status(daemon: &Daemon) {
     notify::status(&status_line(daemon));
 }
 
-/// Ends the sessions of connections that leave the bus, and forgets their credentials.
+/// Ends the sessions of connections that leave the bus, and forgets their credentials and
+/// that they listened.
 async fn watch_connections(connection: zbus::Connection, daemon: Arc<Daemon>) {
     let Ok(proxy) = zbus::fdo::DBusProxy::new(&connection).await else {
         tracing::error!("cannot watch bus connections; sessions will end only by idle time");
@@ -564,6 +565,7 @@ async fn watch_connections(connection: zbus::Connection, daemon: Arc<Daemon>) {
         }
         let gone = args.name().to_string();
         daemon.identities.forget(&gone);
+        daemon.listeners.forget(&gone);
         daemon.activity.lock().remove(&gone);
         let sessions: Vec<String> = daemon
             .registry

@@ -693,10 +693,22 @@ pub trait Audit1 {
 )]
 pub trait Daemon1 {
     fn reload(&self) -> zbus::Result<()>;
+    fn subscribe(&self) -> zbus::Result<bool>;
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn features(&self) -> zbus::Result<Vec<String>>;
+}
+
+/// Lists `connection` to hear its uid's signals (Daemon1.Subscribe), for a connection that
+/// only listens: the daemon addresses an owner's signals to listening connections only.
+pub async fn subscribe(connection: &zbus::Connection) -> bool {
+    Daemon1Proxy::new(connection)
+        .await
+        .unwrap()
+        .subscribe()
+        .await
+        .expect("Daemon1.Subscribe")
 }
 
 /// A spec for an episodic, permanent contract over `domains` in any context.
