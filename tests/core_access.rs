@@ -29,6 +29,7 @@ const ROW_OWN_OR_DELEGATED: &[(&str, &str)] = &[
 ];
 /// Reads: anyone may call; what they see is limited by `may_read`.
 const ROW_READS: &[(&str, &str)] = &[
+    ("Daemon1", "Subscribe"),
     ("Contracts1", "Get"),
     ("Contracts1", "List"),
     ("Contracts1", "Summarize"),

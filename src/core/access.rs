@@ -114,6 +114,7 @@ use Requirement::{Admin, AnyCaller, Caller, ForOwner, Owner, OwnerConfirmed};
 /// Every method of the seven interfaces and what it needs (SEMANTICS.md section 12).
 pub const METHOD_RULES: &[MethodRule] = &[
     rule("Daemon1", "Reload", Admin(Action::Reload)),
+    rule("Daemon1", "Subscribe", AnyCaller),
     rule("Contracts1", "CreateDraft", AnyCaller),
     rule("Contracts1", "UpdateDraft", Owner),
     rule("Contracts1", "Submit", Owner),
