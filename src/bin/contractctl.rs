@@ -206,14 +206,17 @@ enum MemoriesAction {
 
 #[derive(Debug, Subcommand)]
 enum AuditAction {
-    /// Recompute the hash chain and report the first broken record (admin). With --journal,
-    /// also compare the store with the checkpoints of the chain's head that the daemon writes
-    /// to the journal (MESSAGE_ID=03c0ff71d07840208240a741a4e03ddd): a store rewritten and
-    /// re-chained end to end still verifies on its own, but its records no longer have the
-    /// hashes the journal saw. Exit status 1 when the chain is broken, a checkpoint differs
-    /// from the store's record, a checkpointed record is gone, or no checkpoint vouches for a
-    /// store that holds records; 7 when journalctl cannot be run or fails.
-    #[command(verbatim_doc_comment)]
+    /// Recompute the hash chain and report the first broken record (admin); with --journal,
+    /// also compare it with the checkpoints in the journal.
+    ///
+    /// With --journal the store is also compared with the checkpoints of the chain's head
+    /// that the daemon writes to the journal (MESSAGE_ID=03c0ff71d07840208240a741a4e03ddd): a
+    /// store rewritten and re-chained end to end still verifies on its own, but its records
+    /// no longer have the hashes the journal saw.
+    ///
+    /// Exit status 1 when the chain is broken, a checkpoint differs from the store's record, a
+    /// checkpointed record is gone, or no checkpoint vouches for a store that holds records; 7
+    /// when journalctl cannot be run or fails.
     Verify {
         /// Also compare the store with the daemon's checkpoints in the journal, read with
         /// journalctl (root or the systemd-journal group can read them all). Checkpoints of
