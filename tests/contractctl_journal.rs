@@ -2,7 +2,8 @@
 //! bus, with the journal's side given by a stand-in `journalctl` on PATH that prints the entries
 //! a test chose (the real journald is exercised end to end in tests/e2e_systemd.rs): the store's
 //! records are read over `Audit1.Read` and compared, and each outcome has its message and exit
-//! status.
+//! status. And the daemon without a journal: it says so once and logs its checkpoints, which
+//! verify against its store.
 
 mod common;
 
@@ -189,4 +190,104 @@ fn the_journals_checkpoints_against_the_store_over_the_bus() {
         "{}",
         run.stderr
     );
+}
+
+/// The checkpoints a daemon without a journal logged: (seq, hash, reason), in order.
+fn logged_checkpoints(log: &str) -> Vec<(u64, String, String)> {
+    let after = |line: &str, key: &str| -> Option<String> {
+        let rest = &line[line.find(key)? + key.len()..];
+        Some(
+            rest.trim_start_matches('"')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect(),
+        )
+    };
+    log.lines()
+        .filter(|line| line.contains("audit checkpoint:"))
+        .map(|line| {
+            (
+                after(line, "LC_AUDIT_SEQ=").unwrap().parse().unwrap(),
+                after(line, "LC_AUDIT_HASH=").unwrap(),
+                after(line, "LC_AUDIT_REASON=").unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn without_a_journal_the_daemon_says_so_once_and_logs_checkpoints_that_verify() {
+    if !require_root("without_a_journal_the_daemon_says_so_once_and_logs_checkpoints_that_verify") {
+        return;
+    }
+    let bus = TestBus::start();
+    let root = tempfile::tempdir().unwrap();
+    // Never the journal, whatever the test runner was started by.
+    let mut daemon = DaemonProcess::start_with(
+        &bus,
+        &static_config("AIRGAP", "[audit]\ncheckpoint_every_records = 3\n"),
+        root.path(),
+        &[],
+        &["env", "-u", "JOURNAL_STREAM"],
+    );
+    let owner = users().owner;
+    for domain in ["one", "two", "three"] {
+        ok(
+            contractctl(
+                &bus,
+                owner,
+                &[
+                    "new",
+                    "episodic",
+                    "--domain",
+                    domain,
+                    "--context",
+                    "*",
+                    "--retention",
+                    "permanent",
+                ],
+            ),
+            "new",
+        );
+    }
+    let log = daemon.log();
+    assert_eq!(
+        log.matches("no journal: audit checkpoints go to this log output only")
+            .count(),
+        1,
+        "{log}"
+    );
+    let logged = logged_checkpoints(&log);
+    assert!(
+        logged.iter().any(|(_, _, reason)| reason == "records"),
+        "{log}"
+    );
+    // What the daemon logged is what the store holds.
+    let stand_in = tempfile::tempdir().unwrap();
+    let entries: String = logged
+        .iter()
+        .map(|(seq, hash, _)| entry(*seq, hash))
+        .collect();
+    stand_in_journalctl(stand_in.path(), &entries, None);
+    let run = verify_journal(&bus, stand_in.path(), false);
+    assert_eq!(run.code, 0, "{}{}\n{log}", run.stdout, run.stderr);
+    // A clean stop writes the head it ends with.
+    let records = json(
+        contractctl(&bus, 0, &["--json", "audit", "show", "--limit", "1000"]),
+        "audit show",
+    );
+    let head = records.as_array().unwrap().last().unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    let before = logged_checkpoints(&daemon.log());
+    assert!(daemon.stop().success());
+    let log = daemon.log();
+    let after = logged_checkpoints(&log);
+    if before.last().is_some_and(|(seq, _, _)| *seq == head) {
+        // The head was checkpointed already: the stop adds nothing.
+        assert_eq!(after, before, "{log}");
+    } else {
+        let last = after.last().unwrap();
+        assert_eq!((last.0, last.2.as_str()), (head, "stop"), "{log}");
+    }
 }
