@@ -29,6 +29,45 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// What LOCKDOWN does on the host.
     pub lockdown: LockdownConfig,
+    /// The audit log's checkpoints in the journal.
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A checkpoint of the audit chain's head goes to the journal once this many records were
+    /// written since the last one; 0 turns the count off.
+    pub checkpoint_every_records: u64,
+    /// A checkpoint goes to the journal once this many minutes passed since the last one, when
+    /// records were written since; 0 turns the timer off. At most [`CHECKPOINT_MINUTES_MAX`].
+    pub checkpoint_every_minutes: u64,
+}
+
+/// The longest `[audit] checkpoint_every_minutes`: a day. A longer gap leaves most of a
+/// day's records vouched for by nothing outside the store.
+pub const CHECKPOINT_MINUTES_MAX: u64 = 1440;
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every_records: 1000,
+            checkpoint_every_minutes: 5,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The checkpoint cadence as the checkpointer counts it.
+    pub fn cadence(&self) -> crate::core::checkpoint::Cadence {
+        crate::core::checkpoint::Cadence {
+            every_records: self.checkpoint_every_records,
+            every_millis: i64::try_from(self.checkpoint_every_minutes)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(60_000),
+        }
+    }
 }
 
 /// `[lockdown]`
@@ -509,6 +548,15 @@ fn check(config: Config) -> Result<Config, ConfigError> {
         return Err(ConfigError::Value {
             key: format!("mode.boundary_daemon.{}", problem.key),
             message: problem.message,
+        });
+    }
+    if config.audit.checkpoint_every_minutes > CHECKPOINT_MINUTES_MAX {
+        return Err(ConfigError::Value {
+            key: "audit.checkpoint_every_minutes".into(),
+            message: format!(
+                "{} is more than a day ({CHECKPOINT_MINUTES_MAX}); use at most {CHECKPOINT_MINUTES_MAX}, or 0 to turn the timed checkpoints off",
+                config.audit.checkpoint_every_minutes
+            ),
         });
     }
     if config.sessions.max_per_owner == 0

@@ -46,6 +46,9 @@ fn the_shipped_config_mentions_every_key() {
         "max_owner_writes_per_minute",
         "store_max_bytes",
         "store_min_free_bytes",
+        "[audit]",
+        "checkpoint_every_records",
+        "checkpoint_every_minutes",
     ] {
         assert!(
             text.contains(key),
@@ -224,5 +227,38 @@ fn zero_budgets_and_a_zero_denial_interval_are_refused_naming_the_key() {
     ] {
         let message = refused(&format!("[limits]\n{key} = 0\n"));
         assert!(message.contains(&format!("limits.{key}")), "{message}");
+    }
+}
+
+#[test]
+fn checkpoint_cadence_defaults_zero_turns_off_and_bad_values_are_refused() {
+    let defaults = Config::default().audit.cadence();
+    assert_eq!(
+        (defaults.every_records, defaults.every_millis),
+        (1000, 5 * 60_000)
+    );
+    let off = config::parse_checked(
+        "[audit]\ncheckpoint_every_records = 0\ncheckpoint_every_minutes = 0\n",
+    )
+    .unwrap();
+    assert_eq!(
+        off.audit.cadence(),
+        learning_contracts::core::checkpoint::Cadence::OFF
+    );
+    let day = config::parse_checked("[audit]\ncheckpoint_every_minutes = 1440\n").unwrap();
+    assert_eq!(day.audit.cadence().every_millis, 1440 * 60_000);
+    let message = refused("[audit]\ncheckpoint_every_minutes = 1441\n");
+    assert!(
+        message.contains("audit.checkpoint_every_minutes") && message.contains("at most 1440"),
+        "{message}"
+    );
+    for bad in [
+        "checkpoint_every_records = -1",
+        "checkpoint_every_minutes = 2.5",
+        "checkpoint_every_minutes = \"5m\"",
+        "checkpoint_every_hours = 1",
+    ] {
+        let message = refused(&format!("[audit]\n{bad}\n"));
+        assert!(message.contains("daemon.toml"), "{bad}: {message}");
     }
 }

@@ -2,7 +2,8 @@
 //! target/) boots with systemd-nspawn, installs the Debian package built from this test run's
 //! binaries with dpkg, and runs `tests/e2e/driver.sh` inside, which checks readiness, the
 //! STATUS line, the journal, reload, the watchdog, the bus policy, bus activation, detection,
-//! LOCKDOWN freezing an agent unit through polkit, restarts and removal. The driver's unit exits
+//! LOCKDOWN freezing an agent unit through polkit, restarts, the audit checkpoints in the
+//! journal against a store rewritten offline, and removal. The driver's unit exits
 //! the container with its own status, so the container's exit code is the verdict; every check
 //! prints one line, and the test asserts each of them.
 //!
@@ -20,8 +21,9 @@ use std::time::{Duration, Instant};
 
 /// What the rootfs holds besides minbase; the cache is keyed by it (and the apt sources).
 const SUITE: &str = "bookworm";
-/// procps is there because the package depends on it and dpkg -i fetches nothing.
-const PACKAGES: &str = "systemd,systemd-sysv,dbus,iproute2,polkitd,procps";
+/// procps is there because the package depends on it and dpkg -i fetches nothing; python3
+/// rewrites the audit log offline as an attacker would (tests/e2e/rewrite_audit.py).
+const PACKAGES: &str = "systemd,systemd-sysv,dbus,iproute2,polkitd,procps,python3";
 
 /// Every check the driver runs, in order: the test fails unless each reported "ok".
 const CHECKS: &[&str] = &[
@@ -38,6 +40,7 @@ const CHECKS: &[&str] = &[
     "LOCKDOWN freezes the agent unit and its release thaws it",
     "the watchdog restarts a hung daemon",
     "a restart keeps every contract and the audit chain verifies",
+    "the journal's audit checkpoints match the store and catch a rewritten store",
     "dpkg -r and dpkg -P remove the package cleanly",
 ];
 

@@ -8,7 +8,8 @@
 //! the lanes are served in turn, one job each. A uid that pipelines hundreds of mutations
 //! delays another uid's job by at most one of its own.
 
-use crate::core::{Event, Uid};
+use crate::app::checkpoint::Checkpoints;
+use crate::core::{Event, Monotonic, Uid};
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::AuditHead;
 use parking_lot::{Condvar, Mutex};
@@ -167,10 +168,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread with `ledger`; announcements go to `announcements`.
+    /// Starts the writer thread with `ledger`; announcements go to `announcements`, and every
+    /// job that moves the audit log's head is shown to `checkpoints`.
     pub fn spawn(
         mut ledger: Ledger,
         announcements: mpsc::UnboundedSender<Announcement>,
+        checkpoints: Checkpoints,
     ) -> std::io::Result<(Writer, WriterThread)> {
         let queue = Arc::new(Queue {
             lanes: Mutex::new(Lanes::default()),
@@ -187,6 +190,7 @@ impl Writer {
                     let current = ledger.store().head();
                     if *published.lock() != *current {
                         *published.lock() = current.clone();
+                        checkpoints.observe(current, Monotonic::now());
                     }
                 }
                 ledger

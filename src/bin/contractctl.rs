@@ -24,9 +24,10 @@ use zbus::{OwnedVariant, Variant};
 /// only on a terminal, never with NO_COLOR set.
 ///
 /// Exit status: 0 done (for check: allowed); 1 the daemon refused (wrong state, not
-/// revocable, you declined); 2 bad arguments; 3 access denied; 4 no such contract that you
-/// can see; 5 invalid input (bad key, value or date, or a contract that cannot be accepted);
-/// 6 the daemon cannot be reached; 10 check answered "denied".
+/// revocable, you declined), or audit verify found the log broken or not what the journal saw;
+/// 2 bad arguments; 3 access denied; 4 no such contract that you can see; 5 invalid input (bad
+/// key, value or date, or a contract that cannot be accepted); 6 the daemon cannot be reached;
+/// 7 the journal cannot be read (audit verify --journal); 10 check answered "denied".
 #[derive(Debug, Parser)]
 #[command(name = "contractctl", version, verbatim_doc_comment)]
 struct Cli {
@@ -205,12 +206,32 @@ enum MemoriesAction {
 
 #[derive(Debug, Subcommand)]
 enum AuditAction {
-    /// Recompute the hash chain and report the first broken record (admin). With --file,
-    /// verify an archive written by `audit archive` instead, offline: no daemon is asked.
+    /// Recompute the hash chain and report the first broken record (admin); with --journal,
+    /// also compare it with the checkpoints in the journal; with --file, verify an archive
+    /// written by `audit archive` instead, offline: no daemon is asked.
+    ///
+    /// With --journal the store is also compared with the checkpoints of the chain's head
+    /// that the daemon writes to the journal (MESSAGE_ID=03c0ff71d07840208240a741a4e03ddd): a
+    /// store rewritten and re-chained end to end still verifies on its own, but its records
+    /// no longer have the hashes the journal saw.
+    ///
+    /// Exit status 1 when the chain is broken, a checkpoint differs from the store's record, a
+    /// checkpointed record is gone, or no checkpoint vouches for a store that holds records; 7
+    /// when journalctl cannot be run or fails.
     Verify {
-        /// An archive file to verify on its own.
-        #[arg(long, value_name = "FILE")]
+        /// An archive file to verify on its own, without the daemon.
+        #[arg(long, value_name = "FILE", conflicts_with = "journal")]
         file: Option<std::path::PathBuf>,
+        /// Also compare the store with the daemon's checkpoints in the journal, read with
+        /// journalctl (root or the systemd-journal group can read them all). Checkpoints of
+        /// records archived out of the store are reported as such, not as errors; records
+        /// newer than the latest checkpoint are not vouched for by the journal yet.
+        #[arg(long)]
+        journal: bool,
+        /// The daemon's systemd unit: only its entries are read (with --user, its user unit
+        /// in your user journal).
+        #[arg(long, value_name = "UNIT", requires = "journal", default_value = learning_contracts::cli::journal::DEFAULT_UNIT)]
+        unit: String,
     },
     /// Move older records out of the store into FILE (admin). The records are read, written
     /// to FILE (a new file, mode 0600, flushed to disk) and verified there before the daemon
@@ -485,7 +506,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             return Ok(EXIT_OK);
         }
         Command::Audit {
-            action: AuditAction::Verify { file: Some(file) },
+            action: AuditAction::Verify {
+                file: Some(file), ..
+            },
         } => return verify_archive_file(file, cli.json),
         _ => {}
     }
@@ -899,7 +922,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Watch => watch::run(&client, json).await?,
         Command::Completions { .. } | Command::Man => unreachable!("answered before connecting"),
         Command::Audit { action } => match action {
-            AuditAction::Verify { file: Some(_) } => unreachable!("answered before connecting"),
+            AuditAction::Verify { file: Some(_), .. } => unreachable!("answered before connecting"),
             AuditAction::Archive { before, file } => {
                 use learning_contracts::cli::archive::{self, Archived, Before};
                 let before = Before::parse(&before)?;
@@ -927,17 +950,33 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                     ),
                 }
             }
-            AuditAction::Verify { file: None } => {
+            AuditAction::Verify {
+                file: None,
+                journal,
+                unit,
+            } => {
                 let (ok, records, first_bad, message): (bool, u64, u64, String) =
                     client.call("Audit1", "Verify", &()).await?;
-                if json {
-                    print_json(
-                        &serde_json::json!({"ok": ok, "records": records, "first_bad": first_bad, "message": message}),
-                    );
-                } else {
+                let mut answer = serde_json::json!({"ok": ok, "records": records, "first_bad": first_bad, "message": message});
+                if !json {
                     println!("{} {message}", if ok { "OK:" } else { "BROKEN:" });
                 }
-                if !ok {
+                let journal_ok = if journal {
+                    let query = learning_contracts::cli::journal::JournalQuery {
+                        unit,
+                        user: matches!(bus, Bus::Session),
+                    };
+                    let (found, report) = verify_journal(&client, query, json).await?;
+                    answer["ok"] = serde_json::Value::from(ok && found);
+                    answer["journal"] = report;
+                    found
+                } else {
+                    true
+                };
+                if json {
+                    print_json(&answer);
+                }
+                if !ok || !journal_ok {
                     return Ok(learning_contracts::cli::client::EXIT_REFUSED);
                 }
             }
@@ -976,6 +1015,62 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         },
     }
     Ok(EXIT_OK)
+}
+
+/// The most findings listed in text; --json lists them all.
+const FINDINGS_SHOWN: usize = 20;
+
+/// Compares the journal's checkpoints with the store, prints the outcome (unless `json`), and
+/// returns whether the journal vouches for the store, with the JSON report.
+async fn verify_journal(
+    client: &Client,
+    query: learning_contracts::cli::journal::JournalQuery,
+    json: bool,
+) -> Result<(bool, serde_json::Value), CliError> {
+    use learning_contracts::cli::journal;
+    // The journal first, then the store: a checkpoint written meanwhile is then within the
+    // store's head.
+    let read = tokio::task::spawn_blocking(move || journal::read_checkpoints(&query))
+        .await
+        .map_err(|err| CliError::Journal(err.to_string()))??;
+    if !read.warnings.is_empty() {
+        eprintln!("journalctl: {}", read.warnings);
+    }
+    let view = journal::store_view(client, &read.checkpoints).await?;
+    let comparison = learning_contracts::core::checkpoint::compare(&read.checkpoints, &view);
+    let ok = comparison.ok && read.unreadable.is_empty();
+    if !json {
+        println!(
+            "{} {}",
+            if comparison.ok { "OK:" } else { "BROKEN:" },
+            comparison.message
+        );
+        let listed: Vec<String> = comparison
+            .findings
+            .iter()
+            .map(|finding| finding.message())
+            .chain(read.unreadable.iter().cloned())
+            .collect();
+        // A single problem is the summary already.
+        if listed.len() > 1 || !read.unreadable.is_empty() {
+            for line in listed.iter().take(FINDINGS_SHOWN) {
+                println!("  {line}");
+            }
+            if listed.len() > FINDINGS_SHOWN {
+                println!(
+                    "  … and {} more (--json lists them all)",
+                    listed.len() - FINDINGS_SHOWN
+                );
+            }
+        }
+        if comparison.ok && !read.unreadable.is_empty() {
+            println!("BROKEN: the journal holds checkpoint entries that cannot be read");
+        }
+    }
+    let mut report = serde_json::to_value(&comparison).unwrap_or_default();
+    report["ok"] = serde_json::Value::from(ok);
+    report["unreadable"] = serde_json::Value::from(read.unreadable);
+    Ok((ok, report))
 }
 
 fn audit_header() -> String {

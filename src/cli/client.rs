@@ -24,6 +24,8 @@ pub const EXIT_NOT_FOUND: u8 = 4;
 pub const EXIT_INVALID: u8 = 5;
 /// Exit status: the daemon could not be reached.
 pub const EXIT_UNREACHABLE: u8 = 6;
+/// Exit status: the journal could not be read (`audit verify --journal`).
+pub const EXIT_JOURNAL: u8 = 7;
 /// Exit status: a `check` whose answer was "denied".
 pub const EXIT_CHECK_DENIED: u8 = 10;
 
@@ -49,6 +51,9 @@ pub enum CliError {
     /// Input this tool refuses before asking the daemon.
     #[error("{0}")]
     Input(String),
+    /// The journal could not be read, so nothing is known of the checkpoints in it.
+    #[error("cannot read the journal: {0}")]
+    Journal(String),
 }
 
 impl CliError {
@@ -58,6 +63,7 @@ impl CliError {
             Self::Unreachable(_) => EXIT_UNREACHABLE,
             Self::Declined(_) => EXIT_REFUSED,
             Self::Input(_) => EXIT_INVALID,
+            Self::Journal(_) => EXIT_JOURNAL,
             Self::Daemon { name, .. } => match name.as_str() {
                 "org.freedesktop.DBus.Error.AccessDenied"
                 | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" => EXIT_DENIED,
@@ -86,6 +92,9 @@ impl CliError {
                 }
                 _ => None,
             },
+            Self::Journal(_) => Some(
+                "Reading the system journal needs root or the systemd-journal group (sudo contractctl audit verify --journal).",
+            ),
             _ => None,
         }
     }

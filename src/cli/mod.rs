@@ -1,8 +1,9 @@
-//! contractctl's parts: the bus client, following the daemon's signals, the live view, and the
-//! rendering of answers for people and scripts.
+//! contractctl's parts: the bus client, following the daemon's signals, the audit checkpoints
+//! in the journal, the live view, and the rendering of answers for people and scripts.
 
 pub mod archive;
 pub mod client;
 pub mod follow;
+pub mod journal;
 pub mod output;
 pub mod watch;

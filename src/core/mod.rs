@@ -6,6 +6,7 @@ pub mod access;
 pub mod budget;
 pub mod change;
 pub mod check;
+pub mod checkpoint;
 pub mod contract;
 pub mod denials;
 pub mod error;

@@ -10,6 +10,15 @@ pub use crate::app::journal::{
     MESSAGE_STARTED, MESSAGE_STORE_RECOVERED,
 };
 
+/// Whether log entries go to the journal (set once by [`init`]).
+static TO_JOURNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`init`] sent logging to the journal; when not, the audit checkpoints are kept
+/// nowhere outside the store but the log output.
+pub fn to_journal() -> bool {
+    TO_JOURNAL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Sets up logging at `default_level` (overridden by RUST_LOG).
 pub fn init(default_level: &str) {
     // Crates that log through `log` reach tracing through one bridge. The netlink crates warn
@@ -20,13 +29,20 @@ pub fn init(default_level: &str) {
         .ignore_crate("netlink_packet_core")
         .ignore_crate("netlink_proto")
         .init();
+    // The audit checkpoints are let through whatever the level: they are not chatter but the
+    // journal's copy of the audit chain's head.
+    let always = format!("{}=info", crate::app::checkpoint::CHECKPOINT_TARGET);
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = match always.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if std::env::var_os("JOURNAL_STREAM").is_some()
         && let Ok(journald) = tracing_journald::layer()
     {
-        tracing::subscriber::set_global_default(
+        let installed = tracing::subscriber::set_global_default(
             // No field prefix: MESSAGE_ID must be the journal's own field for
             // `journalctl MESSAGE_ID=…` to find it (the layer's default would write F_MESSAGE_ID).
             registry.with(
@@ -34,7 +50,9 @@ pub fn init(default_level: &str) {
                     .with_syslog_identifier("learning-contractsd".into())
                     .with_field_prefix(None),
             ),
-        )
+        );
+        TO_JOURNAL.store(installed.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        installed
     } else {
         tracing::subscriber::set_global_default(
             registry.with(

@@ -8,6 +8,7 @@ pub mod notify;
 pub mod supervisor;
 pub mod wall_alarm;
 
+use crate::app::checkpoint::Checkpoints;
 use crate::app::writer::{Announcement, Writer};
 use crate::bus::authorize::{Authorizer, PolkitAuthorizer, UnixAuthorizer};
 use crate::bus::{self, BUS_NAME, Daemon, OBJECT_PATH};
@@ -128,7 +129,16 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     );
     let registry = ledger.shared_registry();
     let (announce_tx, announce_rx) = mpsc::unbounded_channel();
-    let (writer, writer_thread) = Writer::spawn(ledger, announce_tx.clone())?;
+    // The audit chain's head goes to the journal now (the store's state as found, recovery
+    // included), then as the cadence says, and at a clean stop.
+    let checkpoints = Checkpoints::new(loaded.config.audit.cadence(), Monotonic::now());
+    if !logging::to_journal() {
+        tracing::warn!(
+            "no journal: audit checkpoints go to this log output only, so they are not kept outside the store where `contractctl audit verify --journal` could find them"
+        );
+    }
+    checkpoints.start(ledger.store().head(), Monotonic::now());
+    let (writer, writer_thread) = Writer::spawn(ledger, announce_tx.clone(), checkpoints.clone())?;
 
     // polkit is another service: it is asked over the lookup connection, never the serving one.
     let authorizer = choose_authorizer(&lookups, &loaded, &options.bus).await;
@@ -225,6 +235,10 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     tasks.spawn("keep_time", keep_time(Arc::clone(&daemon)));
     tasks.spawn("flush_denials", flush_denials(Arc::clone(&daemon)));
     tasks.spawn("recover_store", recover_store(Arc::clone(&daemon)));
+    tasks.spawn(
+        "audit checkpoints",
+        keep_checkpoints(writer.clone(), checkpoints.clone()),
+    );
 
     // The name is asked for once the first reading is judged, so a caller that finds the name
     // is answered in the host's mode rather than in UNKNOWN (a source that gives no reading at
@@ -273,12 +287,12 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
-                if let Err(err) = reload(&daemon, &options).await {
+                if let Err(err) = reload(&daemon, &options, &checkpoints).await {
                     tracing::error!(MESSAGE_ID = logging::MESSAGE_RELOAD, error = %err, "reload refused; the old configuration stays in force");
                 }
             }
             Some(reply) = reload_rx.recv() => {
-                let outcome = reload(&daemon, &options).await;
+                let outcome = reload(&daemon, &options, &checkpoints).await;
                 if let Err(err) = &outcome {
                     tracing::error!(MESSAGE_ID = logging::MESSAGE_RELOAD, error = %err, "reload refused; the old configuration stays in force");
                 }
@@ -300,7 +314,9 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     daemon.flush_denials(true);
     let _ = connection.release_name(BUS_NAME).await;
     // Everything queued before the stop still commits; then the store closes.
-    let _ = tokio::task::spawn_blocking(move || writer_thread.finish()).await;
+    if let Ok(Some(ledger)) = tokio::task::spawn_blocking(move || writer_thread.finish()).await {
+        checkpoints.stop(ledger.store().head(), Monotonic::now());
+    }
     drop(writer);
     drop(daemon);
     drop(announce_tx);
@@ -474,7 +490,11 @@ async fn choose_authorizer(
     }
 }
 
-async fn reload(daemon: &Daemon, options: &Options) -> Result<(), String> {
+async fn reload(
+    daemon: &Daemon,
+    options: &Options,
+    checkpoints: &Checkpoints,
+) -> Result<(), String> {
     notify::reloading();
     let path = options.config.clone();
     let outcome = tokio::task::spawn_blocking(move || config::load(&path))
@@ -486,6 +506,7 @@ async fn reload(daemon: &Daemon, options: &Options) -> Result<(), String> {
             let changed_source = loaded.config.mode != daemon.config().config.mode;
             *daemon.config.write() = Arc::new(loaded);
             daemon.apply_limits();
+            checkpoints.set_cadence(daemon.config().config.audit.cadence());
             if changed_source {
                 tracing::warn!(
                     "mode settings changed; the new source settings apply at the next restart, the settle time now"
@@ -716,6 +737,25 @@ async fn keep_time(daemon: Arc<Daemon>) {
             _ = alarm_fired => {}
             _ = daemon.changed.notified() => {}
         }
+    }
+}
+
+/// The longest the checkpoint timer sleeps, so that a reload's new interval applies soon.
+const CHECKPOINT_LOOK_MAX: Duration = Duration::from_secs(60);
+
+/// Writes a checkpoint of the audit head when the interval ends and records were written but
+/// no commit since has looked (the writer thread looks after every job that moved the head).
+async fn keep_checkpoints(writer: Writer, checkpoints: Checkpoints) {
+    loop {
+        let now = Monotonic::now();
+        checkpoints.observe(&writer.head(), now);
+        let wait = checkpoints
+            .next_look_in(now)
+            .map_or(CHECKPOINT_LOOK_MAX, |millis| {
+                Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+            })
+            .clamp(Duration::from_millis(1), CHECKPOINT_LOOK_MAX);
+        tokio::time::sleep(wait).await;
     }
 }
 

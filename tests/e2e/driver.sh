@@ -18,6 +18,9 @@ MSG_STARTED=6f3c1a0e2b7d4f55a1c9e8d7b6a50001
 MSG_MODE=6f3c1a0e2b7d4f55a1c9e8d7b6a50002
 MSG_CONTRACT=6f3c1a0e2b7d4f55a1c9e8d7b6a50003
 MSG_RELOAD=6f3c1a0e2b7d4f55a1c9e8d7b6a50005
+# The audit checkpoints' MESSAGE_ID (src/core/checkpoint.rs).
+MSG_CHECKPOINT=03c0ff71d07840208240a741a4e03ddd
+STORE=/var/lib/learning-contracts/contracts.db
 
 say() { echo "e2e: $*"; }
 
@@ -263,6 +266,46 @@ check_restart_keeps_contracts() {
     contractctl audit verify >/tmp/verify.log 2>&1 || why "contractctl audit verify failed: $(cat /tmp/verify.log)" || return
 }
 
+checkpoints_json() { journalctl --no-pager -o json MESSAGE_ID=$MSG_CHECKPOINT _SYSTEMD_UNIT=$UNIT; }
+
+check_audit_checkpoints() {
+    checkpoints_json | grep -q '"LC_AUDIT_REASON":"start"' || why "no start checkpoint in the journal" || return
+    # More records than the e2e configuration's checkpoint_every_records (5).
+    local i
+    for i in 1 2 3 4 5 6; do
+        contractctl new episodic --domain "checkpoint$i" --context '*' --retention permanent >/dev/null ||
+            why "root could not draft a contract" || return
+    done
+    checkpoints_json | grep -q '"LC_AUDIT_REASON":"records"' || why "no checkpoint after five records: $(journal_of MESSAGE_ID=$MSG_CHECKPOINT)" || return
+    contractctl audit verify --journal >/tmp/verify.log 2>&1 ||
+        why "verify --journal failed on an untouched store: $(cat /tmp/verify.log)" || return
+    grep -q 'checkpoints\? from the journal match\(es\)\? the store, latest at record' /tmp/verify.log ||
+        why "verify --journal did not say the checkpoints match: $(cat /tmp/verify.log)" || return
+    # The latest checkpoint by count names a record; the store is rewritten from that record on
+    # and re-chained, so the chain verifies on its own and only the journal can tell.
+    local seq status
+    seq=$(checkpoints_json | grep '"LC_AUDIT_REASON":"records"' | sed -n 's/.*"LC_AUDIT_SEQ":"\([0-9]*\)".*/\1/p' | tail -n 1)
+    [ -n "$seq" ] || why "no LC_AUDIT_SEQ in the checkpoints: $(checkpoints_json | tail -n 1)" || return
+    systemctl stop $UNIT
+    # The head the store ends with at the clean stop is the journal's latest checkpoint.
+    local head last
+    head=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT seq FROM audit_head").fetchone()[0])' $STORE)
+    last=$(checkpoints_json | tail -n 1 | sed -n 's/.*"LC_AUDIT_SEQ":"\([0-9]*\)".*/\1/p')
+    [ -n "$head" ] && [ "$head" = "$last" ] || why "the store ends at record $head but the latest checkpoint is of record $last" || return
+    python3 /e2e/rewrite_audit.py $STORE "$seq" >/tmp/rewrite.log 2>&1 || why "the rewrite failed: $(cat /tmp/rewrite.log)" || return
+    chown learning-contracts:learning-contracts /var/lib/learning-contracts/*
+    systemctl start $UNIT || why "the daemon did not start on the rewritten store" || return
+    contractctl audit verify >/tmp/verify.log 2>&1 ||
+        why "the rewritten chain does not verify on its own (the rewrite is not what an attacker would do): $(cat /tmp/verify.log)" || return
+    contractctl audit verify --journal >/tmp/verify.log 2>&1
+    status=$?
+    [ $status -eq 1 ] || why "verify --journal on a rewritten store exited $status, not 1: $(cat /tmp/verify.log)" || return
+    grep -q "the store's record $seq differs from the journal's checkpoint: the store was rewritten" /tmp/verify.log ||
+        why "verify --journal did not name record $seq: $(cat /tmp/verify.log)" || return
+    contractctl --json audit verify --journal | grep -q '"verdict": *"rewritten"' ||
+        why "--json does not report the rewritten record" || return
+}
+
 check_remove() {
     rm -rf /etc/learning-contracts/daemon.toml.d
     dpkg -r learning-contractsd >/tmp/dpkg.log 2>&1 || why "dpkg -r failed: $(cat /tmp/dpkg.log)" || return
@@ -295,5 +338,6 @@ check "links and default routes in the container change the mode" check_network_
 check "LOCKDOWN freezes the agent unit and its release thaws it" check_lockdown_freezes
 check "the watchdog restarts a hung daemon" check_watchdog
 check "a restart keeps every contract and the audit chain verifies" check_restart_keeps_contracts
+check "the journal's audit checkpoints match the store and catch a rewritten store" check_audit_checkpoints
 check "dpkg -r and dpkg -P remove the package cleanly" check_remove
 say "all checks passed"
