@@ -457,7 +457,7 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
 
 /// `audit verify --file`: an archive verified on its own, without the daemon.
 fn verify_archive_file(file: &std::path::Path, json: bool) -> Result<u8, CliError> {
-    let (header, verification) = learning_contracts::store::archive::verify_archive(file)
+    let (header, verification) = learning_contracts::cli::archive_file::verify_archive(file)
         .map_err(|err| CliError::Input(err.to_string()))?;
     if json {
         print_json(&serde_json::json!({

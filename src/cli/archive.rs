@@ -3,11 +3,11 @@
 //! drop anything, and the daemon drops records only when the file's last record has the hash
 //! its own record has, so no step can lose a record.
 
+use super::archive_file::{ArchiveHeader, verify_archive, write_archive};
 use super::client::{CliError, Client};
 use super::output::{Dict, text};
 use crate::core::Timestamp;
-use crate::store::archive::{ArchiveHeader, verify_archive, write_archive};
-use crate::store::audit::AuditRecord;
+use crate::core::chain::AuditRecord;
 use std::path::Path;
 
 /// Which records to archive: those before a sequence number, or before a day (UTC).

@@ -2,6 +2,7 @@
 //! in the journal, the live view, and the rendering of answers for people and scripts.
 
 pub mod archive;
+pub mod archive_file;
 pub mod client;
 pub mod follow;
 pub mod journal;

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod budget;
+pub mod chain;
 pub mod change;
 pub mod check;
 pub mod checkpoint;

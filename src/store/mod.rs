@@ -2,18 +2,16 @@
 //! migrations by `user_version`, and the hash-chained audit log. A [`Change`] commits in one
 //! transaction; when [`Store::commit`] returns `Ok`, the change is on disk.
 
-pub mod archive;
-pub mod audit;
 mod load;
 pub mod reader;
 pub mod room;
 pub mod schema;
 
+use crate::core::chain::{self, AuditRecord, AuditVerification, GENESIS_HASH};
 use crate::core::{
     AuditEvent, Change, Contract, HostState, MemoryRecord, Name, Timestamp,
     memory::{MemoryStatus, ShredKey},
 };
-use audit::{AuditRecord, AuditVerification, GENESIS_HASH};
 pub use reader::AuditReader;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
@@ -538,7 +536,7 @@ impl Store {
     }
 
     /// Where the records in the store continue the chain (nothing archived: the genesis).
-    pub fn audit_anchor(&self) -> Result<audit::ChainAnchor, StoreError> {
+    pub fn audit_anchor(&self) -> Result<chain::ChainAnchor, StoreError> {
         reader::read_anchor(&self.conn)
     }
 

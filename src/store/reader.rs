@@ -2,8 +2,8 @@
 //! `Audit1.Verify`). In WAL mode a reader sees the last committed state and never blocks the
 //! writer, so walking a long chain holds up no mutation.
 
-use super::audit::{AuditRecord, AuditVerification, ChainAnchor, verify_chain};
 use super::{AuditHead, StoreError, audit_row, corrupt_or};
+use crate::core::chain::{AuditRecord, AuditVerification, ChainAnchor, verify_chain};
 use crate::core::memory::{PURGED_SOURCE, ShredKey, sealed_parts};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
-//! The hash-chained audit log (SEMANTICS.md section 13): each record's SHA-256 covers every
-//! field and the previous record's hash, so an edit, a deletion or a reordering breaks the
-//! chain at a sequence number the verifier reports.
+//! The rules of the hash-chained audit log (SEMANTICS.md section 13): each record's SHA-256
+//! covers every field and the previous record's hash, so an edit, a deletion or a reordering
+//! breaks the chain at a sequence number the verifier reports. Pure, so the store, the daemon
+//! and contractctl (which verifies archives offline) share one verifier.
 
 use crate::core::Timestamp;
 use serde::Serialize;
