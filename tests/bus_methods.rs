@@ -54,7 +54,10 @@ async fn daemon1_version_features_and_reload() {
             "boundary",
             "memories",
             "sessions",
-            "audit"
+            "audit",
+            "subscribe",
+            "owner-memory-ids",
+            "audit-archive"
         ])
     );
 

@@ -21,6 +21,12 @@ pub const FEATURES: &[&str] = &[
     "memories",
     "sessions",
     "audit",
+    // Private signals are sent only to listening connections: Daemon1.Subscribe.
+    "subscribe",
+    // Memory ids belong to their owner: Memories1.GetForOwner.
+    "owner-memory-ids",
+    // Audit1.Archive and the anchor it leaves.
+    "audit-archive",
 ];
 
 /// The daemon: its version, what it supports, and reloading its configuration.
