@@ -29,6 +29,26 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// What LOCKDOWN does on the host.
     pub lockdown: LockdownConfig,
+    /// The audit log's sealing.
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The length of a sealing epoch, in seconds (10 s to one week). It applies to the next
+    /// setup (`contractctl audit setup-keys`): an era keeps the interval it began with, which
+    /// is part of its verification key.
+    pub seal_interval_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            seal_interval_seconds: crate::store::seal::DEFAULT_INTERVAL_SECS,
+        }
+    }
 }
 
 /// `[lockdown]`
@@ -509,6 +529,16 @@ fn check(config: Config) -> Result<Config, ConfigError> {
         return Err(ConfigError::Value {
             key: format!("mode.boundary_daemon.{}", problem.key),
             message: problem.message,
+        });
+    }
+    if !crate::store::seal::INTERVAL_RANGE.contains(&config.audit.seal_interval_seconds) {
+        return Err(ConfigError::Value {
+            key: "audit.seal_interval_seconds".into(),
+            message: format!(
+                "must be between {} and {} seconds (one week)",
+                crate::store::seal::INTERVAL_RANGE.start(),
+                crate::store::seal::INTERVAL_RANGE.end()
+            ),
         });
     }
     if config.sessions.max_per_owner == 0

@@ -7,6 +7,8 @@ mod load;
 pub mod reader;
 pub mod room;
 pub mod schema;
+pub mod seal;
+pub mod sealing;
 
 use crate::core::{
     AuditEvent, Change, Contract, HostState, MemoryRecord, Name, Timestamp,
@@ -65,6 +67,9 @@ pub enum StoreError {
     /// A stored record does not decode.
     #[error("a stored record does not decode: {0}")]
     Decode(String),
+    /// Sealing was refused (set up already without force, a bad key).
+    #[error(transparent)]
+    Sealing(#[from] seal::SealError),
 }
 
 /// What the store holds, loaded at startup.
@@ -194,6 +199,9 @@ impl Store {
             )));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Deleted and overwritten content is zeroed in the file, not left in free space: an
+        // evolved sealing key must not leave the one before it behind (store/sealing.rs).
+        conn.pragma_update(None, "secure_delete", "ON")?;
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
         conn.pragma_update(
             None,
@@ -431,6 +439,16 @@ impl Store {
     /// connection; the daemon verifies on an [`AuditReader`] instead).
     pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
         reader::verify_in(&self.conn)
+    }
+
+    /// Verifies the chain and its seals, with the admin's key when given
+    /// ([`AuditReader::verify_sealed`]).
+    pub fn verify_sealed(
+        &self,
+        key: Option<&seal::VerificationKey>,
+        now: Timestamp,
+    ) -> Result<seal::SealedVerification, StoreError> {
+        reader::verify_sealed_in(&self.conn, seal::ChainAnchor::genesis(), key, now)
     }
 }
 
