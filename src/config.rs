@@ -46,7 +46,7 @@ pub struct AuditConfig {
 impl Default for AuditConfig {
     fn default() -> Self {
         Self {
-            seal_interval_seconds: crate::store::seal::DEFAULT_INTERVAL_SECS,
+            seal_interval_seconds: crate::core::time::SEAL_INTERVAL_DEFAULT_SECS,
         }
     }
 }
@@ -531,13 +531,13 @@ fn check(config: Config) -> Result<Config, ConfigError> {
             message: problem.message,
         });
     }
-    if !crate::store::seal::INTERVAL_RANGE.contains(&config.audit.seal_interval_seconds) {
+    if !crate::core::time::SEAL_INTERVAL_RANGE.contains(&config.audit.seal_interval_seconds) {
         return Err(ConfigError::Value {
             key: "audit.seal_interval_seconds".into(),
             message: format!(
                 "must be between {} and {} seconds (one week)",
-                crate::store::seal::INTERVAL_RANGE.start(),
-                crate::store::seal::INTERVAL_RANGE.end()
+                crate::core::time::SEAL_INTERVAL_RANGE.start(),
+                crate::core::time::SEAL_INTERVAL_RANGE.end()
             ),
         });
     }

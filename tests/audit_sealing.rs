@@ -2,7 +2,11 @@
 //! docs/DECISIONS.md "Sealing the audit chain"): the attacks that broke journald's sealing in
 //! 2023, each made by editing the store file as an attacker who holds the current sealing key
 //! would; a bit-flip sweep over a sealed segment; wall-clock steps backward and forward with
-//! the time passed in; and a store made before sealing.
+//! the time passed in; a store made before sealing; and, on a private bus with the real daemon,
+//! setup by an admin only (`Audit1.SetupSealing`, `contractctl audit setup-keys`), the stop
+//! seal, and a sealing key taken from a systemd credential.
+
+mod common;
 
 use learning_contracts::core::{AuditEvent, Caller, Timestamp};
 use learning_contracts::store::audit::AuditRecord;
@@ -939,4 +943,282 @@ fn a_sample_of_bit_flips_in_a_sealed_segment_each_fails_verification() {
 #[ignore = "the full sweep; CI runs the sample, run this on demand with --ignored"]
 fn every_bit_flip_in_a_sealed_segment_fails_verification() {
     sweep(1);
+}
+
+// ---- The daemon on a bus ----
+
+use common::bus::{
+    DaemonProcess, TestBus, call_daemon, connect_as, error_message, outcome, require_root,
+    static_config,
+};
+use std::collections::HashMap;
+use zbus::OwnedVariant;
+
+fn sealing_config() -> String {
+    static_config("AIRGAP", "[audit]\nseal_interval_seconds = 600\n")
+}
+
+async fn setup_sealing(conn: &zbus::Connection, force: bool) -> zbus::Result<String> {
+    let mut options: HashMap<String, OwnedVariant> = HashMap::new();
+    if force {
+        options.insert("force".into(), common::bus::variant(true));
+    }
+    call_daemon(conn, "Audit1", "SetupSealing", &(options,)).await
+}
+
+fn seal_kinds(path: &Path) -> Vec<(u64, String)> {
+    let conn = Connection::open(path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT era, kind FROM audit_seals ORDER BY era, epoch")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get::<_, i64>(0)? as u64, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_over_the_bus_is_for_admins_refuses_a_second_setup_and_a_stop_is_sealed() {
+    if !require_root("setup_over_the_bus_is_for_admins_refuses_a_second_setup_and_a_stop_is_sealed")
+    {
+        return;
+    }
+    let bus = TestBus::start();
+    let mut daemon = DaemonProcess::start(&bus, &sealing_config());
+    let store = daemon.state_dir.join("contracts.db");
+    let stranger = connect_as(&bus, 1000, &[1000]).await;
+    let refused = setup_sealing(&stranger, false).await;
+    assert_eq!(
+        outcome(&refused),
+        "org.freedesktop.DBus.Error.AccessDenied",
+        "{}",
+        error_message(&refused)
+    );
+    let root = connect_as(&bus, 0, &[0]).await;
+    let bad_option: zbus::Result<String> = call_daemon(
+        &root,
+        "Audit1",
+        "SetupSealing",
+        &(HashMap::from([(
+            "forse".to_string(),
+            common::bus::variant(true),
+        )]),),
+    )
+    .await;
+    assert_eq!(
+        outcome(&bad_option),
+        "org.freedesktop.DBus.Error.InvalidArgs"
+    );
+    let first: VerificationKey = setup_sealing(&root, false).await.unwrap().parse().unwrap();
+    assert_eq!(
+        first.clock.interval_secs, 600,
+        "[audit] seal_interval_seconds"
+    );
+    let again = setup_sealing(&root, false).await;
+    assert_eq!(outcome(&again), "org.learningcontracts.Error.AlreadyExists");
+    assert!(
+        error_message(&again).contains("force"),
+        "{}",
+        error_message(&again)
+    );
+    let second: VerificationKey = setup_sealing(&root, true).await.unwrap().parse().unwrap();
+    assert_ne!(first.key_id(), second.key_id());
+    // The daemon keeps neither seed.
+    let state: Vec<u8> = Connection::open(&store)
+        .unwrap()
+        .query_row("SELECT key FROM audit_sealing", [], |row| row.get(0))
+        .unwrap();
+    assert_ne!(state, first.seed.as_bytes());
+    assert_ne!(state, second.seed.as_bytes());
+    // Verified live, read-only, beside the running daemon.
+    let live = verify(&store, Some(&second), Timestamp::now());
+    assert!(live.ok && live.era == 2, "{live:#?}");
+    assert!(daemon.stop().success(), "{}", daemon.log());
+    assert_eq!(
+        seal_kinds(&store),
+        [
+            (1, "open".into()),
+            (1, "stop".into()),
+            (2, "open".into()),
+            (2, "stop".into())
+        ],
+        "the forced setup closed era 1, the clean stop sealed era 2"
+    );
+    let stopped = verify(&store, Some(&second), Timestamp::now());
+    assert!(stopped.ok, "{stopped:#?}");
+    assert_eq!(stopped.unsealed_from, 0, "the stop sealed everything");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contractctl_sets_up_keys_for_root_only_and_verifies_the_store_with_the_key() {
+    if !require_root("contractctl_sets_up_keys_for_root_only_and_verifies_the_store_with_the_key") {
+        return;
+    }
+    use common::cli::contractctl;
+    let bus = TestBus::start();
+    let mut daemon = DaemonProcess::start(&bus, &sealing_config());
+    let store = daemon.state_dir.join("contracts.db");
+    let store_arg = store.to_str().unwrap();
+    let denied = contractctl(&bus, 1000, &["audit", "setup-keys"]);
+    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
+    // Before setup: unsealed, fine without a key.
+    let unsealed = contractctl(&bus, 0, &["audit", "verify", "--store", store_arg]);
+    assert_eq!(unsealed.code, 0, "{}{}", unsealed.stdout, unsealed.stderr);
+    assert!(unsealed.stdout.contains("unsealed"), "{}", unsealed.stdout);
+    let shown = contractctl(&bus, 0, &["audit", "setup-keys"]);
+    assert_eq!(shown.code, 0, "{}{}", shown.stdout, shown.stderr);
+    let key = shown
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|line| line.parse::<VerificationKey>().is_ok())
+        .unwrap_or_else(|| panic!("no key in: {}", shown.stdout))
+        .to_string();
+    assert!(
+        shown
+            .stdout
+            .contains("keep it somewhere other than this host")
+            || shown
+                .stdout
+                .contains("Keep it somewhere other than this host"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains('▀') || shown.stdout.contains('▄'),
+        "a QR code in half blocks"
+    );
+    let verified = contractctl(
+        &bus,
+        0,
+        &["audit", "verify", "--key", &key, "--store", store_arg],
+    );
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    assert!(verified.stdout.starts_with("OK:"), "{}", verified.stdout);
+    let as_json = contractctl(
+        &bus,
+        0,
+        &[
+            "--json", "audit", "verify", "--key", &key, "--store", store_arg,
+        ],
+    );
+    let finding: serde_json::Value = serde_json::from_str(&as_json.stdout).unwrap();
+    assert_eq!(finding["sealing"], "sealed");
+    assert_eq!(finding["key_checked"], true);
+    // A wrong key fails with exit status 1, a mistyped one with 5.
+    let other = VerificationKey::generate(Timestamp::now(), 600)
+        .unwrap()
+        .to_string();
+    let wrong = contractctl(
+        &bus,
+        0,
+        &["audit", "verify", "--key", &other, "--store", store_arg],
+    );
+    assert_eq!(wrong.code, 1, "{}{}", wrong.stdout, wrong.stderr);
+    assert!(wrong.stdout.starts_with("BROKEN:"), "{}", wrong.stdout);
+    let garbled = contractctl(
+        &bus,
+        0,
+        &["audit", "verify", "--key", "nonsense", "--store", store_arg],
+    );
+    assert_eq!(garbled.code, 5, "{}{}", garbled.stdout, garbled.stderr);
+    // The daemon's own Verify (no key) sees the seals too.
+    let plain = contractctl(&bus, 0, &["audit", "verify"]);
+    assert_eq!(plain.code, 0, "{}{}", plain.stdout, plain.stderr);
+    assert!(plain.stdout.contains("sealed in era 1"), "{}", plain.stdout);
+    daemon.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_takes_its_sealing_key_from_a_credential_once() {
+    if !require_root("the_daemon_takes_its_sealing_key_from_a_credential_once") {
+        return;
+    }
+    use common::cli::contractctl;
+    let bus = TestBus::start();
+    let root = tempfile::tempdir().unwrap().keep();
+    let credentials = root.join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    let file = credentials.join("audit-sealing-key");
+    let made = contractctl(
+        &bus,
+        0,
+        &[
+            "--json",
+            "audit",
+            "setup-keys",
+            "--offline",
+            "--output",
+            file.to_str().unwrap(),
+            "--interval",
+            "600",
+        ],
+    );
+    assert_eq!(made.code, 0, "{}{}", made.stdout, made.stderr);
+    let shown: serde_json::Value = serde_json::from_str(&made.stdout).unwrap();
+    let key: VerificationKey = shown["verification_key"].as_str().unwrap().parse().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains(&hex::encode(key.seed.as_bytes())),
+        "the file never holds the seed"
+    );
+    // Never over an existing file.
+    let again = contractctl(
+        &bus,
+        0,
+        &[
+            "audit",
+            "setup-keys",
+            "--offline",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again.code, 5, "{}{}", again.stdout, again.stderr);
+    let env = [("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())];
+    let mut daemon = DaemonProcess::start_in(&bus, &sealing_config(), &root, &env);
+    assert!(
+        daemon.log().contains("remove the credential now"),
+        "{}",
+        daemon.log()
+    );
+    let store = daemon.state_dir.join("contracts.db");
+    let verification = verify(&store, Some(&key), Timestamp::now());
+    assert!(
+        verification.ok && verification.key_checked,
+        "{verification:#?}"
+    );
+    daemon.stop();
+    // A second start with the credential still there does not take it again.
+    let mut daemon = DaemonProcess::start_in(&bus, &sealing_config(), &root, &env);
+    assert!(
+        daemon.log().contains("it is not used and may be removed"),
+        "{}",
+        daemon.log()
+    );
+    daemon.stop();
+    assert_eq!(
+        seal_kinds(&store).len(),
+        3,
+        "open, stop, stop: {:?}",
+        seal_kinds(&store)
+    );
+    assert!(verify(&store, Some(&key), Timestamp::now()).ok);
+    // A credential that does not parse refuses the start, as a bad configuration does.
+    std::fs::write(&file, "garbage").unwrap();
+    let other = tempfile::tempdir().unwrap().keep();
+    let mut refused = DaemonProcess::spawn_with(&bus, &sealing_config(), &other, &env, &[]);
+    let status = refused.wait_exit();
+    assert_eq!(status.code(), Some(78), "{}", refused.log());
+    assert!(
+        refused.log().contains("audit-sealing-key"),
+        "{}",
+        refused.log()
+    );
 }

@@ -70,6 +70,7 @@ const ROW_ADMIN: &[(&str, &str, Action)] = &[
     ("Boundary1", "ReleaseLockdown", Action::ReleaseLockdown),
     ("Audit1", "Read", Action::ManageAll),
     ("Audit1", "Verify", Action::ManageAll),
+    ("Audit1", "SetupSealing", Action::ManageAll),
 ];
 
 const VERDICTS: [Verdict; 3] = [

@@ -4,4 +4,5 @@
 pub mod client;
 pub mod follow;
 pub mod output;
+pub mod seal;
 pub mod watch;

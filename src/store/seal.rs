@@ -23,12 +23,10 @@ use thiserror::Error;
 /// The audit action of the record that enables sealing (one per sealing era).
 pub const SEALING_ENABLED: &str = "audit.sealing_enabled";
 
-/// The default epoch length: 15 minutes, as journald's.
-pub const DEFAULT_INTERVAL_SECS: u64 = 900;
-
-/// The bounds of the epoch length, in seconds: at least ten seconds (the daemon's timer
-/// wakes at least once a minute anyway), at most a week.
-pub const INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 10..=7 * 24 * 3600;
+/// The default epoch length (15 minutes, as journald's) and the bounds of an epoch length.
+pub use crate::core::time::{
+    SEAL_INTERVAL_DEFAULT_SECS as DEFAULT_INTERVAL_SECS, SEAL_INTERVAL_RANGE as INTERVAL_RANGE,
+};
 
 /// How late a seal may be before a verifier with a clock calls the epochs after the last
 /// seal "unsealed with no clean stop": one epoch after the epoch's end, plus this.
