@@ -683,7 +683,7 @@ pub fn verify_sealed(
                 ),
             );
         }
-        if record.compute_hash() != record.hash {
+        if !record.hash_matches() {
             return chain_broken(
                 out,
                 record.seq,

@@ -173,6 +173,23 @@ impl Store {
     }
 
     fn seal(&mut self, now: Timestamp, stop: bool) -> Result<SealTick, StoreError> {
+        // Most calls find nothing due (or no sealing at all): decided without taking the
+        // write lock.
+        match read_state(&self.conn)? {
+            None => {
+                return Ok(SealTick {
+                    sealed: None,
+                    state: None,
+                });
+            }
+            Some((state, _)) if !stop && state.clock.epoch_at(now) <= state.epoch => {
+                return Ok(SealTick {
+                    sealed: None,
+                    state: Some(state),
+                });
+            }
+            Some(_) => {}
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
