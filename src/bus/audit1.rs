@@ -71,7 +71,8 @@ fn put<'a>(dict: &mut Dict, key: &str, value: impl Into<Variant<'a>>) {
 }
 
 /// The append-only audit log: every lifecycle transition, mode change, lockdown, pause,
-/// registration and denied check, each record chained to the one before by SHA-256.
+/// registration and denied check, each record chained to the one before by SHA-256, and,
+/// once SetupSealing was called, sealed forward-securely at the end of every epoch.
 #[interface(name = "org.learningcontracts.Audit1")]
 impl Audit1 {
     /// Up to limit records after sequence number after_seq, oldest first (admin;
@@ -126,8 +127,10 @@ impl Audit1 {
             .collect())
     }
 
-    /// Recomputes the whole chain (admin; org.learningcontracts.manage-all): (ok, records
-    /// read, first broken sequence number or 0, message). One verification runs at a time;
+    /// Recomputes the whole chain and checks the structure of its seals (admin;
+    /// org.learningcontracts.manage-all): (ok, records read, first broken sequence number or
+    /// 0, message). The seals' MACs need the admin's verification key, which the daemon does
+    /// not have: contractctl audit verify --key checks them. One verification runs at a time;
     /// a second call waits for the one before it.
     #[zbus(out_args("ok", "records", "first_bad", "message"))]
     async fn verify(
