@@ -1222,3 +1222,35 @@ async fn the_daemon_takes_its_sealing_key_from_a_credential_once() {
         refused.log()
     );
 }
+
+/// The daemon's seal timer, end to end: with 10-second epochs the first epoch's seal appears
+/// on its own once the epoch is over. (Waited for, with a generous bound only against a hang;
+/// nothing is asserted about how long it took.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_daemon_seals_each_epoch_as_it_ends() {
+    if !require_root("the_running_daemon_seals_each_epoch_as_it_ends") {
+        return;
+    }
+    let bus = TestBus::start();
+    let mut daemon = DaemonProcess::start(
+        &bus,
+        &static_config("AIRGAP", "[audit]\nseal_interval_seconds = 10\n"),
+    );
+    let store = daemon.state_dir.join("contracts.db");
+    let root = connect_as(&bus, 0, &[0]).await;
+    let key: VerificationKey = setup_sealing(&root, false).await.unwrap().parse().unwrap();
+    let bound = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !seal_kinds(&store).iter().any(|(_, kind)| kind == "epoch") {
+        assert!(
+            std::time::Instant::now() < bound,
+            "no epoch was sealed: {:?}\n{}",
+            seal_kinds(&store),
+            daemon.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let live = verify(&store, Some(&key), Timestamp::now());
+    assert!(live.ok && live.key_checked && live.seals >= 2, "{live:#?}");
+    assert!(daemon.stop().success(), "{}", daemon.log());
+    assert!(verify(&store, Some(&key), Timestamp::now()).ok);
+}

@@ -937,7 +937,11 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                     options.insert("force".into(), value(true));
                 }
                 let key: String = client.call("Audit1", "SetupSealing", &(options,)).await?;
-                learning_contracts::cli::seal::show_key(&key, None, json);
+                let interval = key
+                    .parse::<VerificationKey>()
+                    .ok()
+                    .map(|key| key.clock.interval_secs);
+                learning_contracts::cli::seal::show_key(&key, interval, json);
             }
             AuditAction::Verify { .. } => {
                 let (ok, records, first_bad, message): (bool, u64, u64, String) =

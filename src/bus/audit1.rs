@@ -198,6 +198,7 @@ impl Audit1 {
                 }
                 other => other.into(),
             })?;
+        self.daemon.sealing_changed.notify_one();
         tracing::warn!(
             era = state.era,
             interval = state.clock.interval_secs,

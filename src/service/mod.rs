@@ -851,7 +851,10 @@ async fn keep_seals(daemon: Arc<Daemon>) {
             Err(_) => AT_MOST,
         };
         // A seal that is due now is retried after a short pause, never in a busy loop.
-        tokio::time::sleep(wait.max(Duration::from_millis(200))).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+            _ = daemon.sealing_changed.notified() => {}
+        }
     }
 }
 
