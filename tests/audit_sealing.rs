@@ -487,7 +487,7 @@ fn seals_that_stop_without_a_stop_seal_are_overdue_for_a_verifier_with_the_key()
 }
 
 #[test]
-fn a_clean_stop_seals_and_the_downtime_after_it_is_no_gap() {
+fn a_clean_stop_seals_and_the_next_start_seals_the_downtime_as_a_jump() {
     let (_dir, path) = store_path();
     let key = sealed_store(&path);
     {
@@ -499,20 +499,99 @@ fn a_clean_stop_seals_and_the_downtime_after_it_is_no_gap() {
             (SealKind::Stop, 4, 5)
         );
     }
-    // Down for a day: no seals for it, and none owed.
+    // Down for a day: a log that ends with a stop seal is owed no seal, and says it ended so.
     let day = 24 * 60 * MINUTE;
-    assert!(verify(&path, Some(&key), at(day)).ok);
+    let stopped = verify(&path, Some(&key), at(day));
+    assert!(stopped.ok, "{stopped:#?}");
+    assert!(
+        stopped
+            .notes
+            .iter()
+            .any(|n| n.contains("ends with a clean stop sealed in epoch 4")),
+        "{:?}",
+        stopped.notes
+    );
     let (mut store, _) = Store::open(&path).unwrap();
-    let tick = store.seal_at_start(at(day)).unwrap();
-    assert_eq!(tick.sealed, None, "a clean stop needs no seal at start");
     let clock_epoch = key.clock.epoch_at(at(day));
-    assert_eq!(tick.state.unwrap().epoch, clock_epoch);
+    let tick = store.seal_at_start(at(day)).unwrap();
+    let start = tick
+        .sealed
+        .expect("the start seals the epoch after the stop");
+    assert_eq!(
+        (start.kind, start.epoch, start.next_epoch),
+        (SealKind::Epoch, 5, clock_epoch)
+    );
     append(&mut store, 2, at(day + 1000));
     let tick = store.seal_due(at(day + MINUTE)).unwrap();
     assert_eq!(tick.sealed.unwrap().epoch, clock_epoch);
     let verification = verify(&path, Some(&key), at(day + MINUTE + 1000));
     assert!(verification.ok, "{verification:#?}");
     assert_eq!(verification.unsealed_from, 0, "everything sealed");
+}
+
+/// Attack (c) through a clean stop: the log cut back to an old stop seal and continued with
+/// the current key. The daemon seals the epoch after a stop at its next start, so a seal at a
+/// later epoch right after a stop seal is a gap.
+#[test]
+fn attack_c_a_log_cut_back_to_a_stop_seal_and_continued_fails() {
+    let (_dir, path) = store_path();
+    let key = sealed_store(&path);
+    let day = 24 * 60 * MINUTE;
+    {
+        let (mut store, _) = Store::open(&path).unwrap();
+        store.seal_stop(at(3 * MINUTE + 9000)).unwrap();
+        drop(store);
+        let (mut store, _) = Store::open(&path).unwrap();
+        store.seal_at_start(at(day)).unwrap();
+        append(&mut store, 3, at(day + 1000));
+        store.seal_due(at(day + MINUTE)).unwrap();
+    }
+    // The attacker removes everything after the stop seal and continues from there, sealing
+    // with the key the store holds now.
+    let attacker = Attacker::on(&path);
+    let all = seals(&attacker.conn);
+    let stop = all
+        .iter()
+        .find(|s| s.kind == SealKind::Stop)
+        .unwrap()
+        .clone();
+    let mut records = attacker.records();
+    records.truncate(stop.seq as usize);
+    let mut forged = records[records.len() - 1].clone();
+    forged.id = "forged".into();
+    records.push(forged);
+    let records = attacker.rewrite_log(records);
+    attacker
+        .conn
+        .execute(
+            "DELETE FROM audit_seals WHERE epoch > ?1",
+            [stop.epoch as i64],
+        )
+        .unwrap();
+    let mut seal = Seal {
+        era: 1,
+        epoch: attacker.key_epoch,
+        next_epoch: attacker.key_epoch + 1,
+        kind: SealKind::Epoch,
+        seq: records.len() as u64,
+        hash: records[records.len() - 1].hash.clone(),
+        prev_mac: stop.mac.clone(),
+        mac: String::new(),
+    };
+    seal.mac = seal.compute_mac(&attacker.key);
+    attacker.insert_seal(&seal);
+    drop(attacker);
+    let verification = verify(&path, Some(&key), at(day + MINUTE + 1000));
+    assert_broken(&verification, "unsealed after the clean stop");
+    assert!(
+        verification
+            .message
+            .contains("records were removed after the stop"),
+        "{}",
+        verification.message
+    );
+    // The structure alone shows it too.
+    assert_broken(&verify(&path, None, now()), "unsealed after the clean stop");
 }
 
 #[test]

@@ -145,8 +145,8 @@ pub enum SealKind {
     Open,
     /// The end of an epoch while the daemon runs (or the first chance after a crash).
     Epoch,
-    /// A clean stop, or an era closed by a new setup: the epochs up to the next seal may be
-    /// missing legitimately.
+    /// A clean stop, or an era closed by a new setup: a log that ends with it is not overdue
+    /// for a seal (the daemon is not running). The next start seals the epoch after it.
     Stop,
 }
 
@@ -186,9 +186,9 @@ pub struct Seal {
     pub era: u64,
     /// The epoch it seals; its key made the MAC.
     pub epoch: u64,
-    /// The epoch the key moved on to. The next seal must be for this epoch, unless this one is
-    /// a stop seal (then for this epoch or a later one). Larger than `epoch + 1` after a
-    /// forward clock step or downtime: the jump is sealed, so it cannot be claimed later.
+    /// The epoch the key moved on to: the next seal must be for this epoch, even after a stop
+    /// seal. Larger than `epoch + 1` after a forward clock step or downtime: the jump is sealed,
+    /// so it cannot be claimed later.
     pub next_epoch: u64,
     /// Open, epoch end, or stop.
     pub kind: SealKind,
@@ -601,7 +601,7 @@ pub struct SealInputs<'a> {
 
 /// Walks the chain from the anchor once, recomputing every hash, and checks the seals beside
 /// it: each names a record whose hash it repeats, the seals of an era follow each other
-/// epoch by epoch (a gap is allowed only after a stop seal, or where a sealed jump says so),
+/// epoch by epoch (skipping epochs only where a sealed jump says so),
 /// each era begins with an opening seal over its `audit.sealing_enabled` record, and, with a
 /// key, each seal's MAC is made by its epoch's key.
 pub fn verify_sealed(
@@ -996,6 +996,19 @@ fn check_seals(
             details.era
         ));
     }
+    if let Some(last_seal) = era_seals.last()
+        && last_seal.kind == SealKind::Stop
+    {
+        let clock = EpochClock {
+            start_secs: details.start,
+            interval_secs: details.interval,
+        };
+        out.notes.push(format!(
+            "the log ends with a clean stop sealed in epoch {} (which began {}): the daemon has not run since; if it has, records after the stop were removed",
+            last_seal.epoch,
+            crate::core::plain::format_utc(clock.end_of(last_seal.epoch.saturating_sub(1)))
+        ));
+    }
     if span.through < last {
         out.unsealed_from = span.through + 1;
         out.notes.push(format!(
@@ -1028,8 +1041,8 @@ struct EraSpan {
 }
 
 /// The seals of one era: an opening seal over the record that enabled it, then each seal at
-/// the epoch the one before moved on to (or later, after a stop seal), each naming the MAC of
-/// the one before and a record no earlier than it.
+/// the epoch the one before moved on to, each naming the MAC of the one before and a record no
+/// earlier than it.
 fn check_era(
     opened_at: u64,
     details: &EnabledDetails,
@@ -1076,21 +1089,25 @@ fn check_era(
                 ),
             ));
         }
-        let in_step = if before.kind == SealKind::Stop {
-            seal.epoch >= before.next_epoch
-        } else {
-            seal.epoch == before.next_epoch
-        };
-        if !in_step || before.next_epoch <= before.epoch {
+        // No gap is ever legitimate, not even after a stop seal: the daemon seals the epoch
+        // after a stop at its next start, recording the downtime as a jump. A gap after a stop
+        // seal is a log cut back to that stop and continued under a later key.
+        if seal.epoch != before.next_epoch || before.next_epoch <= before.epoch {
+            let from = before.next_epoch;
+            let to = seal.epoch.saturating_sub(1).max(from);
             return Err((
                 0,
-                format!(
-                    "epochs {}..{} unsealed with no clean stop: a crash, or removed records (after the seal of epoch {}, records up to {})",
-                    before.next_epoch,
-                    seal.epoch.saturating_sub(1).max(before.next_epoch),
-                    before.epoch,
-                    before.seq
-                ),
+                if before.kind == SealKind::Stop {
+                    format!(
+                        "epochs {from}..{to} unsealed after the clean stop sealed in epoch {} (records up to {}): the next start seals the epoch after a stop, so records were removed after the stop and the log continued",
+                        before.epoch, before.seq
+                    )
+                } else {
+                    format!(
+                        "epochs {from}..{to} unsealed with no clean stop: a crash, or removed records (after the seal of epoch {}, records up to {})",
+                        before.epoch, before.seq
+                    )
+                },
             ));
         }
         if seal.seq < before.seq {

@@ -134,41 +134,18 @@ impl Store {
         self.seal(now, false)
     }
 
-    /// A clean stop: seals the current epoch with the stop flag whatever the clock says, so the
-    /// epochs the daemon is down for need no seals.
+    /// A clean stop: seals the current epoch with the stop flag whatever the clock says, so a
+    /// verifier does not take the time the daemon is down for missing seals.
     pub fn seal_stop(&mut self, now: Timestamp) -> Result<SealTick, StoreError> {
         self.seal(now, true)
     }
 
-    /// At start: after a clean stop the key moves on to the clock's epoch without a seal (the
-    /// stop seal allows the gap); after a crash the epoch the daemon was in is sealed now,
-    /// with the jump to the clock's epoch recorded.
+    /// At start: the epoch the daemon was in when it stopped (cleanly: the epoch after the
+    /// stop seal; after a crash: the epoch it crashed in) is sealed as soon as the clock has
+    /// passed it, with the downtime recorded as a jump. The key never moves on without a seal,
+    /// so no epoch is ever skipped: a log cut back to a stop seal and continued under a later
+    /// key shows as a gap (docs/DECISIONS.md).
     pub fn seal_at_start(&mut self, now: Timestamp) -> Result<SealTick, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let Some((state, key)) = read_state(&tx)? else {
-            return Ok(SealTick {
-                sealed: None,
-                state: None,
-            });
-        };
-        let stopped = last_seal(&tx, state.era)?.is_some_and(|seal| seal.kind == SealKind::Stop);
-        let clock_epoch = state.clock.epoch_at(now);
-        if stopped && clock_epoch > state.epoch {
-            let after = SealingState {
-                epoch: clock_epoch,
-                ..state
-            };
-            write_state(&tx, &after, &key.evolve_by(clock_epoch - state.epoch))?;
-            tx.commit()?;
-            self.forget_old_keys();
-            return Ok(SealTick {
-                sealed: None,
-                state: Some(after),
-            });
-        }
-        drop(tx);
         self.seal_due(now)
     }
 
