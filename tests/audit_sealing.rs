@@ -1333,3 +1333,39 @@ async fn the_running_daemon_seals_each_epoch_as_it_ends() {
     assert!(daemon.stop().success(), "{}", daemon.log());
     assert!(verify(&store, Some(&key), Timestamp::now()).ok);
 }
+
+/// A seal while a reader holds an old snapshot (a long Audit1.Verify) still commits: the
+/// write-ahead log is emptied only when no reader needs it, without waiting, and the next seal
+/// empties it once the reader is done.
+#[test]
+fn a_seal_beside_a_long_read_commits_and_the_next_one_erases_the_old_keys() {
+    let (_dir, path) = store_path();
+    let (mut store, _) = Store::open(&path).unwrap();
+    let key = setup(&mut store, at(0));
+    append(&mut store, 2, at(1000));
+    let reader =
+        Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let count: i64 = reader
+        .query_row("SELECT count(*) FROM audit", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 3);
+    let seal = store.seal_due(at(MINUTE)).unwrap().sealed.unwrap();
+    assert_eq!(seal.epoch, 1);
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    store.seal_due(at(2 * MINUTE)).unwrap();
+    drop(store);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(wal).unwrap_or_default());
+    for epoch in 0..3 {
+        let old = key.seed.evolve_by(epoch);
+        assert!(
+            !bytes.windows(32).any(|w| w == old.as_bytes()),
+            "the key of epoch {epoch} is still in the store's files"
+        );
+    }
+    assert!(verify(&path, Some(&key), at(2 * MINUTE + 1)).ok);
+}

@@ -127,6 +127,9 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     head: AuditHead,
+    /// How long a write waits for another process's lock (kept to restore it after a
+    /// checkpoint that must not wait: store/sealing.rs).
+    busy_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -208,9 +211,11 @@ impl Store {
             "wal_autocheckpoint",
             (WAL_CHECKPOINT_BYTES / page_size.max(512)).max(1),
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let busy_timeout = std::time::Duration::from_secs(5);
+        conn.busy_timeout(busy_timeout)?;
         let mut store = Store {
             conn,
+            busy_timeout,
             path,
             head: AuditHead {
                 seq: 0,
@@ -268,7 +273,9 @@ impl Store {
 
     /// How long a write waits for a lock held by another process before failing.
     pub fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<(), StoreError> {
-        Ok(self.conn.busy_timeout(timeout)?)
+        self.conn.busy_timeout(timeout)?;
+        self.busy_timeout = timeout;
+        Ok(())
     }
 
     /// The last audit record's sequence number and hash.

@@ -102,7 +102,7 @@ pub(super) fn verify_sealed_in(
 ) -> Result<SealedVerification, StoreError> {
     let head = read_head(conn)?;
     let seals = sealing::stored_seals(conn)?;
-    let state_era = sealing::read_state(conn)?.map(|(state, _)| state.era);
+    let state_era = sealing::state_era(conn)?;
     let mut statement = conn.prepare(
         "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
          FROM audit WHERE seq > ?1 ORDER BY seq",

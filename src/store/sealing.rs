@@ -200,12 +200,17 @@ impl Store {
     }
 
     /// After the key row was overwritten: the old key's page may still be in the write-ahead
-    /// log, so the log is copied back and emptied. Best effort: a reader in the middle of a
-    /// long read keeps it until the next seal.
+    /// log, so the log is copied back and emptied. Best effort and without waiting: a reader in
+    /// the middle of a long read (an Audit1.Verify) keeps it until the next seal, rather than
+    /// holding up every commit behind the checkpoint.
     fn forget_old_keys(&self) {
+        let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
         let outcome: rusqlite::Result<i64> =
             self.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0));
+        if let Err(err) = self.conn.busy_timeout(self.busy_timeout) {
+            tracing::warn!(error = %err, "the store's busy timeout could not be restored after a seal");
+        }
         match outcome {
             Ok(0) => {}
             Ok(_) => tracing::debug!(
@@ -252,6 +257,21 @@ pub(super) fn read_state(conn: &Connection) -> Result<Option<(SealingState, Seal
         },
         SealKey::from_bytes(key),
     )))
+}
+
+/// The era of the sealing state, if sealing is set up (the verifier's view: no key read).
+pub(super) fn state_era(conn: &Connection) -> Result<Option<u64>, StoreError> {
+    if !has_table(conn, "audit_sealing")? {
+        return Ok(None);
+    }
+    let era: Option<i64> = conn
+        .query_row(
+            "SELECT era FROM audit_sealing WHERE singleton = 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(era.map(|era| era.max(0) as u64))
 }
 
 /// Whether the store has the table `name`.
