@@ -251,8 +251,9 @@ enum AuditAction {
     /// epoch is erased. The seed, inside the verification key printed here as text and as a
     /// QR code, is never kept on the host: write it down, keep it elsewhere, and verify with
     /// `contractctl audit verify --key -`. A second setup is refused unless --force, which
-    /// closes the current sealing era and begins a new one (recorded in the chain; the old key
-    /// then proves only the old era).
+    /// closes the current sealing era and begins a new one (recorded in the chain; from then
+    /// on verify with the new key: the old one still checks the old era's seals, but fails
+    /// the verification because it cannot prove the new era's).
     ///
     /// With --offline --output FILE no daemon is needed: a new seed is made here, the
     /// sealing key for systemd credentials is written to FILE (mode 0600) and the

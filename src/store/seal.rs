@@ -990,11 +990,18 @@ fn check_seals(
     out.ok = true;
     out.sealing = SealingStatus::Sealed;
     if *opened_at > 1 {
-        out.notes.push(format!(
-            "records 1..{} precede sealing era {}: the hash chain protects them, no seal does",
-            opened_at - 1,
-            details.era
-        ));
+        out.notes.push(if details.era == 1 {
+            format!(
+                "records 1..{} precede sealing: the hash chain protects them, no seal does",
+                opened_at - 1
+            )
+        } else {
+            format!(
+                "records 1..{} precede sealing era {}: their seals, if any, are of earlier eras and need those eras' keys",
+                opened_at - 1,
+                details.era
+            )
+        });
     }
     if let Some(last_seal) = era_seals.last()
         && last_seal.kind == SealKind::Stop
