@@ -1,6 +1,7 @@
 //! The measurements: checks with 100,000 active contracts across 1,000 owners, a mode
 //! change that suspends or resumes 10,000 active contracts including the committed
-//! transaction, registering a memory (commit included), and audit verification speed.
+//! transaction, registering a memory (commit included), and audit verification speed, unsealed
+//! and sealed (checked with the verification key).
 //! Numbers and how to read them: benches/README.md.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -10,6 +11,8 @@ use learning_contracts::core::{
     Registry, RetentionKind, Scope, SpecPatch, Timestamp,
 };
 use learning_contracts::ledger::Ledger;
+use learning_contracts::store::seal::VerificationKey;
+use learning_contracts::store::sealing::SealingSetup;
 
 #[path = "../tests/common/stored.rs"]
 mod stored;
@@ -300,6 +303,41 @@ fn audit_verification(c: &mut Criterion) {
     for _ in 0..RECORDS / 1_000 {
         ledger.record_audit(&batch, NOW).unwrap();
     }
+    // The same log sealed: an epoch ends after every 1,000 records (100 seals), and the
+    // verification checks each seal's MAC with the verification key.
+    const INTERVAL_SECS: u64 = 60;
+    let (mut sealed, _) = Ledger::open(&dir.path().join("sealed.db"), NOW).unwrap();
+    let key = VerificationKey::generate(NOW, INTERVAL_SECS).unwrap();
+    sealed
+        .enable_sealing(
+            SealingSetup {
+                key: key.seed.clone(),
+                key_epoch: 0,
+                clock: key.clock,
+                key_id: key.key_id(),
+                origin: "bus",
+                caller: Caller::uid(0),
+                force: false,
+            },
+            NOW,
+        )
+        .unwrap();
+    let epoch_millis = INTERVAL_SECS as i64 * 1000;
+    for epoch in 0..RECORDS / 1_000 {
+        let start = NOW.plus_millis(epoch as i64 * epoch_millis);
+        // One record fewer in the first epoch: the enabling record is one of the 100,000.
+        let take = if epoch == 0 {
+            batch.len() - 1
+        } else {
+            batch.len()
+        };
+        sealed
+            .record_audit(&batch[..take], start.plus_millis(1))
+            .unwrap();
+        let tick = sealed.seal_due(start.plus_millis(epoch_millis)).unwrap();
+        assert!(tick.sealed.is_some());
+    }
+    let verified_at = NOW.plus_millis((RECORDS / 1_000) as i64 * epoch_millis + 1);
     let mut group = c.benchmark_group("audit_verify");
     group
         .sample_size(10)
@@ -310,6 +348,23 @@ fn audit_verification(c: &mut Criterion) {
             |()| {
                 let verification = ledger.store().verify_audit().unwrap();
                 assert!(verification.ok && verification.records == RECORDS);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("100k_records_sealed_with_key", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                let verification = sealed
+                    .store()
+                    .verify_sealed(Some(&key), verified_at)
+                    .unwrap();
+                assert!(
+                    verification.ok && verification.key_checked,
+                    "{verification:?}"
+                );
+                assert_eq!((verification.records, verification.seals), (RECORDS, 101));
             },
             BatchSize::SmallInput,
         )

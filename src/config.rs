@@ -29,7 +29,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// What LOCKDOWN does on the host.
     pub lockdown: LockdownConfig,
-    /// The audit log's checkpoints in the journal.
+    /// The audit log's checkpoints in the journal and its sealing.
     pub audit: AuditConfig,
 }
 
@@ -43,6 +43,10 @@ pub struct AuditConfig {
     /// A checkpoint goes to the journal once this many minutes passed since the last one, when
     /// records were written since; 0 turns the timer off. At most [`CHECKPOINT_MINUTES_MAX`].
     pub checkpoint_every_minutes: u64,
+    /// The length of a sealing epoch, in seconds (10 s to one week). It applies to the next
+    /// setup (`contractctl audit setup-keys`): an era keeps the interval it began with, which
+    /// is part of its verification key.
+    pub seal_interval_seconds: u64,
 }
 
 /// The longest `[audit] checkpoint_every_minutes`: a day. A longer gap leaves most of a
@@ -54,6 +58,7 @@ impl Default for AuditConfig {
         Self {
             checkpoint_every_records: 1000,
             checkpoint_every_minutes: 5,
+            seal_interval_seconds: crate::core::time::SEAL_INTERVAL_DEFAULT_SECS,
         }
     }
 }
@@ -556,6 +561,16 @@ fn check(config: Config) -> Result<Config, ConfigError> {
             message: format!(
                 "{} is more than a day ({CHECKPOINT_MINUTES_MAX}); use at most {CHECKPOINT_MINUTES_MAX}, or 0 to turn the timed checkpoints off",
                 config.audit.checkpoint_every_minutes
+            ),
+        });
+    }
+    if !crate::core::time::SEAL_INTERVAL_RANGE.contains(&config.audit.seal_interval_seconds) {
+        return Err(ConfigError::Value {
+            key: "audit.seal_interval_seconds".into(),
+            message: format!(
+                "must be between {} and {} seconds (one week)",
+                crate::core::time::SEAL_INTERVAL_RANGE.start(),
+                crate::core::time::SEAL_INTERVAL_RANGE.end()
             ),
         });
     }

@@ -225,6 +225,40 @@ impl Ledger {
         }
     }
 
+    /// Begins a sealing era (store/sealing.rs). The new record is not announced: the audit
+    /// log's followers read it at their next wake-up.
+    pub fn enable_sealing(
+        &mut self,
+        setup: crate::store::sealing::SealingSetup,
+        now: Timestamp,
+    ) -> Result<crate::store::sealing::SealingState, StoreError> {
+        self.store.enable_sealing(setup, now)
+    }
+
+    /// Seals the current epoch if it has ended by `now`.
+    pub fn seal_due(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<crate::store::sealing::SealTick, StoreError> {
+        self.store.seal_due(now)
+    }
+
+    /// Seals the current epoch for a clean stop.
+    pub fn seal_stop(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<crate::store::sealing::SealTick, StoreError> {
+        self.store.seal_stop(now)
+    }
+
+    /// Catches sealing up at start (after a clean stop or a crash).
+    pub fn seal_at_start(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<crate::store::sealing::SealTick, StoreError> {
+        self.store.seal_at_start(now)
+    }
+
     /// Appends audit records decided outside the writer (denied checks).
     pub fn record_audit(
         &mut self,

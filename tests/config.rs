@@ -144,6 +144,10 @@ fn unknown_keys_and_bad_values_are_refused_with_file_and_key() {
     assert!(message.contains("mode.boundary_daemon.socket"), "{message}");
     let message = refused("this is not toml");
     assert!(message.contains("daemon.toml"), "{message}");
+    for interval in [0, 9, 604_801] {
+        let message = refused(&format!("[audit]\nseal_interval_seconds = {interval}\n"));
+        assert!(message.contains("audit.seal_interval_seconds"), "{message}");
+    }
 }
 
 #[test]

@@ -73,6 +73,7 @@ const ROW_ADMIN: &[(&str, &str, Action)] = &[
     ("Audit1", "Read", Action::ManageAll),
     ("Audit1", "Verify", Action::ManageAll),
     ("Audit1", "Archive", Action::ManageAll),
+    ("Audit1", "SetupSealing", Action::ManageAll),
 ];
 
 const VERDICTS: [Verdict; 3] = [

@@ -872,4 +872,25 @@ fn an_altered_archive_or_records_dropped_without_the_anchor_fail_verification() 
     let verification = store.verify_audit().unwrap();
     assert!(!verification.ok);
     assert_eq!(verification.first_bad, 1, "{verification:?}");
+    drop(store);
+    // … and with the anchor moved over them, as no archive did: found too.
+    let conn = Connection::open(&path).unwrap();
+    let hash: String = conn
+        .query_row("SELECT prev_hash FROM audit WHERE seq = 4", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    conn.execute(
+        "UPDATE audit_anchor SET seq = 3, hash = ?1",
+        rusqlite::params![hash],
+    )
+    .unwrap();
+    drop(conn);
+    let (store, _) = Store::open(&path).unwrap();
+    let verification = store.verify_audit().unwrap();
+    assert!(!verification.ok, "{verification:?}");
+    assert!(
+        verification.message.contains("the anchor moved"),
+        "{verification:?}"
+    );
 }

@@ -125,6 +125,16 @@ fn the_unit_is_hardened_as_promised() {
         !unit.contains("PrivateNetwork=yes"),
         "PrivateNetwork would hide the host's links"
     );
+    // The sealing credential's line, commented out (an admin enables it after making the
+    // key), names the credential the daemon reads.
+    let credential = format!(
+        "#LoadCredentialEncrypted={}",
+        learning_contracts::service::SEALING_CREDENTIAL
+    );
+    assert!(
+        unit.lines().any(|l| l == credential),
+        "the unit lacks {credential}"
+    );
 }
 
 #[test]

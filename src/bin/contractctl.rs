@@ -2,11 +2,17 @@
 //! learning boundary, through learning-contractsd.
 
 use clap::{Args, Parser, Subcommand};
-use learning_contracts::cli::client::{Bus, CliError, Client, EXIT_CHECK_DENIED, EXIT_OK};
+use learning_contracts::cli::client::{
+    Bus, CliError, Client, EXIT_CHECK_DENIED, EXIT_OK, EXIT_REFUSED,
+};
 use learning_contracts::cli::output::{self, Dict, dict_json, table, text, texts};
 use learning_contracts::cli::{follow, watch};
+use learning_contracts::core::Timestamp;
+use learning_contracts::store::AuditReader;
+use learning_contracts::store::seal::{SealedVerification, VerificationKey};
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zbus::{OwnedVariant, Variant};
 
@@ -206,20 +212,46 @@ enum MemoriesAction {
 
 #[derive(Debug, Subcommand)]
 enum AuditAction {
-    /// Recompute the hash chain and report the first broken record (admin); with --journal,
-    /// also compare it with the checkpoints in the journal; with --file, verify an archive
-    /// written by `audit archive` instead, offline: no daemon is asked.
+    /// Recompute the hash chain and check its seals; report the first broken record (admin).
+    ///
+    /// Without options the daemon verifies its own store: every record's hash and link, and
+    /// the structure of the seals (each names a record with that record's hash, they follow
+    /// each other epoch by epoch, each sealing era begins with the record that enabled it).
+    ///
+    /// With --key (or --store) the store file is read here, read-only, with no daemon needed,
+    /// and with the verification key that `audit setup-keys` showed every sealed epoch is
+    /// proven untouched: its seal must have been made with that epoch's key, which no one who
+    /// takes the host later can compute. It reports records from before sealing and the
+    /// unsealed tail (records newer than the last seal, not yet protected) as notes, and fails
+    /// when a record was changed and resealed with a later key, when epochs were skipped
+    /// (seals removed where no clean stop allows a gap), when the log was truncated and
+    /// continued, when the seals were stripped, or when seals stopped without a clean stop
+    /// more than an epoch ago by this machine's clock (a crash, or removed records; verify a
+    /// copy soon after taking it). A store that was never sealed verifies as "unsealed"
+    /// without --key and fails with it.
     ///
     /// With --journal the store is also compared with the checkpoints of the chain's head
     /// that the daemon writes to the journal (MESSAGE_ID=03c0ff71d07840208240a741a4e03ddd): a
     /// store rewritten and re-chained end to end still verifies on its own, but its records
     /// no longer have the hashes the journal saw.
     ///
-    /// Exit status 1 when the chain is broken, a checkpoint differs from the store's record, a
-    /// checkpointed record is gone, or no checkpoint vouches for a store that holds records; 7
-    /// when journalctl cannot be run or fails.
+    /// With --file, an archive written by `audit archive` is verified on its own instead,
+    /// offline.
+    ///
+    /// Exit status 0 when everything verified, 1 when something did not (the message names
+    /// it), 5 for a key that does not parse or a store or archive that cannot be read, 7 when
+    /// journalctl cannot be run or fails. --json prints the whole finding.
+    #[command(verbatim_doc_comment)]
     Verify {
-        /// An archive file to verify on its own, without the daemon.
+        /// The verification key `audit setup-keys` showed; "-" reads it from standard input
+        /// (so it does not appear in the process list).
+        #[arg(long, value_name = "KEY", conflicts_with_all = ["file", "journal"])]
+        key: Option<String>,
+        /// Verify this store file instead of the running daemon's (default with --key:
+        /// /var/lib/learning-contracts/contracts.db, or the --user daemon's).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "journal"])]
+        store: Option<std::path::PathBuf>,
+        /// An archive file (from `audit archive`) to verify on its own, without the daemon.
         #[arg(long, value_name = "FILE", conflicts_with = "journal")]
         file: Option<std::path::PathBuf>,
         /// Also compare the store with the daemon's checkpoints in the journal, read with
@@ -245,6 +277,40 @@ enum AuditAction {
         before: String,
         /// The archive file to create; an existing file is never overwritten.
         file: std::path::PathBuf,
+    },
+    /// Set up forward-secure sealing of the audit log and show its verification key once
+    /// (admin).
+    ///
+    /// The daemon makes a random seed, records in the audit chain that sealing begins, and
+    /// from then on seals the log at the end of every epoch ([audit] seal_interval_seconds,
+    /// 15 minutes by default) with a key that evolves one way each epoch; the key of a past
+    /// epoch is erased. The seed, inside the verification key printed here as text and as a
+    /// QR code, is never kept on the host: write it down, keep it elsewhere, and verify with
+    /// `contractctl audit verify --key -`. A second setup is refused unless --force, which
+    /// closes the current sealing era and begins a new one (recorded in the chain; from then
+    /// on verify with the new key: the old one still checks the old era's seals, but fails
+    /// the verification because it cannot prove the new era's).
+    ///
+    /// With --offline --output FILE no daemon is needed: a new seed is made here, the
+    /// sealing key for systemd credentials is written to FILE (mode 0600) and the
+    /// verification key is shown. Encrypt FILE with systemd-creds and name it in the unit's
+    /// LoadCredentialEncrypted=audit-sealing-key; the daemon takes it at its next start if
+    /// its store is not sealed yet, and logs that the credential may then be removed.
+    #[command(verbatim_doc_comment)]
+    SetupKeys {
+        /// Replace an existing sealing setup with a new era and a new key.
+        #[arg(long, conflicts_with = "offline")]
+        force: bool,
+        /// Make the key here and write the sealing key to --output, without the daemon.
+        #[arg(long, requires = "output")]
+        offline: bool,
+        /// With --offline: the file to write the sealing key to (never overwritten).
+        #[arg(long, value_name = "FILE", requires = "offline")]
+        output: Option<std::path::PathBuf>,
+        /// With --offline: the epoch length in seconds (10 to 604800; the daemon's own setup
+        /// uses [audit] seal_interval_seconds).
+        #[arg(long, value_name = "SECONDS", default_value_t = learning_contracts::core::time::SEAL_INTERVAL_DEFAULT_SECS, requires = "offline")]
+        interval: u64,
     },
     /// Show records after a sequence number (admin); --follow keeps printing new ones as they
     /// are written, until Ctrl-C.
@@ -510,6 +576,23 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 file: Some(file), ..
             },
         } => return verify_archive_file(file, cli.json),
+        // Offline: the store file, or a key file, without the daemon.
+        Command::Audit {
+            action: AuditAction::Verify { key, store, .. },
+        } if key.is_some() || store.is_some() => {
+            let key = key.as_deref().map(read_key).transpose()?;
+            let path = store.clone().unwrap_or_else(|| default_store(cli.user));
+            return verify_offline(&path, key.as_ref(), cli.json);
+        }
+        Command::Audit {
+            action:
+                AuditAction::SetupKeys {
+                    offline: true,
+                    output: Some(output),
+                    interval,
+                    ..
+                },
+        } => return setup_offline(output, *interval, cli.json),
         _ => {}
     }
     let bus = match (&cli.bus_address, cli.user) {
@@ -950,10 +1033,23 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                     ),
                 }
             }
+            AuditAction::SetupKeys { force, .. } => {
+                let mut options: HashMap<String, OwnedVariant> = HashMap::new();
+                if force {
+                    options.insert("force".into(), value(true));
+                }
+                let key: String = client.call("Audit1", "SetupSealing", &(options,)).await?;
+                let interval = key
+                    .parse::<VerificationKey>()
+                    .ok()
+                    .map(|key| key.clock.interval_secs);
+                learning_contracts::cli::seal::show_key(&key, interval, json);
+            }
             AuditAction::Verify {
                 file: None,
                 journal,
                 unit,
+                ..
             } => {
                 let (ok, records, first_bad, message): (bool, u64, u64, String) =
                     client.call("Audit1", "Verify", &()).await?;
@@ -1071,6 +1167,127 @@ async fn verify_journal(
     report["ok"] = serde_json::Value::from(ok);
     report["unreadable"] = serde_json::Value::from(read.unreadable);
     Ok((ok, report))
+}
+
+/// The store of the system daemon, or of a `--user` daemon.
+fn default_store(user: bool) -> PathBuf {
+    let file = learning_contracts::service::STORE_FILE;
+    if !user {
+        return PathBuf::from("/var/lib/learning-contracts").join(file);
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state")
+        });
+    state.join("learning-contracts").join(file)
+}
+
+/// Reads a verification key given as text, or from standard input when it is "-" (so it
+/// need not appear in the process list).
+fn read_key(given: &str) -> Result<VerificationKey, CliError> {
+    let text = if given == "-" {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|err| CliError::Input(format!("cannot read the key from stdin: {err}")))?;
+        line
+    } else {
+        given.to_string()
+    };
+    text.parse()
+        .map_err(|err: learning_contracts::store::seal::SealError| CliError::Input(err.to_string()))
+}
+
+/// Verifies the store at `path`, read-only, with `key` if given; prints the finding and
+/// returns the exit status (0 verified, 1 broken).
+fn verify_offline(path: &Path, key: Option<&VerificationKey>, json: bool) -> Result<u8, CliError> {
+    if !path.exists() {
+        return Err(CliError::Input(format!(
+            "there is no store at {}; name it with --store FILE",
+            path.display()
+        )));
+    }
+    let cannot = |err: learning_contracts::store::StoreError| {
+        CliError::Input(format!(
+            "cannot read the store at {}: {err}",
+            path.display()
+        ))
+    };
+    let mut reader = AuditReader::open(path).map_err(cannot)?;
+    let verification = reader
+        .verify_sealed(key, Timestamp::now())
+        .map_err(cannot)?;
+    print_verification(&verification, json);
+    Ok(if verification.ok {
+        EXIT_OK
+    } else {
+        EXIT_REFUSED
+    })
+}
+
+fn print_verification(verification: &SealedVerification, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(verification).unwrap_or_default()
+        );
+        return;
+    }
+    let verdict = if verification.ok { "OK:" } else { "BROKEN:" };
+    println!("{verdict} {}", verification.message);
+    for note in &verification.notes {
+        println!("  note: {note}");
+    }
+    if !verification.ok {
+        println!(
+            "  The audit log or its seals were changed after they were written, or seals are missing. Keep a copy of the store as it is, and compare it with a backup; records before the point named above are intact."
+        );
+    }
+}
+
+/// `setup-keys --offline --output FILE`: a new era's sealing key for systemd credentials,
+/// written to `output` (mode 0600, never over an existing file), and its verification key
+/// shown.
+fn setup_offline(output: &Path, interval_secs: u64, json: bool) -> Result<u8, CliError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = VerificationKey::generate(Timestamp::now(), interval_secs)
+        .map_err(|err| CliError::Input(err.to_string()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(output)
+        .map_err(|err| {
+            CliError::Input(format!(
+                "cannot create {} (an existing file is never overwritten): {err}",
+                output.display()
+            ))
+        })?;
+    file.write_all(key.credential().to_text().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|err| CliError::Input(format!("cannot write {}: {err}", output.display())))?;
+    learning_contracts::cli::seal::show_key(&key.to_string(), Some(interval_secs), json);
+    let say = |text: String| {
+        if json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    };
+    say(format!(
+        "\nThe sealing key is in {file}. Encrypt it for the service and remove the plain file:\n\n\
+         \x20   systemd-creds encrypt --name={name} {file} /etc/credstore.encrypted/{name}\n\
+         \x20   shred -u {file}\n\n\
+         then add LoadCredentialEncrypted={name} to the service (systemctl edit learning-contractsd)\n\
+         and restart it. At its next start, if its store is not sealed yet, the daemon takes the key,\n\
+         moves it on to the current epoch and logs that the credential may be removed: remove it then\n\
+         (and the line), because it still holds an early key from which every later seal could be forged.",
+        file = output.display(),
+        name = learning_contracts::service::SEALING_CREDENTIAL,
+    ));
+    Ok(EXIT_OK)
 }
 
 fn audit_header() -> String {

@@ -770,6 +770,13 @@ pub fn tool_needs(needs: &Request, limits: &LimitsConfig) -> Result<ToolNeeds, B
     })
 }
 
+/// Parses `Audit1.SetupSealing`'s options (key: force b): whether to start a new era.
+pub fn sealing_options(options: &Request, limits: &LimitsConfig) -> Result<bool, BusError> {
+    Ok(Fields::new(options, &[("force", "b")], limits)?
+        .boolean("force")?
+        .unwrap_or(false))
+}
+
 /// Parses `Sessions1.Open`'s options (key: owner u): the owner named, if any.
 pub fn session_options(options: &Request, limits: &LimitsConfig) -> Result<Option<u32>, BusError> {
     Fields::new(options, &[("owner", "u")], limits)?.uint("owner")

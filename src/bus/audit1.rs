@@ -1,10 +1,13 @@
 //! `org.learningcontracts.Audit1`: the hash-chained audit log.
 
 use super::Daemon;
+use super::args::{self, Request};
 use super::authorize::Action;
 use super::dicts::Dict;
 use super::error::BusError;
 use crate::core::Timestamp;
+use crate::store::seal::{SealError, VerificationKey};
+use crate::store::sealing::SealingSetup;
 use crate::store::{AuditReader, StoreError};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -68,7 +71,8 @@ fn put<'a>(dict: &mut Dict, key: &str, value: impl Into<Variant<'a>>) {
 }
 
 /// The append-only audit log: every lifecycle transition, mode change, lockdown, pause,
-/// registration and denied check, each record chained to the one before by SHA-256.
+/// registration and denied check, each record chained to the one before by SHA-256, and,
+/// once SetupSealing was called, sealed forward-securely at the end of every epoch.
 #[interface(name = "org.learningcontracts.Audit1")]
 impl Audit1 {
     /// Up to limit records after sequence number after_seq, oldest first (admin;
@@ -137,8 +141,10 @@ impl Audit1 {
             .collect())
     }
 
-    /// Recomputes the whole chain (admin; org.learningcontracts.manage-all): (ok, records
-    /// read, first broken sequence number or 0, message). One verification runs at a time;
+    /// Recomputes the whole chain and checks the structure of its seals (admin;
+    /// org.learningcontracts.manage-all): (ok, records read, first broken sequence number or
+    /// 0, message). The seals' MACs need the admin's verification key, which the daemon does
+    /// not have: contractctl audit verify --key checks them. One verification runs at a time;
     /// a second call waits for the one before it.
     #[zbus(out_args("ok", "records", "first_bad", "message"))]
     async fn verify(
@@ -192,6 +198,63 @@ impl Audit1 {
                 ledger.archive_audit(&caller, through_seq, &through_hash, Timestamp::now())
             })
             .await
+    }
+
+    /// Sets up forward-secure sealing of the audit log (admin; org.learningcontracts.manage-all;
+    /// options: force b). The daemon makes a new random seed, records the new sealing era in
+    /// the chain (audit.sealing_enabled), seals that record with the seed, keeps only the next
+    /// epoch's key, and returns the verification key once, as text: the seed in hex, a slash,
+    /// then the start and the epoch length in seconds, in hex. The daemon keeps no copy: write
+    /// it down and keep it off this host. Epochs last [audit] seal_interval_seconds. When
+    /// sealing is set up already, answers org.learningcontracts.Error.AlreadyExists unless
+    /// force is true, which closes the current era with a stop seal and begins the next.
+    async fn setup_sealing(
+        &self,
+        options: Request,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<String, BusError> {
+        let config = self.daemon.config();
+        let force = args::sealing_options(&options, &config.config.limits)?;
+        let who = self.daemon.identify(connection, &header).await?;
+        self.daemon
+            .require(&who, Action::ManageAll, &header)
+            .await?;
+        let now = Timestamp::now();
+        let key = VerificationKey::generate(now, config.config.audit.seal_interval_seconds)
+            .map_err(|err| {
+                tracing::error!(error = %err, "no sealing key could be made");
+                BusError::unavailable("no random bytes for a sealing key; try again")
+            })?;
+        let setup = SealingSetup {
+            key: key.seed.clone(),
+            key_epoch: 0,
+            clock: key.clock,
+            key_id: key.key_id(),
+            origin: "bus",
+            caller: who.caller(),
+            force,
+        };
+        let state = self
+            .daemon
+            .writer
+            .read(move |ledger| ledger.enable_sealing(setup, now))
+            .await?
+            .map_err(|err| match err {
+                StoreError::Sealing(refusal @ SealError::AlreadySetUp { .. }) => {
+                    BusError::already_exists(refusal.to_string())
+                }
+                other => other.into(),
+            })?;
+        self.daemon.sealing_changed.notify_one();
+        tracing::warn!(
+            era = state.era,
+            interval = state.clock.interval_secs,
+            uid = who.uid,
+            "audit sealing set up (era {}); the verification key was handed to the caller and is not kept",
+            state.era
+        );
+        Ok(key.to_string())
     }
 
     /// The last record's sequence number.

@@ -71,6 +71,11 @@ impl BusError {
         Self::new("org.learningcontracts.Error.NotFound", message)
     }
 
+    /// `org.learningcontracts.Error.AlreadyExists`: what the call would create exists.
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        Self::new("org.learningcontracts.Error.AlreadyExists", message)
+    }
+
     /// `org.learningcontracts.Error.StoreFailed`: the change was not committed.
     pub fn store_failed() -> Self {
         Self::new(

@@ -88,6 +88,8 @@ pub struct Daemon {
     pub reload_requests: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<(), String>>>,
     /// Woken after every commit, so timers can look again.
     pub changed: Notify,
+    /// Woken when sealing is set up, so the seal timer looks at the new era's first epoch.
+    pub sealing_changed: Notify,
     /// Counts announced commits: the status line and the unit reconciler follow it.
     pub committed: tokio::sync::watch::Sender<u64>,
     /// Allowed checks, counted not logged.
@@ -125,6 +127,7 @@ impl Daemon {
             mode_control,
             reload_requests,
             changed: Notify::new(),
+            sealing_changed: Notify::new(),
             committed: tokio::sync::watch::Sender::new(0),
             allowed_checks: AtomicU64::new(0),
             denials: SharedDenials::default(),

@@ -7,4 +7,5 @@ pub mod client;
 pub mod follow;
 pub mod journal;
 pub mod output;
+pub mod seal;
 pub mod watch;

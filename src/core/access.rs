@@ -159,6 +159,7 @@ pub const METHOD_RULES: &[MethodRule] = &[
     rule("Audit1", "Read", Admin(Action::ManageAll)),
     rule("Audit1", "Verify", Admin(Action::ManageAll)),
     rule("Audit1", "Archive", Admin(Action::ManageAll)),
+    rule("Audit1", "SetupSealing", Admin(Action::ManageAll)),
 ];
 
 /// The declared requirement of a method, by interface short name and member.

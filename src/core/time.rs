@@ -130,3 +130,11 @@ impl Now {
         }
     }
 }
+
+/// The default length of an audit sealing epoch, in seconds: 15 minutes, as journald's
+/// (`[audit] seal_interval_seconds`; store/seal.rs).
+pub const SEAL_INTERVAL_DEFAULT_SECS: u64 = 900;
+
+/// The bounds of a sealing epoch's length, in seconds: at least ten seconds (the daemon's seal
+/// timer wakes at least once a minute anyway), at most a week.
+pub const SEAL_INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 10..=7 * 24 * 3600;

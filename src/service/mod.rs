@@ -112,8 +112,13 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     };
     // The bus connections are made while the store loads; the name is asked for only once the
     // objects are served.
+    let credential = sealing_credential();
     let (opened, connection, lookups) = tokio::join!(
-        tokio::task::spawn_blocking(move || Ledger::open(&opening, Timestamp::now())),
+        tokio::task::spawn_blocking(move || {
+            let (mut ledger, recovery) = Ledger::open(&opening, Timestamp::now())?;
+            start_sealing(&mut ledger, credential)?;
+            Ok::<_, ServiceError>((ledger, recovery))
+        }),
         builder().build(),
         builder().build(),
     );
@@ -239,6 +244,7 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
         "audit checkpoints",
         keep_checkpoints(writer.clone(), checkpoints.clone()),
     );
+    tasks.spawn("keep_seals", keep_seals(Arc::clone(&daemon)));
 
     // The name is asked for once the first reading is judged, so a caller that finds the name
     // is answered in the host's mode rather than in UNKNOWN (a source that gives no reading at
@@ -313,10 +319,25 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
     tasks.abort(TASK_SOURCE);
     daemon.flush_denials(true);
     let _ = connection.release_name(BUS_NAME).await;
-    // Everything queued before the stop still commits; then the store closes.
-    if let Ok(Some(ledger)) = tokio::task::spawn_blocking(move || writer_thread.finish()).await {
-        checkpoints.stop(ledger.store().head(), Monotonic::now());
-    }
+    // Everything queued before the stop still commits; then the current epoch is sealed with
+    // the stop flag (so the time the daemon is down is no gap), the head goes to the journal,
+    // and the store closes.
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(mut ledger) = writer_thread.finish() {
+            match ledger.seal_stop(Timestamp::now()) {
+                Ok(tick) => {
+                    if let Some(seal) = tick.sealed {
+                        tracing::info!(epoch = seal.epoch, seq = seal.seq, "the audit log is sealed for the stop");
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "the audit log could not be sealed for the stop; a verifier will see the epochs until the next start as unsealed")
+                }
+            }
+            checkpoints.stop(ledger.store().head(), Monotonic::now());
+        }
+    })
+    .await;
     drop(writer);
     drop(daemon);
     drop(announce_tx);
@@ -756,6 +777,126 @@ async fn keep_checkpoints(writer: Writer, checkpoints: Checkpoints) {
             })
             .clamp(Duration::from_millis(1), CHECKPOINT_LOOK_MAX);
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// The systemd credential a sealing key may come in (`LoadCredentialEncrypted=`).
+pub const SEALING_CREDENTIAL: &str = "audit-sealing-key";
+
+/// The sealing credential's text, if the service was given one.
+fn sealing_credential() -> Option<(PathBuf, std::io::Result<String>)> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|dir| !dir.is_empty())?;
+    let path = PathBuf::from(dir).join(SEALING_CREDENTIAL);
+    match std::fs::read_to_string(&path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        read => Some((path, read)),
+    }
+}
+
+/// Before serving: a store with no sealing state takes the sealing key from the credential, if
+/// one was given (a credential that cannot be read refuses the start, as a bad configuration
+/// does: the admin asked for sealing); then sealing catches up with the time the daemon was
+/// down (store/sealing.rs, `seal_at_start`).
+fn start_sealing(
+    ledger: &mut Ledger,
+    credential: Option<(PathBuf, std::io::Result<String>)>,
+) -> Result<(), ServiceError> {
+    let now = Timestamp::now();
+    if let Some((path, read)) = credential {
+        let bad = |message: String| {
+            ServiceError::Config(config::ConfigError::Value {
+                key: format!("credential {SEALING_CREDENTIAL}"),
+                message,
+            })
+        };
+        let text = read.map_err(|err| bad(format!("cannot read {}: {err}", path.display())))?;
+        let credential = crate::store::seal::SealingCredential::parse(&text)
+            .map_err(|err| bad(err.to_string()))?;
+        match ledger.store().sealing()? {
+            Some(state) => tracing::info!(
+                era = state.era,
+                "a sealing credential was given but sealing is already set up (era {}); it is not used and may be removed",
+                state.era
+            ),
+            None => {
+                let state = ledger.enable_sealing(
+                    crate::store::sealing::SealingSetup {
+                        key_id: credential.key.key_id(),
+                        key: credential.key.clone(),
+                        key_epoch: credential.epoch,
+                        clock: credential.clock,
+                        origin: "credential",
+                        caller: crate::core::Caller::daemon(),
+                        force: false,
+                    },
+                    now,
+                )?;
+                // The credential still holds key 1, from which every later key of the era can
+                // be computed: whoever can read it could forge seals. The store now holds only
+                // the current key, so the credential has done its work.
+                tracing::warn!(
+                    era = state.era,
+                    epoch = state.epoch,
+                    "audit sealing set up from the credential {SEALING_CREDENTIAL}; remove the credential now (it holds an early sealing key that could forge every later seal) and remove its LoadCredentialEncrypted= line"
+                );
+            }
+        }
+    }
+    let tick = ledger.seal_at_start(now)?;
+    if let Some(seal) = tick.sealed {
+        tracing::warn!(
+            epoch = seal.epoch,
+            next = seal.next_epoch,
+            "the audit log was not sealed at the last stop (a crash?); the epoch it was in is sealed now"
+        );
+    }
+    Ok(())
+}
+
+/// Seals the audit log as each epoch ends (store/sealing.rs): wakes at the current epoch's end
+/// by the wall clock, and at least once a minute so that a step of the clock is noticed.
+async fn keep_seals(daemon: Arc<Daemon>) {
+    const AT_MOST: Duration = Duration::from_secs(60);
+    loop {
+        let outcome = daemon
+            .writer
+            .read(|ledger| ledger.seal_due(Timestamp::now()))
+            .await;
+        let wait = match outcome {
+            Ok(Ok(tick)) => {
+                if let Some(seal) = &tick.sealed {
+                    tracing::debug!(
+                        epoch = seal.epoch,
+                        seq = seal.seq,
+                        next = seal.next_epoch,
+                        "audit epoch sealed"
+                    );
+                    if seal.next_epoch > seal.epoch + 1 {
+                        tracing::warn!(
+                            epoch = seal.epoch,
+                            next = seal.next_epoch,
+                            "the wall clock jumped forward past {} sealing epochs; the jump is sealed",
+                            seal.next_epoch - seal.epoch - 1
+                        );
+                    }
+                }
+                tick.state.map_or(AT_MOST, |state| {
+                    let millis = state.due().as_millis() - Timestamp::now().as_millis();
+                    Duration::from_millis(millis.clamp(0, AT_MOST.as_millis() as i64) as u64)
+                })
+            }
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "the audit log could not be sealed; trying again");
+                AT_MOST
+            }
+            // The writer is stopping; the stop seal is written after it.
+            Err(_) => AT_MOST,
+        };
+        // A seal that is due now is retried after a short pause, never in a busy loop.
+        tokio::select! {
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+            _ = daemon.sealing_changed.notified() => {}
+        }
     }
 }
 

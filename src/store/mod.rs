@@ -6,6 +6,8 @@ mod load;
 pub mod reader;
 pub mod room;
 pub mod schema;
+pub mod seal;
+pub mod sealing;
 
 use crate::core::chain::{self, AuditRecord, AuditVerification, GENESIS_HASH};
 use crate::core::{
@@ -64,6 +66,9 @@ pub enum StoreError {
     /// A stored record does not decode.
     #[error("a stored record does not decode: {0}")]
     Decode(String),
+    /// Sealing was refused (set up already without force, a bad key).
+    #[error(transparent)]
+    Sealing(#[from] seal::SealError),
 }
 
 /// Why an archive step removed nothing.
@@ -156,6 +161,9 @@ pub struct Store {
     /// A deep purge committed but the write-ahead log still holds what it deleted: the
     /// truncating checkpoint is tried again after every commit until it succeeds.
     truncate_pending: bool,
+    /// How long a write waits for another process's lock (kept to restore it after a
+    /// checkpoint that must not wait: store/sealing.rs).
+    busy_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -228,8 +236,9 @@ impl Store {
             )));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
-        // Deleted content is overwritten with zeros, in the database and in the pages the
-        // write-ahead log carries, so a deep purge leaves nothing in free space.
+        // Deleted and overwritten content is zeroed in the file, not left in free space: a deep
+        // purge must leave nothing of the memories it deleted, and an evolved sealing key must
+        // not leave the one before it behind (store/sealing.rs).
         conn.pragma_update(None, "secure_delete", "ON")?;
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
         conn.pragma_update(
@@ -237,9 +246,11 @@ impl Store {
             "wal_autocheckpoint",
             (WAL_CHECKPOINT_BYTES / page_size.max(512)).max(1),
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let busy_timeout = std::time::Duration::from_secs(5);
+        conn.busy_timeout(busy_timeout)?;
         let mut store = Store {
             conn,
+            busy_timeout,
             path,
             head: AuditHead {
                 seq: 0,
@@ -301,7 +312,9 @@ impl Store {
 
     /// How long a write waits for a lock held by another process before failing.
     pub fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<(), StoreError> {
-        Ok(self.conn.busy_timeout(timeout)?)
+        self.conn.busy_timeout(timeout)?;
+        self.busy_timeout = timeout;
+        Ok(())
     }
 
     /// The last audit record's sequence number and hash.
@@ -515,6 +528,42 @@ impl Store {
         if hash.as_deref() != Some(through_hash) {
             return Err(ArchiveRefusal::HashMismatch { through_seq });
         }
+        // The eras enabled in the records that go (and in earlier archives' records that go)
+        // stay known to the chain through the record this archive leaves.
+        let mut eras: Vec<serde_json::Value> = Vec::new();
+        {
+            let mut statement = tx.prepare(
+                "SELECT seq, action, details FROM audit WHERE seq <= ?1 AND action IN (?2, ?3) ORDER BY seq",
+            )?;
+            let rows = statement.query_map(
+                params![through_seq as i64, seal::SEALING_ENABLED, seal::ARCHIVED],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                },
+            )?;
+            for row in rows {
+                let (seq, action, details) = row?;
+                if action == seal::SEALING_ENABLED {
+                    eras.push(serde_json::json!({"seq": seq, "details": details}));
+                } else if let Ok(value) = serde_json::from_str::<serde_json::Value>(&details) {
+                    eras.extend(
+                        value["sealing_enabled"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .cloned(),
+                    );
+                }
+            }
+        }
+        let mut event = event.clone();
+        if !eras.is_empty() {
+            event.details["sealing_enabled"] = serde_json::Value::Array(eras);
+        }
         // The log refuses deletes; the refusal is lifted for this transaction only.
         tx.execute_batch("DROP TRIGGER audit_refuses_delete")?;
         let removed = tx.execute(
@@ -529,7 +578,7 @@ impl Store {
             "UPDATE audit_anchor SET seq = ?1, hash = ?2 WHERE singleton = 1",
             params![through_seq as i64, through_hash],
         )?;
-        let head = append_audit(&tx, &self.head, std::slice::from_ref(event), at)?;
+        let head = append_audit(&tx, &self.head, std::slice::from_ref(&event), at)?;
         tx.commit()?;
         self.head = head;
         Ok(removed)
@@ -554,6 +603,16 @@ impl Store {
     /// connection; the daemon verifies on an [`AuditReader`] instead).
     pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
         reader::verify_in(&self.conn)
+    }
+
+    /// Verifies the chain and its seals, with the admin's key when given
+    /// ([`AuditReader::verify_sealed`]).
+    pub fn verify_sealed(
+        &self,
+        key: Option<&seal::VerificationKey>,
+        now: Timestamp,
+    ) -> Result<seal::SealedVerification, StoreError> {
+        reader::verify_sealed_in(&self.conn, self.audit_anchor()?, key, now)
     }
 }
 

@@ -2,8 +2,10 @@
 //! `Audit1.Verify`). In WAL mode a reader sees the last committed state and never blocks the
 //! writer, so walking a long chain holds up no mutation.
 
-use super::{AuditHead, StoreError, audit_row, corrupt_or};
-use crate::core::chain::{AuditRecord, AuditVerification, ChainAnchor, verify_chain};
+use super::seal::{SealInputs, SealedVerification, VerificationKey, verify_sealed};
+use super::{AuditHead, StoreError, audit_row, corrupt_or, sealing};
+use crate::core::Timestamp;
+use crate::core::chain::{AuditRecord, AuditVerification, ChainAnchor};
 use crate::core::memory::{PURGED_SOURCE, ShredKey, sealed_parts};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -108,34 +110,100 @@ impl AuditReader {
         tx.finish()?;
         Ok(verification)
     }
+
+    /// Verifies the chain and its seals in one snapshot: with `key`, every sealed epoch's MAC
+    /// is checked with the admin's verification key and `now` (the verifier's clock) finds
+    /// seals that stopped without a clean stop; without it, the seals' structure only.
+    pub fn verify_sealed(
+        &mut self,
+        key: Option<&VerificationKey>,
+        now: Timestamp,
+    ) -> Result<SealedVerification, StoreError> {
+        let tx = self.conn.transaction()?;
+        let anchor = read_anchor(&tx)?;
+        let verification = verify_sealed_in(&tx, anchor, key, now)?;
+        tx.finish()?;
+        Ok(verification)
+    }
 }
 
-/// Reads the recorded head and walks the chain on `conn`.
+/// Walks the chain and checks the seals' structure on `conn` (no key), in the shape of the
+/// plain chain verification.
 pub(super) fn verify_in(conn: &Connection) -> Result<AuditVerification, StoreError> {
+    let sealed = verify_sealed_in(conn, read_anchor(conn)?, None, Timestamp::now())?;
+    let mut message = sealed.message;
+    for note in &sealed.notes {
+        message.push_str("; ");
+        message.push_str(note);
+    }
+    Ok(AuditVerification {
+        ok: sealed.ok,
+        records: sealed.records,
+        first_bad: sealed.first_bad,
+        message,
+    })
+}
+
+/// Reads the recorded head, the seals and the sealing state, and walks the chain from
+/// `anchor` on `conn` (store/seal.rs, [`verify_sealed`]).
+pub(super) fn verify_sealed_in(
+    conn: &Connection,
+    anchor: ChainAnchor,
+    key: Option<&VerificationKey>,
+    now: Timestamp,
+) -> Result<SealedVerification, StoreError> {
     let head = read_head(conn)?;
-    let anchor = read_anchor(conn)?;
+    let seals = sealing::stored_seals(conn)?;
+    let state_era = sealing::state_era(conn)?;
     let mut statement = conn.prepare(
         "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
-         FROM audit ORDER BY seq",
+         FROM audit WHERE seq > ?1 ORDER BY seq",
     )?;
-    let rows = statement.query_map([], audit_row)?;
+    let rows = statement.query_map(params![anchor.seq as i64], audit_row)?;
     let mut failure = None;
+    // A row whose values do not decode (a flipped bit made a text invalid) fails the
+    // verification; an I/O error fails the read.
     let records = rows.map_while(|row| match row {
-        Ok(record) => Some(record),
+        Ok(record) => Some(Ok(record)),
+        Err(
+            err @ (rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..)),
+        ) => Some(Err(err.to_string())),
         Err(err) => {
             failure = Some(err);
             None
         }
     });
-    let verification = verify_chain(records, &anchor, (head.seq, &head.hash));
+    let verification = verify_sealed(
+        records,
+        SealInputs {
+            anchor,
+            head: (head.seq, head.hash),
+            seals,
+            state_era,
+            key,
+            now,
+        },
+    );
     match failure {
         Some(err) => Err(err.into()),
         None => Ok(verification),
     }
 }
 
-/// Where the records in the store continue the chain: after the last archived record.
+/// Where the records in the store continue the chain: after the last archived record. A
+/// store of a version before archives (read, not migrated) has archived nothing.
 pub(super) fn read_anchor(conn: &Connection) -> Result<ChainAnchor, StoreError> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'audit_anchor'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !exists {
+        return Ok(ChainAnchor::genesis());
+    }
     let (seq, hash): (i64, String) = conn.query_row(
         "SELECT seq, hash FROM audit_anchor WHERE singleton = 1",
         [],

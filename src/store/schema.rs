@@ -2,7 +2,7 @@
 
 /// The schema version this build writes. A database with a higher version was written by a
 /// newer build and is refused rather than misread.
-pub const CURRENT_VERSION: i64 = 3;
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `n` (1-based) takes the schema from version `n - 1` to `n`.
 pub const MIGRATIONS: &[&str] = &[
@@ -105,5 +105,34 @@ pub const MIGRATIONS: &[&str] = &[
         hash       TEXT NOT NULL
     ) STRICT;
     INSERT INTO audit_anchor (singleton, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+    "#,
+    // 4: forward-secure sealing of the audit chain (store/seal.rs, docs/DECISIONS.md). Only
+    // new tables: the daemon's current sealing key (one row, overwritten as the key evolves)
+    // and the seals, append-only like the records.
+    r#"
+    CREATE TABLE audit_sealing (
+        singleton      INTEGER PRIMARY KEY CHECK (singleton = 1),
+        era            INTEGER NOT NULL,
+        epoch          INTEGER NOT NULL,
+        key            BLOB NOT NULL,
+        start_secs     INTEGER NOT NULL,
+        interval_secs  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE audit_seals (
+        era         INTEGER NOT NULL,
+        epoch       INTEGER NOT NULL,
+        next_epoch  INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        hash        TEXT NOT NULL,
+        prev_mac    TEXT NOT NULL,
+        mac         TEXT NOT NULL,
+        PRIMARY KEY (era, epoch)
+    ) STRICT;
+    CREATE TRIGGER audit_seals_refuse_update BEFORE UPDATE ON audit_seals
+        BEGIN SELECT RAISE(ABORT, 'audit seals are append-only'); END;
+    CREATE TRIGGER audit_seals_refuse_delete BEFORE DELETE ON audit_seals
+        BEGIN SELECT RAISE(ABORT, 'audit seals are append-only'); END;
     "#,
 ];
