@@ -57,7 +57,9 @@ async fn daemon1_version_features_and_reload() {
             "audit",
             "subscribe",
             "owner-memory-ids",
-            "audit-archive"
+            "audit-archive",
+            "audit-sealing",
+            "audit-checkpoints"
         ])
     );
 

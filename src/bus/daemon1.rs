@@ -27,6 +27,10 @@ pub const FEATURES: &[&str] = &[
     "owner-memory-ids",
     // Audit1.Archive and the anchor it leaves.
     "audit-archive",
+    // Audit1.SetupSealing and the sealed chain `contractctl audit verify --key` proves.
+    "audit-sealing",
+    // The chain head written to the journal (`contractctl audit verify --journal`).
+    "audit-checkpoints",
 ];
 
 /// The daemon: its version, what it supports, and reloading its configuration.
