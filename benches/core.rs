@@ -179,6 +179,8 @@ fn register_memory(c: &mut Criterion) {
     ledger.set_limits(learning_contracts::ledger::Limits {
         budgets: learning_contracts::core::OwnerBudgets {
             max_active_memories: usize::MAX,
+            // One owner registers thousands a second here; the per-minute write cap would stop it.
+            max_writes_per_minute: u32::MAX,
             ..Default::default()
         },
         ..Default::default()

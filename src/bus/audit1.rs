@@ -95,14 +95,7 @@ impl Audit1 {
             .await?;
         let limit = limit.min(self.daemon.config().config.limits.max_audit_read);
         let records = AuditReads::run(&self.daemon.audit_reads.reads, move |reader| {
-            let records = reader.read_audit(after_seq, limit)?;
-            records
-                .into_iter()
-                .map(|record| {
-                    let opened = reader.opened_details(&record.details)?;
-                    Ok((record, opened))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()
+            reader.read_audit_opened(after_seq, limit)
         })
         .await?;
         Ok(records

@@ -6,8 +6,9 @@ use super::seal::{SealInputs, SealedVerification, VerificationKey, verify_sealed
 use super::{AuditHead, StoreError, audit_row, corrupt_or, sealing};
 use crate::core::Timestamp;
 use crate::core::chain::{AuditRecord, AuditVerification, ChainAnchor};
-use crate::core::memory::{PURGED_SOURCE, ShredKey, sealed_parts};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use crate::core::memory::{PURGED_SOURCE, SEALED_PREFIX, ShredKey, sealed_parts};
+use rusqlite::{Connection, OpenFlags, params};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A read-only connection to the store, for audit reads. Not shared between threads: callers
@@ -52,54 +53,49 @@ impl AuditReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A record's details with its sealed memory details opened, while the memory's key
-    /// exists: `None` for details with nothing sealed. A purged memory's details read
-    /// "(purged)", and each derivation link to a purged source reads as one.
-    pub fn opened_details(&self, details: &str) -> Result<Option<String>, StoreError> {
-        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(details) else {
-            return Ok(None);
-        };
-        let Some(sealed) = value.get("memory").and_then(|v| v.as_str()) else {
-            return Ok(None);
-        };
-        let opened = match self.open_sealed(sealed)? {
-            Some(plain) => {
-                let mut inner: serde_json::Value =
-                    serde_json::from_str(&plain).unwrap_or(serde_json::Value::Null);
-                if let Some(links) = inner.get_mut("derived_from").and_then(|v| v.as_array_mut()) {
-                    for link in links.iter_mut() {
-                        let id = match link.as_str() {
-                            Some(sealed) => self.open_sealed(sealed)?,
-                            None => None,
-                        };
-                        *link = serde_json::Value::from(id.unwrap_or_else(|| PURGED_SOURCE.into()));
-                    }
+    /// Up to `limit` audit records after `after_seq`, oldest first, each with its sealed
+    /// memory details opened while the memory's key exists (see [`opened_details`]), all read
+    /// in one snapshot. The keys are found in one pass over the memories, and only when the
+    /// page holds something sealed: the memories table keeps no index by key reference, which
+    /// would cost every RegisterMemory a page write (benches/README.md).
+    pub fn read_audit_opened(
+        &mut self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(AuditRecord, Option<String>)>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let records: Vec<AuditRecord> = tx
+            .prepare_cached(
+                "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
+                 FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?
+            .query_map(params![after_seq as i64, limit], audit_row)?
+            .collect::<Result<_, _>>()?;
+        let keys = if records
+            .iter()
+            .any(|record| record.details.contains(SEALED_PREFIX))
+        {
+            let mut keys = HashMap::new();
+            let mut statement = tx.prepare_cached("SELECT shred_ref, shred_key FROM memories")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let key: Vec<u8> = row.get(1)?;
+                if let Ok(key) = <[u8; 32]>::try_from(key) {
+                    keys.insert(row.get::<_, String>(0)?, key);
                 }
-                inner
             }
-            None => serde_json::Value::from("(purged)"),
+            keys
+        } else {
+            HashMap::new()
         };
-        value["memory"] = opened;
-        Ok(Some(value.to_string()))
-    }
-
-    /// Opens text sealed under a memory's key, if the memory (and so its key) still exists.
-    fn open_sealed(&self, sealed: &str) -> Result<Option<String>, StoreError> {
-        let Some((reference, _)) = sealed_parts(sealed) else {
-            return Ok(None);
-        };
-        let key: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT shred_key FROM memories WHERE shred_ref = ?1")?
-            .query_row(params![reference], |row| row.get(0))
-            .optional()?;
-        Ok(key.and_then(|key| key.try_into().ok()).and_then(|key| {
-            ShredKey {
-                reference: reference.to_string(),
-                key,
-            }
-            .open(sealed)
-        }))
+        drop(tx);
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let opened = opened_details(&keys, &record.details);
+                (record, opened)
+            })
+            .collect())
     }
 
     /// Recomputes the whole chain and reports the first broken record. The head and the
@@ -226,4 +222,39 @@ pub(super) fn read_head(conn: &Connection) -> Result<AuditHead, StoreError> {
         seq: seq as u64,
         hash,
     })
+}
+
+/// A record's details with its sealed memory details opened with `keys` (key reference →
+/// key): `None` for details with nothing sealed. A purged memory's details read "(purged)",
+/// and each derivation link to a purged source reads as one.
+fn opened_details(keys: &HashMap<String, [u8; 32]>, details: &str) -> Option<String> {
+    let mut value = serde_json::from_str::<serde_json::Value>(details).ok()?;
+    let sealed = value.get("memory").and_then(|v| v.as_str())?;
+    let opened = match open_sealed(keys, sealed) {
+        Some(plain) => {
+            let mut inner: serde_json::Value =
+                serde_json::from_str(&plain).unwrap_or(serde_json::Value::Null);
+            if let Some(links) = inner.get_mut("derived_from").and_then(|v| v.as_array_mut()) {
+                for link in links.iter_mut() {
+                    let id = link.as_str().and_then(|sealed| open_sealed(keys, sealed));
+                    *link = serde_json::Value::from(id.unwrap_or_else(|| PURGED_SOURCE.into()));
+                }
+            }
+            inner
+        }
+        None => serde_json::Value::from("(purged)"),
+    };
+    value["memory"] = opened;
+    Some(value.to_string())
+}
+
+/// Opens text sealed under a memory's key, if the memory (and so its key) still exists.
+fn open_sealed(keys: &HashMap<String, [u8; 32]>, sealed: &str) -> Option<String> {
+    let (reference, _) = sealed_parts(sealed)?;
+    let key = keys.get(reference)?;
+    ShredKey {
+        reference: reference.to_string(),
+        key: *key,
+    }
+    .open(sealed)
 }

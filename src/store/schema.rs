@@ -83,10 +83,10 @@ pub const MIGRATIONS: &[&str] = &[
         derived_from    TEXT NOT NULL,
         status          TEXT NOT NULL,
         created         INTEGER NOT NULL,
-        shred_ref       TEXT NOT NULL UNIQUE,
+        shred_ref       TEXT NOT NULL,
         shred_key       BLOB NOT NULL,
         PRIMARY KEY (owner, id)
-    ) STRICT;
+    ) STRICT, WITHOUT ROWID;
     INSERT INTO memories_by_owner
         SELECT owner, id, contract_id, domain, context, classification, abstraction,
                derived_from, status, created, lower(hex(randomblob(16))), randomblob(32)
