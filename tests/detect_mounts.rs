@@ -6,7 +6,8 @@
 mod common;
 
 use common::mount_fixtures::{
-    FakeSysfs, LoopImage, Mounted, SATA_PARENT, USB_PARENT, in_private_mount_namespace,
+    AHCI_PORT3_PARENT, FakeSysfs, LoopImage, Mounted, SATA_PARENT, SD_CARD, THUNDERBOLT_NVME,
+    USB_PARENT, in_private_mount_namespace,
     loop_tools_available, path_str, run,
 };
 use learning_contracts::source::detect::mounts::{
@@ -824,6 +825,137 @@ fn facts_serialize_for_explain() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Removable media the kernel does not flag (issue 14, F5)
+
+/// An SD card in a built-in PCI reader: `mmcblk0` with `removable` = 0 (the MMC block driver
+/// never sets it) and its partition `mmcblk0p1`; `card_type` is the card's sysfs `type`.
+fn sd_card(sysfs: &FakeSysfs, card_type: &str) -> Mount {
+    sysfs.device_attribute(&format!("{SD_CARD}/type"), card_type);
+    let disk = sysfs.disk(SD_CARD, "mmcblk0", (179, 0), false);
+    sysfs.partition(&disk, "mmcblk0p1", (179, 1));
+    mount("/media/card", "exfat", "/dev/mmcblk0p1", false, (179, 1))
+}
+
+#[test]
+fn an_sd_card_in_a_built_in_reader_is_removable() {
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let card = sd_card(&sysfs, "SD");
+    let facts = mount_facts(&[root, card], &policy_for(&sysfs));
+    let card = fact(&facts, "/media/card");
+    assert_eq!(card.block_device.as_deref(), Some("mmcblk0p1"));
+    assert!(card.removable, "{card:?}");
+    assert_eq!(facts.removable_mount_points, ["/media/card"]);
+    assert!(facts.removable_mounted);
+}
+
+#[test]
+fn a_read_only_sd_card_is_removable_media_too() {
+    // Read-only media still count: a card mounted ro in COLDROOM must latch LOCKDOWN.
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let mut card = sd_card(&sysfs, "SD");
+    card.read_only = true;
+    let facts = mount_facts(&[root, card], &policy_for(&sysfs));
+    assert!(fact(&facts, "/media/card").removable);
+    assert!(facts.removable_mounted);
+}
+
+#[test]
+fn an_mmc_card_of_unknown_kind_counts_as_removable_by_default() {
+    // Soldered eMMC and an MMC card in a slot both read type MMC: by default both count.
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let card = sd_card(&sysfs, "MMC");
+    let facts = mount_facts(&[root, card], &policy_for(&sysfs));
+    assert!(fact(&facts, "/media/card").removable);
+}
+
+#[test]
+fn a_disk_behind_a_thunderbolt_tunnel_is_removable() {
+    // The kernel marks PCI devices below an external-facing port `removable`.
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    for bridge in [
+        "pci0000:00/0000:00:07.0/0000:2c:00.0",
+        "pci0000:00/0000:00:07.0/0000:2c:00.0/0000:2d:01.0",
+        "pci0000:00/0000:00:07.0/0000:2c:00.0/0000:2d:01.0/0000:2e:00.0",
+    ] {
+        sysfs.device_attribute(&format!("{bridge}/removable"), "removable");
+    }
+    sysfs.device_attribute("pci0000:00/0000:00:07.0/removable", "fixed");
+    let disk = sysfs.disk(THUNDERBOLT_NVME, "nvme1n1", (259, 4), false);
+    sysfs.partition(&disk, "nvme1n1p1", (259, 5));
+    let facts = mount_facts(
+        &[
+            root,
+            mount("/mnt/dock", "ext4", "/dev/nvme1n1p1", false, (259, 5)),
+        ],
+        &policy_for(&sysfs),
+    );
+    let dock = fact(&facts, "/mnt/dock");
+    assert!(dock.removable, "{dock:?}");
+    assert_eq!(facts.removable_mount_points, ["/mnt/dock"]);
+}
+
+#[test]
+fn a_disk_below_a_thunderbolt_bus_device_is_removable() {
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let router = "pci0000:00/0000:00:0d.2/domain0/0-0/0-1";
+    sysfs.on_bus("pci0000:00/0000:00:0d.2/domain0/0-0", "thunderbolt");
+    sysfs.on_bus(router, "thunderbolt");
+    let disk = sysfs.disk(
+        &format!("{router}/0-1.0/host9/target9:0:0/9:0:0:0"),
+        "sdk",
+        (8, 160),
+        false,
+    );
+    sysfs.partition(&disk, "sdk1", (8, 161));
+    let facts = mount_facts(
+        &[root, mount("/mnt/tb", "ext4", "/dev/sdk1", false, (8, 161))],
+        &policy_for(&sysfs),
+    );
+    assert!(fact(&facts, "/mnt/tb").removable);
+}
+
+#[test]
+fn a_disk_on_an_external_sata_port_is_removable() {
+    // AHCI's PxCMD register: bit 21 (ESP) says the port's connector is external.
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    sysfs.device_attribute(
+        "pci0000:00/0000:00:17.0/ata3/host2/scsi_host/host2/ahci_port_cmd",
+        "204017",
+    );
+    let disk = sysfs.disk(AHCI_PORT3_PARENT, "sdc", (8, 32), false);
+    sysfs.partition(&disk, "sdc1", (8, 33));
+    let facts = mount_facts(
+        &[root, mount("/mnt/esata", "ext4", "/dev/sdc1", false, (8, 33))],
+        &policy_for(&sysfs),
+    );
+    assert!(fact(&facts, "/mnt/esata").removable);
+}
+
+#[test]
+fn a_disk_on_an_internal_ahci_port_is_fixed() {
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    sysfs.device_attribute(
+        "pci0000:00/0000:00:17.0/ata3/host2/scsi_host/host2/ahci_port_cmd",
+        "4017",
+    );
+    let disk = sysfs.disk(AHCI_PORT3_PARENT, "sdc", (8, 32), false);
+    sysfs.partition(&disk, "sdc1", (8, 33));
+    let facts = mount_facts(
+        &[root, mount("/srv", "ext4", "/dev/sdc1", false, (8, 33))],
+        &policy_for(&sysfs),
+    );
+    assert!(!fact(&facts, "/srv").removable);
+    assert!(!facts.removable_mounted);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The watcher on real mounts, in a private mount namespace
 
 /// The private namespace's table, as seen from the thread that made it.
@@ -1157,5 +1289,97 @@ fn the_watcher_reports_open_errors_and_needs_a_runtime() {
         );
         let watcher = MountWatcher::open(DEFAULT_MOUNTINFO_PATH).expect("this process's table");
         assert!(has_mount_at(watcher.current(), Path::new("/")));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writability as the host sees it (issue 14, F4)
+
+/// The mount table a child mount namespace sees after remounting `point` read-only by a bind
+/// remount, as systemd's `ProtectSystem=strict` does inside a service's namespace. The child
+/// is a separate process (`unshare -m`), so the caller's view stays as it was.
+fn table_seen_by_a_sandboxed_child(point: &str) -> Vec<Mount> {
+    let script = format!("mount -o remount,bind,ro '{point}' && cat /proc/self/mountinfo");
+    let output = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    assert!(
+        output.status.success(),
+        "the sandboxed child failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_mountinfo(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// A fake sysfs calling every block device mounted in this namespace a LUKS2 mapping except
+/// `plain`, which is a fixed SATA disk: only `plain` can keep the host out of COLDROOM.
+fn everything_encrypted_but(table: &[Mount], plain: (u32, u32)) -> FakeSysfs {
+    let sysfs = FakeSysfs::new();
+    let mut numbers: Vec<(u32, u32)> = table
+        .iter()
+        .filter(|m| m.major != 0)
+        .map(|m| (m.major, m.minor))
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    for (index, number) in numbers.into_iter().enumerate() {
+        if number == plain {
+            sysfs.disk(SATA_PARENT, "loopdata", number, false);
+        } else {
+            sysfs.dm(
+                &format!("dm-{index}"),
+                number,
+                &format!("vault{index}"),
+                &format!("CRYPT-LUKS2-0000-vault{index}"),
+                &[],
+            );
+        }
+    }
+    sysfs
+}
+
+#[test]
+fn a_writable_disk_bound_read_only_by_a_sandbox_is_still_writable() {
+    let test = "a_writable_disk_bound_read_only_by_a_sandbox_is_still_writable";
+    if !loop_tools_available(test) {
+        return;
+    }
+    in_private_mount_namespace(test, || {
+        let image = LoopImage::create();
+        let dir = tempfile::tempdir().expect("a mount point");
+        let point = path_str(dir.path()).to_string();
+        run("mount", &[path_str(&image.device), &point]);
+        let _mounted = Mounted(dir.path().to_path_buf());
+
+        let host_view = parse_mountinfo(
+            &std::fs::read_to_string(THREAD_MOUNTINFO).expect("this namespace's table"),
+        );
+        let sandboxed = table_seen_by_a_sandboxed_child(&point);
+        let entry = sandboxed
+            .iter()
+            .find(|m| m.mount_point == point)
+            .expect("the data mount in the child's table");
+        assert!(entry.read_only, "the sandbox's bind remount is per-mount ro: {entry:?}");
+
+        // Everything else is "encrypted", so the data disk alone decides COLDROOM.
+        let sysfs = everything_encrypted_but(&host_view, image.number);
+        for (view, table) in [("the host's", &host_view), ("the sandbox's", &sandboxed)] {
+            let facts = mount_facts(table, &policy_for(&sysfs));
+            let data = fact(&facts, &point);
+            assert!(
+                data.writable && data.persistent && !data.encrypted,
+                "{view} view: {data:?}"
+            );
+            assert!(
+                facts.unencrypted_persistent_writable.contains(&point),
+                "{view} view: the unencrypted data disk must count: {:?}",
+                facts.unencrypted_persistent_writable
+            );
+            assert!(
+                !facts.all_persistent_writable_encrypted,
+                "{view} view: COLDROOM allowed with an unencrypted writable disk mounted"
+            );
+        }
     });
 }
