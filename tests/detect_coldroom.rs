@@ -210,6 +210,14 @@ async fn an_unencrypted_disk_the_sandbox_shows_read_only_keeps_the_host_out_of_c
         fact["writable"], true,
         "the super block is rw, so the host can write it: {fact}"
     );
+    assert!(
+        fact["reasons"]
+            .as_array()
+            .is_some_and(|reasons| reasons.iter().any(|reason| reason
+                .as_str()
+                .is_some_and(|reason| reason.contains("per-mount ro comes from a sandbox")))),
+        "the reasons say why: {fact}"
+    );
     assert_eq!(mode(&client).await, "AIRGAP");
     drop(daemon);
 }
