@@ -120,3 +120,104 @@ async fn encrypted_storage_reads_coldroom_and_removable_media_latches_lockdown()
         .status();
     drop(daemon);
 }
+
+/// The mount facts in the daemon's Explain answer (its `Facts: {json}` line).
+async fn explained_mounts(client: &zbus::Connection) -> Vec<serde_json::Value> {
+    let boundary = Boundary1Proxy::new(client).await.unwrap();
+    let explain = boundary.explain().await.unwrap();
+    let facts = explain
+        .lines()
+        .find_map(|line| line.strip_prefix("Facts: "))
+        .unwrap_or_else(|| panic!("no Facts line in Explain:\n{explain}"));
+    let facts: serde_json::Value = serde_json::from_str(facts).unwrap();
+    facts["mounts"]["mounts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no mount facts in {facts}"))
+        .clone()
+}
+
+/// Issue 14, F4: systemd's `ProtectSystem=strict` remounts the host's mounts read-only (per
+/// mount) in the service's namespace. The daemon runs in such a namespace, made the same way
+/// (a bind remount `ro` of a writable ext4 mounted there); everything else the fake sysfs
+/// calls LUKS2, so only the unencrypted data disk keeps the host out of COLDROOM, and it must.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unencrypted_disk_the_sandbox_shows_read_only_keeps_the_host_out_of_coldroom() {
+    let test = "an_unencrypted_disk_the_sandbox_shows_read_only_keeps_the_host_out_of_coldroom";
+    if !require_root(test) || !loop_tools_available(test) {
+        return;
+    }
+    let data = LoopImage::create();
+    let sysfs = FakeSysfs::new();
+    for (index, number) in mounted_block_devices().into_iter().enumerate() {
+        sysfs.dm(
+            &format!("dm-{index}"),
+            number,
+            &format!("vault{index}"),
+            &format!("CRYPT-LUKS2-0000-vault{index}"),
+            &[],
+        );
+    }
+    sysfs.disk(
+        common::mount_fixtures::SATA_PARENT,
+        &data.name(),
+        data.number,
+        false,
+    );
+    let point = tempfile::tempdir().unwrap();
+    let point_str = point.path().to_str().unwrap().to_string();
+    // In the daemon's own mount namespace only: mount it writable, then bind-remount it
+    // read-only as the sandbox does, then run the daemon there.
+    let script = format!(
+        "mount '{}' '{point_str}' && mount -o remount,bind,ro '{point_str}' && exec \"$@\"",
+        data.device.display()
+    );
+
+    let ns = NetNs::new();
+    let bus = TestBus::start();
+    let config = format!(
+        "[authorization]\nmode = \"unix\"\n[mode]\nsource = \"detect\"\nsettle_time_ms = 0\n[mode.detect.mounts]\nsysfs_root = \"{}\"\n",
+        sysfs.root().display()
+    );
+    let root = tempfile::tempdir().unwrap().keep();
+    let daemon = DaemonProcess::start_with(
+        &bus,
+        &config,
+        &root,
+        &[],
+        &[
+            "ip",
+            "netns",
+            "exec",
+            &ns.name,
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ],
+    );
+    let client = connect_as(&bus, 0, &[0]).await;
+    wait_for_mode(&client, "AIRGAP", &daemon).await;
+    let mounts = explained_mounts(&client).await;
+    let fact = mounts
+        .iter()
+        .find(|fact| fact["mount_point"] == point_str.as_str())
+        .unwrap_or_else(|| panic!("no fact for {point_str} in {mounts:?}"));
+    assert_eq!(
+        fact["writable"], true,
+        "the super block is rw, so the host can write it: {fact}"
+    );
+    assert!(
+        fact["reasons"]
+            .as_array()
+            .is_some_and(|reasons| reasons.iter().any(|reason| reason
+                .as_str()
+                .is_some_and(|reason| reason.contains("per-mount ro comes from a sandbox")))),
+        "the reasons say why: {fact}"
+    );
+    assert_eq!(mode(&client).await, "AIRGAP");
+    drop(daemon);
+}

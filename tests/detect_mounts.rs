@@ -6,12 +6,12 @@
 mod common;
 
 use common::mount_fixtures::{
-    FakeSysfs, LoopImage, Mounted, SATA_PARENT, USB_PARENT, in_private_mount_namespace,
-    loop_tools_available, path_str, run,
+    AHCI_PORT3_PARENT, FakeSysfs, LoopImage, Mounted, SATA_PARENT, SD_CARD, THUNDERBOLT_NVME,
+    USB_PARENT, in_private_mount_namespace, loop_tools_available, path_str, run,
 };
 use learning_contracts::source::detect::mounts::{
     DEFAULT_MOUNTINFO_PATH, Mount, MountFact, MountFacts, MountPolicy, MountWatchError,
-    MountWatcher, mount_facts, parse_mountinfo,
+    MountWatcher, RemovableBus, mount_facts, parse_mountinfo,
 };
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,8 @@ const REAL_LOOKING: &str = "\
 90 29 0:45 /@home /home rw,relatime shared:50 - btrfs /dev/mapper/luks-home rw,space_cache=v2,subvol=/@home
 ";
 
+/// A mount; `read_only` makes both the mount and its filesystem read-only, as `mount -o ro`
+/// of a filesystem mounted nowhere else does.
 fn mount(
     mount_point: &str,
     fstype: &str,
@@ -46,9 +48,17 @@ fn mount(
         fstype: fstype.into(),
         source: source.into(),
         read_only,
+        super_read_only: read_only,
         major: number.0,
         minor: number.1,
     }
+}
+
+/// `mount` as a sandbox shows it: read-only per mount over a writable super block.
+fn sandboxed(mut mount: Mount) -> Mount {
+    mount.read_only = true;
+    mount.super_read_only = false;
+    mount
 }
 
 #[test]
@@ -82,15 +92,20 @@ fn real_looking_lines_parse_into_every_field() {
 }
 
 #[test]
-fn read_only_comes_from_the_mount_options_only() {
+fn read_only_comes_from_the_mount_options_and_the_super_block_from_its_own() {
     let mounts = parse_mountinfo(
         "1 0 8:1 / / rw,relatime - ext4 /dev/sda1 rw,errors=remount-ro\n\
          2 1 8:2 / /a ro,relatime - ext4 /dev/sda2 rw\n\
          3 1 8:3 / /b rw,nosuid,ro - ext4 /dev/sda3 rw\n\
-         4 1 8:4 / /c rw,errors=ro - ext4 /dev/sda4 ro\n",
+         4 1 8:4 / /c rw,errors=ro - ext4 /dev/sda4 ro\n\
+         5 1 8:5 / /d ro,relatime - ext4 /dev/sda5 ro,errors=continue\n\
+         6 1 8:6 / /e ro - ext4 /dev/sda6 rw,ro\n",
     );
     let read_only: Vec<bool> = mounts.iter().map(|m| m.read_only).collect();
-    assert_eq!(read_only, [false, true, true, false]);
+    assert_eq!(read_only, [false, true, true, false, true, true]);
+    // The kernel prints the super block's rw or ro first; only that one is its state.
+    let super_read_only: Vec<bool> = mounts.iter().map(|m| m.super_read_only).collect();
+    assert_eq!(super_read_only, [false, false, false, true, true, false]);
 }
 
 #[test]
@@ -201,15 +216,19 @@ proptest! {
         major in 0u32..4096,
         minor in 0u32..1_000_000,
         read_only in any::<bool>(),
+        super_read_only in any::<bool>(),
     ) {
         let options = if read_only { "ro,relatime" } else { "rw,relatime" };
+        let super_options = if super_read_only { "ro,errors=remount-ro" } else { "rw" };
         let line = format!(
-            "7 1 {major}:{minor} / {} {options} shared:3 - ext4 {} rw\n",
+            "7 1 {major}:{minor} / {} {options} shared:3 - ext4 {} {super_options}\n",
             kernel_escape(&point),
             kernel_escape(&source)
         );
         let parsed = parse_mountinfo(&line);
-        prop_assert_eq!(parsed, vec![mount(&point, "ext4", &source, read_only, (major, minor))]);
+        let mut expected = mount(&point, "ext4", &source, read_only, (major, minor));
+        expected.super_read_only = super_read_only;
+        prop_assert_eq!(parsed, vec![expected]);
     }
 }
 
@@ -802,6 +821,28 @@ fn the_policy_reads_from_config_with_defaults_and_refuses_unknown_keys() {
     }
     assert_eq!(defaults.ignore_mount_points, ["/proc", "/sys"]);
     assert_eq!(defaults.sysfs_root, Path::new("/sys"));
+    assert_eq!(
+        defaults.removable_buses,
+        [
+            RemovableBus::Usb,
+            RemovableBus::Mmc,
+            RemovableBus::Thunderbolt,
+            RemovableBus::Esata
+        ]
+    );
+    let parsed: MountPolicy =
+        toml::from_str("removable_buses = [\"usb\", \"sd\", \"sata_hotplug\"]").expect("buses");
+    assert_eq!(
+        parsed.removable_buses,
+        [
+            RemovableBus::Usb,
+            RemovableBus::Sd,
+            RemovableBus::SataHotplug
+        ]
+    );
+    // A misspelt bus is an error, not a bus silently left out.
+    assert!(toml::from_str::<MountPolicy>("removable_buses = [\"USB\"]").is_err());
+    assert!(toml::from_str::<MountPolicy>("removable_buses = [\"firewire\"]").is_err());
 
     let parsed: MountPolicy =
         toml::from_str("ignore_mount_points = [\"/var/lib/docker\"]").expect("a valid policy");
@@ -821,6 +862,376 @@ fn facts_serialize_for_explain() {
     let json = serde_json::to_value(&facts).expect("facts serialize");
     assert_eq!(json["all_persistent_writable_encrypted"], true);
     assert_eq!(json["mounts"][0]["block_device"], "dm-0");
+    // Another part renders these by this name.
+    assert_eq!(
+        json["mounts"][0]["reasons"],
+        serde_json::json!([
+            "writable: super block rw",
+            "persistent: ext4 is not a volatile filesystem type",
+            "fixed: sysfs shows no removable flag or bus for dm-0",
+            "encrypted: dm-crypt (LUKS2) luks-root",
+        ])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Removable media the kernel does not flag (issue 14, F5)
+
+/// An SD card in a built-in PCI reader: `mmcblk0` with `removable` = 0 (the MMC block driver
+/// never sets it) and its partition `mmcblk0p1`; `card_type` is the card's sysfs `type`.
+fn sd_card(sysfs: &FakeSysfs, card_type: &str) -> Mount {
+    sysfs.device_attribute(&format!("{SD_CARD}/type"), card_type);
+    let disk = sysfs.disk(SD_CARD, "mmcblk0", (179, 0), false);
+    sysfs.partition(&disk, "mmcblk0p1", (179, 1));
+    mount("/media/card", "exfat", "/dev/mmcblk0p1", false, (179, 1))
+}
+
+#[test]
+fn an_sd_card_in_a_built_in_reader_is_removable() {
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let card = sd_card(&sysfs, "SD");
+    let facts = mount_facts(&[root, card], &policy_for(&sysfs));
+    let card = fact(&facts, "/media/card");
+    assert_eq!(card.block_device.as_deref(), Some("mmcblk0p1"));
+    assert!(card.removable, "{card:?}");
+    assert_eq!(facts.removable_mount_points, ["/media/card"]);
+    assert!(facts.removable_mounted);
+}
+
+#[test]
+fn a_read_only_sd_card_is_removable_media_too() {
+    // Read-only media still count: a card mounted ro in COLDROOM must latch LOCKDOWN.
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let mut card = sd_card(&sysfs, "SD");
+    card.read_only = true;
+    let facts = mount_facts(&[root, card], &policy_for(&sysfs));
+    assert!(fact(&facts, "/media/card").removable);
+    assert!(facts.removable_mounted);
+}
+
+#[test]
+fn an_mmc_card_of_unknown_kind_counts_as_removable_by_default() {
+    // Soldered eMMC and an MMC card in a slot both read type MMC: by default both count.
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let card = sd_card(&sysfs, "MMC");
+    let facts = mount_facts(&[root, card], &policy_for(&sysfs));
+    assert!(fact(&facts, "/media/card").removable);
+}
+
+#[test]
+fn a_disk_behind_a_thunderbolt_tunnel_is_removable() {
+    // The kernel marks PCI devices below an external-facing port `removable`.
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    for bridge in [
+        "pci0000:00/0000:00:07.0/0000:2c:00.0",
+        "pci0000:00/0000:00:07.0/0000:2c:00.0/0000:2d:01.0",
+        "pci0000:00/0000:00:07.0/0000:2c:00.0/0000:2d:01.0/0000:2e:00.0",
+    ] {
+        sysfs.device_attribute(&format!("{bridge}/removable"), "removable");
+    }
+    sysfs.device_attribute("pci0000:00/0000:00:07.0/removable", "fixed");
+    let disk = sysfs.disk(THUNDERBOLT_NVME, "nvme1n1", (259, 4), false);
+    sysfs.partition(&disk, "nvme1n1p1", (259, 5));
+    let facts = mount_facts(
+        &[
+            root,
+            mount("/mnt/dock", "ext4", "/dev/nvme1n1p1", false, (259, 5)),
+        ],
+        &policy_for(&sysfs),
+    );
+    let dock = fact(&facts, "/mnt/dock");
+    assert!(dock.removable, "{dock:?}");
+    assert_eq!(facts.removable_mount_points, ["/mnt/dock"]);
+}
+
+#[test]
+fn a_disk_below_a_thunderbolt_bus_device_is_removable() {
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let router = "pci0000:00/0000:00:0d.2/domain0/0-0/0-1";
+    sysfs.on_bus("pci0000:00/0000:00:0d.2/domain0/0-0", "thunderbolt");
+    sysfs.on_bus(router, "thunderbolt");
+    let disk = sysfs.disk(
+        &format!("{router}/0-1.0/host9/target9:0:0/9:0:0:0"),
+        "sdk",
+        (8, 160),
+        false,
+    );
+    sysfs.partition(&disk, "sdk1", (8, 161));
+    let facts = mount_facts(
+        &[root, mount("/mnt/tb", "ext4", "/dev/sdk1", false, (8, 161))],
+        &policy_for(&sysfs),
+    );
+    assert!(fact(&facts, "/mnt/tb").removable);
+}
+
+#[test]
+fn a_disk_on_an_external_sata_port_is_removable() {
+    // AHCI's PxCMD register: bit 21 (ESP) says the port's connector is external.
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    sysfs.device_attribute(
+        "pci0000:00/0000:00:17.0/ata3/host2/scsi_host/host2/ahci_port_cmd",
+        "204017",
+    );
+    let disk = sysfs.disk(AHCI_PORT3_PARENT, "sdc", (8, 32), false);
+    sysfs.partition(&disk, "sdc1", (8, 33));
+    let facts = mount_facts(
+        &[
+            root,
+            mount("/mnt/esata", "ext4", "/dev/sdc1", false, (8, 33)),
+        ],
+        &policy_for(&sysfs),
+    );
+    assert!(fact(&facts, "/mnt/esata").removable);
+}
+
+#[test]
+fn a_disk_on_an_internal_ahci_port_is_fixed() {
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    sysfs.device_attribute(
+        "pci0000:00/0000:00:17.0/ata3/host2/scsi_host/host2/ahci_port_cmd",
+        "4017",
+    );
+    let disk = sysfs.disk(AHCI_PORT3_PARENT, "sdc", (8, 32), false);
+    sysfs.partition(&disk, "sdc1", (8, 33));
+    let facts = mount_facts(
+        &[root, mount("/srv", "ext4", "/dev/sdc1", false, (8, 33))],
+        &policy_for(&sysfs),
+    );
+    assert!(!fact(&facts, "/srv").removable);
+    assert!(!facts.removable_mounted);
+}
+
+fn policy_with_buses(sysfs: &FakeSysfs, buses: &[RemovableBus]) -> MountPolicy {
+    MountPolicy {
+        removable_buses: buses.to_vec(),
+        ..policy_for(sysfs)
+    }
+}
+
+fn has_reason(fact: &MountFact, phrase: &str) -> bool {
+    fact.reasons.iter().any(|reason| reason.contains(phrase))
+}
+
+#[test]
+fn an_sd_card_says_why_it_is_removable() {
+    let sysfs = FakeSysfs::new();
+    let card = sd_card(&sysfs, "SD");
+    let facts = mount_facts(&[card], &policy_for(&sysfs));
+    let card = fact(&facts, "/media/card");
+    assert!(
+        has_reason(card, "removable: on an MMC bus (SD card, mmc0:aaaa)"),
+        "{:?}",
+        card.reasons
+    );
+    assert!(has_reason(
+        card,
+        "not encrypted: no dm-crypt mapping under mmcblk0p1"
+    ));
+}
+
+#[test]
+fn the_sd_kind_leaves_out_emmc_and_an_empty_list_only_the_kernel_flag_counts() {
+    let sysfs = FakeSysfs::new();
+    let emmc = sd_card(&sysfs, "MMC");
+    let sd_only = [RemovableBus::Usb, RemovableBus::Sd];
+    let facts = mount_facts(
+        std::slice::from_ref(&emmc),
+        &policy_with_buses(&sysfs, &sd_only),
+    );
+    let fixed = fact(&facts, "/media/card");
+    assert!(!fixed.removable, "{fixed:?}");
+    assert!(has_reason(
+        fixed,
+        "fixed: sysfs shows no removable flag or bus for mmcblk0p1"
+    ));
+
+    let facts = mount_facts(std::slice::from_ref(&emmc), &policy_for(&sysfs));
+    assert!(has_reason(
+        fact(&facts, "/media/card"),
+        "removable: on an MMC bus (MMC card or eMMC, mmc0:aaaa)"
+    ));
+
+    // A card of a type sysfs does not show counts as an SD card.
+    let unknown = FakeSysfs::new();
+    let disk = unknown.disk(SD_CARD, "mmcblk0", (179, 0), false);
+    unknown.partition(&disk, "mmcblk0p1", (179, 1));
+    let card = mount("/media/card", "exfat", "/dev/mmcblk0p1", false, (179, 1));
+    let facts = mount_facts(
+        std::slice::from_ref(&card),
+        &policy_with_buses(&unknown, &sd_only),
+    );
+    assert!(fact(&facts, "/media/card").removable);
+
+    // With no buses listed, a USB stick that says removable still is; a USB disk that does
+    // not, and the SD card, are not.
+    let stick = sysfs.disk(USB_PARENT, "sdb", (8, 16), true);
+    sysfs.partition(&stick, "sdb1", (8, 17));
+    let ssd = sysfs.disk(
+        "pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host7/target7:0:0/7:0:0:0",
+        "sdc",
+        (8, 32),
+        false,
+    );
+    sysfs.partition(&ssd, "sdc1", (8, 33));
+    let facts = mount_facts(
+        &[
+            emmc,
+            mount("/media/stick", "vfat", "/dev/sdb1", false, (8, 17)),
+            mount("/media/ssd", "ext4", "/dev/sdc1", false, (8, 33)),
+        ],
+        &policy_with_buses(&sysfs, &[]),
+    );
+    assert_eq!(facts.removable_mount_points, ["/media/stick"]);
+    assert!(has_reason(
+        fact(&facts, "/media/stick"),
+        "removable: sysfs flags sdb removable"
+    ));
+}
+
+#[test]
+fn an_mmcblk_device_in_a_bare_tree_is_on_an_mmc_bus() {
+    let sysfs = FakeSysfs::new();
+    sysfs.bare(
+        "mmcblk1",
+        &[("removable", "0"), ("mmcblk1p2/partition", "1")],
+    );
+    sysfs.bare("mmcblk1p2", &[("partition", "1")]);
+    let facts = mount_facts(
+        &[mount(
+            "/media/sd",
+            "vfat",
+            "/dev/mmcblk1p2",
+            false,
+            (179, 10),
+        )],
+        &policy_for(&sysfs),
+    );
+    let card = fact(&facts, "/media/sd");
+    assert!(card.removable, "{card:?}");
+    assert!(
+        has_reason(card, "on an MMC bus (mmcblk1"),
+        "{:?}",
+        card.reasons
+    );
+}
+
+#[test]
+fn thunderbolt_and_sata_kinds_name_their_reason_and_can_be_turned_off() {
+    let sysfs = FakeSysfs::new();
+    sysfs.device_attribute(
+        "pci0000:00/0000:00:07.0/0000:2c:00.0/removable",
+        "removable",
+    );
+    sysfs.disk(THUNDERBOLT_NVME, "nvme1n1", (259, 4), false);
+    sysfs.device_attribute(
+        "pci0000:00/0000:00:17.0/ata3/host2/scsi_host/host2/ahci_port_cmd",
+        "44017",
+    );
+    sysfs.disk(AHCI_PORT3_PARENT, "sdc", (8, 32), false);
+    let mounts = [
+        mount("/mnt/dock", "ext4", "/dev/nvme1n1", false, (259, 4)),
+        mount("/mnt/bay", "ext4", "/dev/sdc", false, (8, 32)),
+    ];
+    let facts = mount_facts(&mounts, &policy_for(&sysfs));
+    let dock = fact(&facts, "/mnt/dock");
+    assert!(
+        has_reason(
+            dock,
+            "removable: behind an external port (the kernel marks 0000:2c:00.0"
+        ),
+        "{:?}",
+        dock.reasons
+    );
+    // HPCP alone (a hot-swap bay) is not eSATA, and not in the default.
+    assert!(!fact(&facts, "/mnt/bay").removable);
+
+    let facts = mount_facts(
+        &mounts,
+        &policy_with_buses(&sysfs, &[RemovableBus::SataHotplug]),
+    );
+    assert!(!fact(&facts, "/mnt/dock").removable);
+    let bay = fact(&facts, "/mnt/bay");
+    assert!(
+        has_reason(
+            bay,
+            "removable: on a hot-pluggable SATA port (host2: AHCI HPCP)"
+        ),
+        "{:?}",
+        bay.reasons
+    );
+}
+
+#[test]
+fn a_mount_a_sandbox_shows_read_only_is_writable_and_says_why() {
+    let sysfs = FakeSysfs::new();
+    let root = encrypted_root(&sysfs);
+    let disk = sysfs.disk(SATA_PARENT, "sdh", (8, 112), false);
+    sysfs.partition(&disk, "sdh1", (8, 113));
+    let data = mount("/srv/data", "ext4", "/dev/sdh1", false, (8, 113));
+    let facts = mount_facts(&[sandboxed(root), sandboxed(data)], &policy_for(&sysfs));
+    let data = fact(&facts, "/srv/data");
+    assert!(data.writable);
+    assert!(has_reason(
+        data,
+        "writable: super block rw (the per-mount ro comes from a sandbox or a read-only bind)"
+    ));
+    assert!(fact(&facts, "/").writable);
+    assert_eq!(facts.unencrypted_persistent_writable, ["/srv/data"]);
+    assert!(!facts.all_persistent_writable_encrypted);
+
+    // A read-only super block is read-only storage, whatever the mount says.
+    let mut media = mount("/srv/archive", "ext4", "/dev/sdh1", false, (8, 113));
+    media.super_read_only = true;
+    let facts = mount_facts(&[media], &policy_for(&sysfs));
+    let archive = fact(&facts, "/srv/archive");
+    assert!(!archive.writable);
+    assert!(has_reason(archive, "read-only: super block ro"));
+}
+
+#[test]
+fn encryption_reasons_name_the_mappings_under_a_stack() {
+    let sysfs = FakeSysfs::new();
+    let disk = sysfs.disk(SATA_PARENT, "sda", (8, 0), false);
+    let first = sysfs.partition(&disk, "sda2", (8, 2));
+    let second = sysfs.partition(&disk, "sda3", (8, 3));
+    let a = sysfs.dm(
+        "dm-0",
+        (253, 0),
+        "luks-a",
+        "CRYPT-LUKS2-aaaa-luks-a",
+        &[&first],
+    );
+    let b = sysfs.dm(
+        "dm-1",
+        (253, 1),
+        "luks-b",
+        "CRYPT-LUKS1-bbbb-luks-b",
+        &[&second],
+    );
+    sysfs.dm("dm-2", (253, 2), "vg-root", "LVM-ab", &[&a, &b]);
+    let facts = mount_facts(
+        &[mount("/", "ext4", "/dev/mapper/vg-root", false, (253, 2))],
+        &policy_for(&sysfs),
+    );
+    let root = fact(&facts, "/");
+    assert!(root.encrypted);
+    let encrypted = root
+        .reasons
+        .iter()
+        .find(|reason| reason.starts_with("encrypted: "))
+        .expect("an encryption reason");
+    assert!(
+        encrypted.contains("dm-crypt (LUKS2) luks-a")
+            && encrypted.contains("dm-crypt (LUKS1) luks-b"),
+        "{encrypted}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1083,7 +1494,8 @@ fn a_loop_ext4_marked_removable_is_removable_media_until_unmounted() {
                     .any(|p| p == point)
             );
 
-            // A read-only bind of it elsewhere is removable media too, and not writable.
+            // A read-only bind of it elsewhere is removable media too, and still writable
+            // storage: its super block is rw, the stick is written through the other mount.
             let bind_dir = tempfile::tempdir().expect("a bind mount point");
             let bind = path_str(bind_dir.path()).to_string();
             run("mount", &["--bind", "-o", "ro", point, &bind]);
@@ -1093,8 +1505,8 @@ fn a_loop_ext4_marked_removable_is_removable_media_until_unmounted() {
             }));
             let facts = mount_facts(&table, &policy_for(sysfs));
             let view = fact(&facts, &bind);
-            assert!(view.removable && !view.writable);
-            assert!(!facts.unencrypted_persistent_writable.contains(&bind));
+            assert!(view.removable && view.writable, "{view:?}");
+            assert!(facts.unencrypted_persistent_writable.contains(&bind));
             drop(bound);
 
             run("umount", &[point]);
@@ -1157,5 +1569,100 @@ fn the_watcher_reports_open_errors_and_needs_a_runtime() {
         );
         let watcher = MountWatcher::open(DEFAULT_MOUNTINFO_PATH).expect("this process's table");
         assert!(has_mount_at(watcher.current(), Path::new("/")));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writability as the host sees it (issue 14, F4)
+
+/// The mount table a child mount namespace sees after remounting `point` read-only by a bind
+/// remount, as systemd's `ProtectSystem=strict` does inside a service's namespace. The child
+/// is a separate process (`unshare -m`), so the caller's view stays as it was.
+fn table_seen_by_a_sandboxed_child(point: &str) -> Vec<Mount> {
+    let script = format!("mount -o remount,bind,ro '{point}' && cat /proc/self/mountinfo");
+    let output = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    assert!(
+        output.status.success(),
+        "the sandboxed child failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_mountinfo(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// A fake sysfs calling every block device mounted in this namespace a LUKS2 mapping except
+/// `plain`, which is a fixed SATA disk: only `plain` can keep the host out of COLDROOM.
+fn everything_encrypted_but(table: &[Mount], plain: (u32, u32)) -> FakeSysfs {
+    let sysfs = FakeSysfs::new();
+    let mut numbers: Vec<(u32, u32)> = table
+        .iter()
+        .filter(|m| m.major != 0)
+        .map(|m| (m.major, m.minor))
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    for (index, number) in numbers.into_iter().enumerate() {
+        if number == plain {
+            sysfs.disk(SATA_PARENT, "loopdata", number, false);
+        } else {
+            sysfs.dm(
+                &format!("dm-{index}"),
+                number,
+                &format!("vault{index}"),
+                &format!("CRYPT-LUKS2-0000-vault{index}"),
+                &[],
+            );
+        }
+    }
+    sysfs
+}
+
+#[test]
+fn a_writable_disk_bound_read_only_by_a_sandbox_is_still_writable() {
+    let test = "a_writable_disk_bound_read_only_by_a_sandbox_is_still_writable";
+    if !loop_tools_available(test) {
+        return;
+    }
+    in_private_mount_namespace(test, || {
+        let image = LoopImage::create();
+        let dir = tempfile::tempdir().expect("a mount point");
+        let point = path_str(dir.path()).to_string();
+        run("mount", &[path_str(&image.device), &point]);
+        let _mounted = Mounted(dir.path().to_path_buf());
+
+        let host_view = parse_mountinfo(
+            &std::fs::read_to_string(THREAD_MOUNTINFO).expect("this namespace's table"),
+        );
+        let sandboxed = table_seen_by_a_sandboxed_child(&point);
+        let entry = sandboxed
+            .iter()
+            .find(|m| m.mount_point == point)
+            .expect("the data mount in the child's table");
+        assert!(
+            entry.read_only,
+            "the sandbox's bind remount is per-mount ro: {entry:?}"
+        );
+
+        // Everything else is "encrypted", so the data disk alone decides COLDROOM.
+        let sysfs = everything_encrypted_but(&host_view, image.number);
+        for (view, table) in [("the host's", &host_view), ("the sandbox's", &sandboxed)] {
+            let facts = mount_facts(table, &policy_for(&sysfs));
+            let data = fact(&facts, &point);
+            assert!(
+                data.writable && data.persistent && !data.encrypted,
+                "{view} view: {data:?}"
+            );
+            assert!(
+                facts.unencrypted_persistent_writable.contains(&point),
+                "{view} view: the unencrypted data disk must count: {:?}",
+                facts.unencrypted_persistent_writable
+            );
+            assert!(
+                !facts.all_persistent_writable_encrypted,
+                "{view} view: COLDROOM allowed with an unencrypted writable disk mounted"
+            );
+        }
     });
 }

@@ -3,7 +3,8 @@
 //! binaries with dpkg, and runs `tests/e2e/driver.sh` inside, which checks readiness, the
 //! STATUS line, the journal, reload, the watchdog, the bus policy, bus activation, detection,
 //! LOCKDOWN freezing an agent unit through polkit, restarts, the audit checkpoints in the
-//! journal against a store rewritten offline, and removal. The driver's unit exits
+//! journal against a store rewritten offline, an unencrypted data disk (a loop device bound in)
+//! that the unit's sandbox shows read-only keeping the host out of COLDROOM, and removal. The driver's unit exits
 //! the container with its own status, so the container's exit code is the verdict; every check
 //! prints one line, and the test asserts each of them.
 //!
@@ -41,6 +42,7 @@ const CHECKS: &[&str] = &[
     "the watchdog restarts a hung daemon",
     "a restart keeps every contract and the audit chain verifies",
     "the journal's audit checkpoints match the store and catch a rewritten store",
+    "an unencrypted data disk the sandbox shows read-only keeps the host out of COLDROOM",
     "dpkg -r and dpkg -P remove the package cleanly",
 ];
 
@@ -195,7 +197,7 @@ impl Drop for Scope {
 }
 
 /// Boots the container and returns its exit status and console output.
-fn boot(rootfs: &Path, files: &Path) -> (Option<i32>, Vec<String>) {
+fn boot(rootfs: &Path, files: &Path, data_disk: &Path) -> (Option<i32>, Vec<String>) {
     let scope = Scope::new();
     // The shell moves itself into the scope's cgroups, then becomes systemd-nspawn.
     let mut child = Command::new("sh")
@@ -215,6 +217,7 @@ fn boot(rootfs: &Path, files: &Path) -> (Option<i32>, Vec<String>) {
         .arg(format!("--machine={}", scope.name))
         .arg(format!("--directory={}", rootfs.display()))
         .arg("--bind=/dev/net/tun")
+        .arg(format!("--bind={}", data_disk.display()))
         .arg(format!("--bind-ro={}:/e2e", files.display()))
         .arg(format!(
             "--bind-ro={}:/run/systemd/system/e2e.service",
@@ -292,8 +295,15 @@ fn the_package_under_a_real_systemd() {
         std::fs::copy(&path, files.path().join(path.file_name().unwrap())).unwrap();
     }
     std::fs::copy(&deb, files.path().join("learning-contractsd.deb")).unwrap();
+    // An unencrypted ext4 disk for the container to mount (a loop device bound in).
+    let data_disk = common::mount_fixtures::LoopImage::create();
+    std::fs::write(
+        files.path().join("data-disk"),
+        data_disk.device.display().to_string(),
+    )
+    .unwrap();
 
-    let (status, output) = boot(&rootfs, files.path());
+    let (status, output) = boot(&rootfs, files.path(), &data_disk.device);
     let console = output.join("\n");
     println!("{console}");
     let outcome = |check: &str| {

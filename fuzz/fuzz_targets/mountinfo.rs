@@ -124,13 +124,14 @@ fuzz_target!(|data: &[u8]| {
         );
         // What the kernel would write for this mount reads back the same.
         let line = format!(
-            "1 2 {}:{} / {} {} - {} {} rw",
+            "1 2 {}:{} / {} {} - {} {} {}",
             mount.major,
             mount.minor,
             escape(&mount.mount_point),
             if mount.read_only { "ro" } else { "rw" },
             escape(&mount.fstype),
             escape(&mount.source),
+            if mount.super_read_only { "ro" } else { "rw" },
         );
         assert_eq!(parse_mountinfo(&line), vec![mount.clone()], "{line:?}");
     }
@@ -155,6 +156,8 @@ fuzz_target!(|data: &[u8]| {
     );
     for fact in &facts.mounts {
         assert!(!fact.mount_point.starts_with("/proc/") && fact.mount_point != "/proc");
+        // One reason each for writable, persistent, removable and encrypted.
+        assert_eq!(fact.reasons.len(), 4, "{fact:?}");
         if fact.block_device.is_none() {
             assert!(!fact.encrypted && !fact.removable, "{fact:?}");
         }

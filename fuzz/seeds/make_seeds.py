@@ -36,7 +36,7 @@ CONFIGS = {
     "rules": '[[mode.detect.rules]]\nwhen = ["!removable_media", "storage_encrypted"]\nmode = "COLDROOM"\n'
     '[[mode.detect.rules]]\nwhen = []\nmode = "AIRGAP"\n',
     "mounts": '[mode.detect.mounts]\nvolatile_fstypes = ["tmpfs"]\nignore_mount_points = ["/proc"]\n'
-    'sysfs_root = "/sys"\n[mode.detect.tripwires]\n',
+    'sysfs_root = "/sys"\nremovable_buses = ["usb", "sd", "sata_hotplug"]\n[mode.detect.tripwires]\n',
     "boundary": '[mode]\nsource = "boundary-daemon"\n[mode.boundary_daemon]\n'
     'socket = "/run/boundary-daemon/boundary.sock"\npoll_interval_ms = 10\ntimeout_ms = 1\n'
     'max_backoff_ms = 10\ntoken = "bd_x"\npush_lockdown = true\n',

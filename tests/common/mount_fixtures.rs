@@ -18,6 +18,14 @@ pub struct FakeSysfs {
 pub const USB_PARENT: &str = "pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host6/target6:0:0/6:0:0:0";
 /// Where a fake SATA disk hangs.
 pub const SATA_PARENT: &str = "pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0";
+/// The SD card slot of a PCI SDHCI reader: the card `mmc0:aaaa` on host `mmc0`.
+pub const SD_CARD: &str = "pci0000:00/0000:00:1c.0/0000:02:00.0/mmc_host/mmc0/mmc0:aaaa";
+/// A Thunderbolt dock's PCIe tunnel: bridges below the root port `0000:00:07.0`, then an NVMe
+/// controller, which the kernel marks `removable` (below an external-facing port).
+pub const THUNDERBOLT_NVME: &str =
+    "pci0000:00/0000:00:07.0/0000:2c:00.0/0000:2d:01.0/0000:2e:00.0/nvme/nvme1";
+/// A disk on AHCI port 3 (`ata3`, SCSI host `host2`).
+pub const AHCI_PORT3_PARENT: &str = "pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0";
 
 impl FakeSysfs {
     pub fn new() -> Self {
@@ -94,6 +102,24 @@ impl FakeSysfs {
             write(&device.join(attribute), &format!("{value}\n"));
         }
         device
+    }
+
+    /// Writes `devices/RELATIVE` (an attribute of some device in the tree, made if missing).
+    pub fn device_attribute(&self, relative: &str, value: &str) {
+        write(
+            &self.root().join("devices").join(relative),
+            &format!("{value}\n"),
+        );
+    }
+
+    /// Makes `devices/DEVICE/subsystem` a link to `bus/BUS`, as the kernel links a device to
+    /// the bus it is on.
+    pub fn on_bus(&self, device: &str, bus: &str) {
+        let bus_dir = self.root().join("bus").join(bus);
+        std::fs::create_dir_all(&bus_dir).expect("bus directory");
+        let device = self.root().join("devices").join(device);
+        std::fs::create_dir_all(&device).expect("device directory");
+        symlink(&bus_dir, device.join("subsystem")).expect("subsystem link");
     }
 
     /// A `class/block/NAME` and `dev/block/MAJ:MIN` link to `target` (anywhere, even outside).

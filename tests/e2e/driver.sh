@@ -306,6 +306,50 @@ check_audit_checkpoints() {
         why "--json does not report the rewritten record" || return
 }
 
+# The facts Explain gives for the mount at $1: "writable=BOOL removable=BOOL" and its reasons.
+mount_fact() {
+    contractctl mode --explain | sed -n 's/^Facts: //p' | python3 -c '
+import json, sys
+facts = json.load(sys.stdin)["mounts"]
+for m in facts["mounts"]:
+    if m["mount_point"] == sys.argv[1]:
+        print("writable=%s removable=%s reasons=%s" % (str(m["writable"]).lower(), str(m["removable"]).lower(), m.get("reasons")))
+' "$1"
+}
+unencrypted() {
+    contractctl mode --explain | sed -n 's/^Facts: //p' |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["mounts"]["unencrypted_persistent_writable"])'
+}
+
+# Issue 14, F4: ProtectSystem=strict remounts every mount read-only in the service's mount
+# namespace; an unencrypted data disk the host writes must still keep the host out of COLDROOM.
+check_sandboxed_data_disk() {
+    local disk point=/srv/data pid
+    disk=$(cat /e2e/data-disk) || why "the test gave no data disk" || return
+    install -m 0644 /e2e/55-e2e-coldroom.toml /etc/learning-contracts/daemon.toml.d/55-e2e-coldroom.toml
+    systemctl restart $UNIT || why "the restart with the COLDROOM drop-in failed" || return
+    wait_until 10 mode_is COLDROOM ||
+        why "without the data disk the mode is $(contractctl mode), not COLDROOM; unencrypted: $(unencrypted)" || return
+    mkdir -p $point && mount "$disk" $point || why "cannot mount $disk at $point" || return
+    # Mounted before the daemon starts, so the sandbox remounts it read-only in its namespace.
+    systemctl restart $UNIT || why "the restart with the data disk mounted failed" || return
+    pid=$(prop $UNIT MainPID)
+    grep " $point " /proc/$pid/mountinfo | grep -q " ro,.* - ext4 [^ ]* rw" ||
+        why "the sandbox did not show $point read-only over a rw super block: $(grep " $point " /proc/$pid/mountinfo)" || return
+    if mode_is COLDROOM; then
+        why "an unencrypted writable disk at $point, and the mode is COLDROOM ($(mount_fact $point))"
+        return
+    fi
+    mode_is AIRGAP || why "the mode is $(contractctl mode), not AIRGAP" || return
+    mount_fact $point | grep -q '^writable=true removable=false' ||
+        why "Explain does not show $point writable: $(mount_fact $point)" || return
+    mount_fact $point | grep -q 'super block rw' || why "no reason names the super block: $(mount_fact $point)" || return
+    umount $point
+    rm /etc/learning-contracts/daemon.toml.d/55-e2e-coldroom.toml
+    systemctl restart $UNIT
+    wait_until 10 mode_is AIRGAP || why "after the check the mode is $(contractctl mode), not AIRGAP" || return
+}
+
 check_remove() {
     rm -rf /etc/learning-contracts/daemon.toml.d
     dpkg -r learning-contractsd >/tmp/dpkg.log 2>&1 || why "dpkg -r failed: $(cat /tmp/dpkg.log)" || return
@@ -339,5 +383,6 @@ check "LOCKDOWN freezes the agent unit and its release thaws it" check_lockdown_
 check "the watchdog restarts a hung daemon" check_watchdog
 check "a restart keeps every contract and the audit chain verifies" check_restart_keeps_contracts
 check "the journal's audit checkpoints match the store and catch a rewritten store" check_audit_checkpoints
+check "an unencrypted data disk the sandbox shows read-only keeps the host out of COLDROOM" check_sandboxed_data_disk
 check "dpkg -r and dpkg -P remove the package cleanly" check_remove
 say "all checks passed"

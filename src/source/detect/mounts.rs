@@ -11,11 +11,21 @@
 //!   cryptsetup for an encrypting format, or a stack (LVM, RAID, partitions) whose every lower
 //!   device is. dm-verity and dm-integrity mappings share cryptsetup's `CRYPT-` uuid prefix but
 //!   do not encrypt, so they do not count. Anything sysfs cannot show is not encrypted.
+//! - A mount is *writable* unless its filesystem's super block is read-only (the `ro` after the
+//!   ` - ` separator in mountinfo). The per-mount `ro` is not the storage's state: systemd's
+//!   `ProtectSystem=strict` remounts every host mount read-only inside the service's own mount
+//!   namespace, and a read-only bind leaves the filesystem writable through its other mounts
+//!   and to root. Only a read-only super block keeps what the host writes off the disk.
 //! - A mount is *removable* when its device, the disk it is a partition of, or any device it is
-//!   stacked on has sysfs `removable` = 1 or hangs off a USB bus (USB disks often report
-//!   `removable` = 0). A LUKS volume on a USB stick is therefore removable. A device sysfs does
-//!   not know is not removable; it is not encrypted either, so a writable one still blocks
-//!   COLDROOM.
+//!   stacked on has sysfs `removable` = 1, or hangs where [`MountPolicy::removable_buses`] says
+//!   removable media hang: below a USB root hub (USB disks often report `removable` = 0), on an
+//!   MMC/SD host (the MMC block driver never sets `removable`), behind a device the kernel marks
+//!   `removable` or on the `thunderbolt` bus (Thunderbolt/USB4 PCIe tunnels), or on an AHCI port
+//!   whose `ahci_port_cmd` has the External SATA Port bit. A LUKS volume on a USB stick is
+//!   therefore removable. A device sysfs does not know is not removable; it is not encrypted
+//!   either, so a writable one still blocks COLDROOM. What sysfs cannot show (eMMC versus an MMC
+//!   card, an eSATA bracket cabled to an internal port, a controller that is not AHCI) is
+//!   documented in [`RemovableBus`].
 //! - A mount whose device number is known is resolved by that number, which the kernel reports
 //!   and nobody can choose. The `source` text is only used when the number finds nothing (btrfs
 //!   and other filesystems on anonymous device numbers), never for FUSE mounts, whose source any
@@ -44,8 +54,12 @@ pub struct Mount {
     pub fstype: String,
     /// The mount source, unescaped (`/dev/sdb1`, `tmpfs`, possibly empty).
     pub source: String,
-    /// Whether this mount is read-only (the per-mount `ro` option).
+    /// Whether this mount is read-only (the per-mount `ro` option). A sandbox (systemd's
+    /// `ProtectSystem=`) or a read-only bind sets it on filesystems that stay writable.
     pub read_only: bool,
+    /// Whether the filesystem itself is read-only: the super block's `ro`, the first of the
+    /// options after the ` - ` separator. Only this keeps the host's writes off the storage.
+    pub super_read_only: bool,
     /// The major number of the device the kernel reports (0 for anonymous devices).
     pub major: u32,
     /// The minor number of the device the kernel reports.
@@ -95,7 +109,7 @@ fn parse_mountinfo_line(line: &str) -> Option<Mount> {
     }
     let fstype = fields.next()?;
     let source = fields.next()?;
-    let _super_options = fields.next()?;
+    let super_options = fields.next()?;
     if fstype.is_empty() {
         return None;
     }
@@ -104,6 +118,8 @@ fn parse_mountinfo_line(line: &str) -> Option<Mount> {
         fstype: unescape_octal(fstype),
         source: unescape_octal(source),
         read_only: mount_options.split(',').any(|option| option == "ro"),
+        // The kernel prints the super block's state first; anything else reads writable.
+        super_read_only: super_options.split(',').next() == Some("ro"),
         major,
         minor,
     })
@@ -170,6 +186,39 @@ pub struct MountPolicy {
     pub ignore_mount_points: Vec<String>,
     /// Where sysfs is; tests point it at a fake tree. Nothing outside it is ever read.
     pub sysfs_root: PathBuf,
+    /// Where storage hangs that counts as removable media even though the kernel's block
+    /// `removable` flag (which always counts) says 0. See [`RemovableBus`].
+    pub removable_buses: Vec<RemovableBus>,
+}
+
+/// Where a block device hangs that makes it removable media: the values of
+/// `[mode.detect.mounts] removable_buses`. Every kind is read from sysfs alone, walking the
+/// device's path (`/sys/devices/...`) from the top down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovableBus {
+    /// `usb`: below a USB root hub (a `usbN` component of the device path).
+    Usb,
+    /// `mmc`: any card on an MMC/SD host (an `mmc_host` component, or an `mmcblk` device):
+    /// SD cards, MMC cards and soldered eMMC alike, since sysfs cannot tell an MMC card in a
+    /// slot from eMMC (both have `type` MMC).
+    Mmc,
+    /// `sd`: cards on an MMC/SD host except those whose `type` is `MMC`, for hosts whose system
+    /// disk is eMMC. A card whose type sysfs does not show counts.
+    Sd,
+    /// `thunderbolt`: behind a device the kernel marks removable (its device `removable`
+    /// attribute reads `removable`; the PCI core sets it below external-facing ports, which is
+    /// how Thunderbolt and USB4 PCIe tunnels appear), or below a device on the `thunderbolt`
+    /// bus. Firmware that does not declare its Thunderbolt ports external hides the tunnel.
+    Thunderbolt,
+    /// `esata`: on an AHCI port whose `scsi_host/hostN/ahci_port_cmd` has bit 21 set (ESP,
+    /// External SATA Port). Firmware sets ESP only for ports it knows to be external; an eSATA
+    /// bracket cabled to an internal port, or a controller that is not AHCI, cannot be told
+    /// from a fixed disk.
+    Esata,
+    /// `sata_hotplug`: on an AHCI port with bit 18 set (HPCP, Hot Plug Capable Port):
+    /// hot-swap bays, and on some boards every port, so it is not in the default.
+    SataHotplug,
 }
 
 impl Default for MountPolicy {
@@ -203,6 +252,12 @@ impl Default for MountPolicy {
             volatile_fstypes: volatile.iter().map(|fstype| fstype.to_string()).collect(),
             ignore_mount_points: vec!["/proc".into(), "/sys".into()],
             sysfs_root: PathBuf::from("/sys"),
+            removable_buses: vec![
+                RemovableBus::Usb,
+                RemovableBus::Mmc,
+                RemovableBus::Thunderbolt,
+                RemovableBus::Esata,
+            ],
         }
     }
 }
@@ -242,7 +297,8 @@ pub struct MountFact {
     pub source: String,
     /// The block device sysfs knows it by (`sdb1`, `dm-0`), when sysfs knows it.
     pub block_device: Option<String>,
-    /// Not mounted read-only.
+    /// Its filesystem's super block is not read-only, so the host can write to it (a per-mount
+    /// `ro`, as a sandbox shows it, does not count).
     pub writable: bool,
     /// Its filesystem type is not a volatile one, so what is written may outlive a reboot.
     pub persistent: bool,
@@ -250,6 +306,9 @@ pub struct MountFact {
     pub removable: bool,
     /// Its storage is a dm-crypt mapping, or stacked only on such mappings.
     pub encrypted: bool,
+    /// Short phrases saying why it is judged writable, persistent, removable and encrypted or
+    /// not, one each, in that order.
+    pub reasons: Vec<String>,
 }
 
 /// The mount facts the COLDROOM rule reads.
@@ -273,31 +332,12 @@ pub struct MountFacts {
 /// Judges `mounts` by `policy`, reading sysfs under `policy.sysfs_root`. sysfs lives in memory,
 /// so this does no disk I/O, but it does make a few small reads per mount.
 pub fn mount_facts(mounts: &[Mount], policy: &MountPolicy) -> MountFacts {
-    let mut sysfs = Sysfs::new(&policy.sysfs_root);
+    let mut sysfs = Sysfs::new(&policy.sysfs_root, &policy.removable_buses);
     let has_root_mount = mounts.iter().any(|mount| mount.mount_point == "/");
     let facts: Vec<MountFact> = mounts
         .iter()
         .filter(|mount| !policy.is_ignored(&mount.mount_point))
-        .map(|mount| {
-            let device = sysfs.device_of(mount);
-            MountFact {
-                mount_point: mount.mount_point.clone(),
-                fstype: mount.fstype.clone(),
-                source: mount.source.clone(),
-                block_device: device
-                    .as_deref()
-                    .and_then(Path::file_name)
-                    .map(|name| name.to_string_lossy().into_owned()),
-                writable: !mount.read_only,
-                persistent: !policy.is_volatile(&mount.fstype),
-                removable: device
-                    .as_deref()
-                    .is_some_and(|device| sysfs.is_removable(device)),
-                encrypted: device
-                    .as_deref()
-                    .is_some_and(|device| sysfs.is_encrypted(device)),
-            }
-        })
+        .map(|mount| judge_mount(mount, policy, &mut sysfs))
         .collect();
     let removable_mount_points: Vec<String> = facts
         .iter()
@@ -320,6 +360,67 @@ pub fn mount_facts(mounts: &[Mount], policy: &MountPolicy) -> MountFacts {
     }
 }
 
+fn judge_mount(mount: &Mount, policy: &MountPolicy, sysfs: &mut Sysfs) -> MountFact {
+    let device = sysfs.device_of(mount);
+    let block_device = device.as_deref().map(device_name);
+    let persistent = !policy.is_volatile(&mount.fstype);
+    let removable = device
+        .as_deref()
+        .and_then(|device| sysfs.removable_reason(device));
+    let encrypted = device
+        .as_deref()
+        .and_then(|device| sysfs.encrypted_reason(device));
+    let fstype = &mount.fstype;
+    let reasons = vec![
+        match (mount.super_read_only, mount.read_only) {
+            (true, _) => "read-only: super block ro".to_string(),
+            (false, true) => "writable: super block rw (the per-mount ro comes from a sandbox \
+                              or a read-only bind)"
+                .to_string(),
+            (false, false) => "writable: super block rw".to_string(),
+        },
+        if persistent {
+            format!("persistent: {fstype} is not a volatile filesystem type")
+        } else {
+            format!("volatile: {fstype} is in volatile_fstypes")
+        },
+        match (&block_device, &removable) {
+            (_, Some(why)) => format!("removable: {why}"),
+            (Some(name), None) => format!("fixed: sysfs shows no removable flag or bus for {name}"),
+            (None, None) => "fixed: sysfs shows no block device".to_string(),
+        },
+        match (&block_device, &encrypted) {
+            (_, Some(why)) => format!("encrypted: {why}"),
+            (Some(name), None) => format!("not encrypted: no dm-crypt mapping under {name}"),
+            (None, None) => "not encrypted: sysfs shows no block device".to_string(),
+        },
+    ];
+    MountFact {
+        mount_point: mount.mount_point.clone(),
+        fstype: mount.fstype.clone(),
+        source: mount.source.clone(),
+        block_device,
+        writable: !mount.super_read_only,
+        persistent,
+        removable: removable.is_some(),
+        encrypted: encrypted.is_some(),
+        reasons,
+    }
+}
+
+fn device_name(device: &Path) -> String {
+    device
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// AHCI PxCMD bits (`ahci_port_cmd`): External SATA Port, Hot Plug Capable Port.
+const AHCI_PORT_CMD_ESP: u32 = 1 << 21;
+const AHCI_PORT_CMD_HPCP: u32 = 1 << 18;
+/// More reasons than this from the devices under one stack are cut short.
+const MAX_LOWER_REASONS: usize = 3;
+
 /// cryptsetup names its mappings `CRYPT-<TYPE>-…`; these types encrypt. VERITY, INTEGRITY and
 /// SUBDEV (the integrity device under an authenticated LUKS2 volume) do not, and a type not
 /// listed here is not trusted to.
@@ -340,24 +441,31 @@ const MAX_ATTRIBUTE_BYTES: u64 = 4096;
 /// root, so a symlink in a (fake or hostile) tree never leads the daemon elsewhere.
 struct Sysfs {
     root: Option<PathBuf>,
+    buses: Vec<RemovableBus>,
     removable_memo: HashMap<PathBuf, Visit>,
     encrypted_memo: HashMap<PathBuf, Visit>,
 }
 
-#[derive(Clone, Copy)]
+/// A device being judged, or judged: `Some(why)` when the property holds.
+#[derive(Clone)]
 enum Visit {
     InProgress,
-    Done(bool),
+    Done(Option<String>),
 }
 
 impl Sysfs {
-    fn new(root: &Path) -> Self {
+    fn new(root: &Path, buses: &[RemovableBus]) -> Self {
         Self {
             // A missing root means every lookup finds nothing: unknown storage.
             root: root.canonicalize().ok(),
+            buses: buses.to_vec(),
             removable_memo: HashMap::new(),
             encrypted_memo: HashMap::new(),
         }
+    }
+
+    fn counts(&self, bus: RemovableBus) -> bool {
+        self.buses.contains(&bus)
     }
 
     fn inside(&self, path: &Path) -> Option<PathBuf> {
@@ -481,98 +589,215 @@ impl Sysfs {
         lower
     }
 
-    fn on_usb_bus(&self, device: &Path) -> bool {
-        let Some(root) = self.root.as_deref() else {
-            return false;
+    /// Why `device` itself is removable media, if it is: the kernel's block flag, or where it
+    /// hangs by [`MountPolicy::removable_buses`].
+    fn removable_here(&self, device: &Path) -> Option<String> {
+        if self.attribute(device, "removable").as_deref() == Some("1") {
+            return Some(format!("sysfs flags {} removable", device_name(device)));
+        }
+        self.removable_attachment(device)
+    }
+
+    /// Walks the device path from the top: the first ancestor that makes it removable media.
+    fn removable_attachment(&self, device: &Path) -> Option<String> {
+        let root = self.root.as_deref()?;
+        let relative = device.strip_prefix(root).ok()?;
+        let components: Vec<&str> = relative
+            .components()
+            .filter_map(|component| component.as_os_str().to_str())
+            .collect();
+        let mut ancestor = root.to_path_buf();
+        for (index, &component) in components.iter().enumerate() {
+            ancestor.push(component);
+            // USB root hubs are `usbN` in the device path; every USB disk sits below one.
+            if self.counts(RemovableBus::Usb) && numbered(component, "usb") {
+                return Some(format!("on a USB bus ({component})"));
+            }
+            if component == "mmc_host"
+                && let Some(why) = self.mmc_card(&ancestor, &components[index + 1..])
+            {
+                return Some(why);
+            }
+            if self.counts(RemovableBus::Thunderbolt) && index > 0 {
+                if self.attribute(&ancestor, "removable").as_deref() == Some("removable") {
+                    return Some(format!(
+                        "behind an external port (the kernel marks {component} removable: \
+                         Thunderbolt, USB4 or external PCIe)"
+                    ));
+                }
+                if self.subsystem(&ancestor).as_deref() == Some("thunderbolt") {
+                    return Some(format!("on a Thunderbolt bus ({component})"));
+                }
+            }
+            if numbered(component, "host")
+                && let Some(why) = self.sata_port(&ancestor, component)
+            {
+                return Some(why);
+            }
+        }
+        // A bare tree without the device path: the MMC block driver's names are `mmcblkN…`.
+        let name = device_name(device);
+        if !components.contains(&"mmc_host")
+            && name.starts_with("mmcblk")
+            && (self.counts(RemovableBus::Mmc) || self.counts(RemovableBus::Sd))
+        {
+            return Some(format!("on an MMC bus ({name}, card of unknown type)"));
+        }
+        None
+    }
+
+    /// `host` is `.../mmc_host`; `below` the components after it (`mmcN`, the card, ...).
+    fn mmc_card(&self, host: &Path, below: &[&str]) -> Option<String> {
+        let card = below.get(1).copied();
+        let card_type =
+            card.and_then(|card| self.attribute(&host.join(below[0]).join(card), "type"));
+        let what = match card_type.as_deref() {
+            Some("SD") => "SD card".to_string(),
+            Some("MMC") => "MMC card or eMMC".to_string(),
+            Some(other) => format!("card type {other}"),
+            None => "card of unknown type".to_string(),
         };
-        let Ok(relative) = device.strip_prefix(root) else {
-            return false;
-        };
-        // USB root hubs are `usbN` in the device path; every USB disk sits below one.
-        relative.components().any(|component| {
-            component
-                .as_os_str()
-                .to_str()
-                .and_then(|name| name.strip_prefix("usb"))
-                .is_some_and(|bus| !bus.is_empty() && bus.bytes().all(|b| b.is_ascii_digit()))
+        let counted = self.counts(RemovableBus::Mmc)
+            || (self.counts(RemovableBus::Sd) && card_type.as_deref() != Some("MMC"));
+        counted.then(|| match card {
+            Some(card) => format!("on an MMC bus ({what}, {card})"),
+            None => format!("on an MMC bus ({what})"),
         })
     }
 
-    fn flagged_removable(&self, device: &Path) -> bool {
-        self.attribute(device, "removable").as_deref() == Some("1") || self.on_usb_bus(device)
+    /// `host` is a SCSI host `hostN`; AHCI ports show their PxCMD register below it.
+    fn sata_port(&self, host: &Path, name: &str) -> Option<String> {
+        if !self.counts(RemovableBus::Esata) && !self.counts(RemovableBus::SataHotplug) {
+            return None;
+        }
+        let text = self.attribute(&host.join("scsi_host").join(name), "ahci_port_cmd")?;
+        let command = u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()?;
+        if self.counts(RemovableBus::Esata) && command & AHCI_PORT_CMD_ESP != 0 {
+            return Some(format!("on an external SATA port ({name}: AHCI ESP)"));
+        }
+        if self.counts(RemovableBus::SataHotplug) && command & AHCI_PORT_CMD_HPCP != 0 {
+            return Some(format!("on a hot-pluggable SATA port ({name}: AHCI HPCP)"));
+        }
+        None
     }
 
-    fn is_removable(&mut self, device: &Path) -> bool {
+    /// The bus a device is on: the name its `subsystem` link leads to.
+    fn subsystem(&self, device: &Path) -> Option<String> {
+        let bus = self.inside(&device.join("subsystem"))?;
+        bus.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+    }
+
+    /// Why `device` is removable media, or `None` when it is not.
+    fn removable_reason(&mut self, device: &Path) -> Option<String> {
         self.removable_at(device, 0)
     }
 
-    fn removable_at(&mut self, device: &Path, depth: usize) -> bool {
+    fn removable_at(&mut self, device: &Path, depth: usize) -> Option<String> {
         match self.removable_memo.get(device) {
-            Some(Visit::Done(removable)) => return *removable,
+            Some(Visit::Done(removable)) => return removable.clone(),
             // A cycle: sysfs is garbage, so assume the worst.
-            Some(Visit::InProgress) => return true,
+            Some(Visit::InProgress) => {
+                return Some("sysfs shows a cycle of stacked devices (fail closed)".into());
+            }
             None => {}
         }
         if depth > MAX_STACK_DEPTH {
-            return true;
+            return Some("sysfs shows devices stacked too deep (fail closed)".into());
         }
         self.removable_memo
             .insert(device.to_path_buf(), Visit::InProgress);
-        let removable = self.flagged_removable(device)
-            || (self.is_partition(device)
-                && self
-                    .disk_of_partition(device)
-                    .is_some_and(|disk| self.flagged_removable(&disk)))
-            || self
-                .lower_devices(device)
-                .into_iter()
-                .flatten()
-                .any(|lower| self.removable_at(&lower, depth + 1));
+        let mut removable = self.removable_here(device);
+        if removable.is_none()
+            && self.is_partition(device)
+            && let Some(disk) = self.disk_of_partition(device)
+        {
+            removable = self.removable_here(&disk);
+        }
+        if removable.is_none() {
+            for lower in self.lower_devices(device).into_iter().flatten() {
+                if let Some(why) = self.removable_at(&lower, depth + 1) {
+                    removable = Some(format!("stacked on {}, {why}", device_name(&lower)));
+                    break;
+                }
+            }
+        }
         self.removable_memo
-            .insert(device.to_path_buf(), Visit::Done(removable));
+            .insert(device.to_path_buf(), Visit::Done(removable.clone()));
         removable
     }
 
-    fn is_crypt_mapping(&self, device: &Path) -> bool {
-        let Some(uuid) = self.attribute(device, "dm/uuid") else {
-            return false;
-        };
-        uuid.strip_prefix("CRYPT-")
-            .and_then(|rest| rest.split('-').next())
-            .is_some_and(|kind| ENCRYPTING_CRYPT_TYPES.contains(&kind))
+    /// `dm-crypt (LUKS2) NAME` for a mapping cryptsetup made with an encrypting type.
+    fn crypt_mapping(&self, device: &Path) -> Option<String> {
+        let uuid = self.attribute(device, "dm/uuid")?;
+        let kind = uuid.strip_prefix("CRYPT-")?.split('-').next()?;
+        if !ENCRYPTING_CRYPT_TYPES.contains(&kind) {
+            return None;
+        }
+        let name = self
+            .attribute(device, "dm/name")
+            .unwrap_or_else(|| device_name(device));
+        Some(format!("dm-crypt ({kind}) {name}"))
     }
 
-    fn is_encrypted(&mut self, device: &Path) -> bool {
+    /// Why `device` is encrypted, or `None` when sysfs does not show it is.
+    fn encrypted_reason(&mut self, device: &Path) -> Option<String> {
         self.encrypted_at(device, 0)
     }
 
-    fn encrypted_at(&mut self, device: &Path, depth: usize) -> bool {
+    fn encrypted_at(&mut self, device: &Path, depth: usize) -> Option<String> {
         match self.encrypted_memo.get(device) {
-            Some(Visit::Done(encrypted)) => return *encrypted,
-            Some(Visit::InProgress) => return false,
+            Some(Visit::Done(encrypted)) => return encrypted.clone(),
+            Some(Visit::InProgress) => return None,
             None => {}
         }
         if depth > MAX_STACK_DEPTH {
-            return false;
+            return None;
         }
         self.encrypted_memo
             .insert(device.to_path_buf(), Visit::InProgress);
-        let encrypted = self.is_crypt_mapping(device)
-            || (self.is_partition(device)
-                && self
-                    .disk_of_partition(device)
-                    .is_some_and(|disk| self.encrypted_at(&disk, depth + 1)))
-            || {
-                let lower = self.lower_devices(device);
-                !lower.is_empty()
-                    && lower.into_iter().all(|lower| {
-                        lower.is_some_and(|lower| self.encrypted_at(&lower, depth + 1))
-                    })
-            };
+        let mut encrypted = self.crypt_mapping(device);
+        if encrypted.is_none()
+            && self.is_partition(device)
+            && let Some(disk) = self.disk_of_partition(device)
+        {
+            encrypted = self.encrypted_at(&disk, depth + 1);
+        }
+        if encrypted.is_none() {
+            encrypted = self.all_lower_encrypted(device, depth);
+        }
         self.encrypted_memo
-            .insert(device.to_path_buf(), Visit::Done(encrypted));
+            .insert(device.to_path_buf(), Visit::Done(encrypted.clone()));
         encrypted
     }
+
+    /// The reasons of the devices under `device` when every one of them is encrypted.
+    fn all_lower_encrypted(&mut self, device: &Path, depth: usize) -> Option<String> {
+        let lower = self.lower_devices(device);
+        if lower.is_empty() {
+            return None;
+        }
+        let mut reasons: Vec<String> = Vec::new();
+        for lower in lower {
+            let why = self.encrypted_at(&lower?, depth + 1)?;
+            if !reasons.contains(&why) {
+                reasons.push(why);
+            }
+        }
+        let more = reasons.len().saturating_sub(MAX_LOWER_REASONS);
+        reasons.truncate(MAX_LOWER_REASONS);
+        let mut why = reasons.join(" and ");
+        if more > 0 {
+            why.push_str(&format!(" and {more} more"));
+        }
+        Some(why)
+    }
+}
+
+/// Whether `name` is `prefix` followed by a decimal number (`usb1`, `host0`).
+fn numbered(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A single path component: no separators, not `.` or `..`, not empty.
