@@ -117,7 +117,11 @@ impl DetectSource {
             return Reading {
                 mode: EffectiveMode::Unknown,
                 healthy: false,
-                facts: serde_json::json!({"links": view.links, "routes_out": view.routes_out}),
+                facts: serde_json::json!({
+                    "links": view.links,
+                    "routes_out": view.routes_out,
+                    "routes_out_omitted": view.routes_out_omitted,
+                }),
                 explanation: "the mount facts are not read yet".into(),
                 route_out_is_vpn: false,
                 judgement: None,
@@ -139,6 +143,7 @@ impl DetectSource {
             facts: serde_json::json!({
                 "links": view.links,
                 "routes_out": view.routes_out,
+                "routes_out_omitted": view.routes_out_omitted,
                 "mounts": mount_facts,
                 "facts": judgement.predicates,
                 "rule": matched.map(|(_, rule)| rule.text.clone()).unwrap_or_default(),

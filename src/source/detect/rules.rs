@@ -5,7 +5,7 @@
 use super::links::{LinkFact, NetworkSnapshot, RT_TABLE_LOCAL, RouteFact};
 use crate::core::{BoundaryMode, EffectiveMode};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// The facts a rule can name.
@@ -253,8 +253,11 @@ pub struct RouteOut {
 pub struct NetworkView {
     /// Every link, with its VPN verdict.
     pub links: Vec<LinkReport>,
-    /// The routes of each family that has a way out.
+    /// The routes of each family that has a way out, the widest first, at most
+    /// [`ROUTES_OUT_LISTED`] of each family.
     pub routes_out: Vec<RouteOut>,
+    /// How many more there are.
+    pub routes_out_omitted: usize,
     /// There is a way out (in either family).
     pub route_out: bool,
     /// The routes through links that are not VPNs are a way out on their own.
@@ -264,6 +267,9 @@ pub struct NetworkView {
     /// The identities of the links present, up or down (not loopback, not ignored).
     pub links_present: Vec<String>,
 }
+
+/// How many routes out of each family the facts list.
+pub const ROUTES_OUT_LISTED: usize = 64;
 
 /// Whether a link counts as a VPN, and why.
 pub fn classify_link(link: &LinkFact, policy: &LinkPolicy) -> (bool, String) {
@@ -387,10 +393,11 @@ const NON_PUBLIC: [&str; 14] = [
     "ff00::/8",
 ];
 
-fn non_public(prefix: Prefix) -> bool {
+fn non_public_blocks() -> Vec<Prefix> {
     NON_PUBLIC
         .iter()
-        .any(|block| Prefix::parse(block).contains(prefix))
+        .map(|block| Prefix::parse(block))
+        .collect()
 }
 
 /// How many addresses the union of `prefixes` holds (saturating).
@@ -434,7 +441,9 @@ pub fn view_network(network: &NetworkSnapshot, policy: &LinkPolicy) -> NetworkVi
             }
         })
         .collect();
-    let find = |index: u32| links.iter().find(|l| l.link.index == index);
+    let by_index: HashMap<u32, &LinkReport> = links.iter().map(|l| (l.link.index, l)).collect();
+    let find = |index: u32| by_index.get(&index).copied();
+    let blocks = non_public_blocks();
     // A route through a link that is not known, or through no link, is not through a VPN.
     let through_vpn = |route: &RouteFact| {
         !route.link_indexes.is_empty()
@@ -444,6 +453,7 @@ pub fn view_network(network: &NetworkSnapshot, policy: &LinkPolicy) -> NetworkVi
                 .all(|&i| find(i).is_some_and(|l| l.vpn))
     };
     let mut routes_out = Vec::new();
+    let mut routes_out_omitted = 0;
     let mut route_out = false;
     let mut route_out_non_vpn = false;
     for (family, tables, threshold_prefix) in [
@@ -456,7 +466,7 @@ pub fn view_network(network: &NetworkSnapshot, policy: &LinkPolicy) -> NetworkVi
             .filter(|r| r.family == family && r.table != RT_TABLE_LOCAL)
             .filter(|r| tables.as_ref().is_none_or(|t| t.contains(&r.table)))
             .map(|r| (r, Prefix::new(r.destination, r.prefix_len)))
-            .filter(|(_, prefix)| !non_public(*prefix))
+            .filter(|(_, prefix)| !blocks.iter().any(|block| block.contains(*prefix)))
             .collect();
         let width = if family == "ipv4" { 32 } else { 128 };
         let threshold = size_of(width - threshold_prefix.min(width));
@@ -475,7 +485,12 @@ pub fn view_network(network: &NetworkSnapshot, policy: &LinkPolicy) -> NetworkVi
         if !family_out {
             continue;
         }
-        for (route, prefix) in candidates {
+        // The widest first; a host with a full routing table lists only the widest.
+        let mut listed = candidates;
+        listed.sort_by_key(|(r, p)| (p.len, r.table, p.start));
+        routes_out_omitted += listed.len().saturating_sub(ROUTES_OUT_LISTED);
+        listed.truncate(ROUTES_OUT_LISTED);
+        for (route, prefix) in listed {
             let names: Vec<String> = route
                 .link_indexes
                 .iter()
@@ -535,6 +550,7 @@ pub fn view_network(network: &NetworkSnapshot, policy: &LinkPolicy) -> NetworkVi
     NetworkView {
         links,
         routes_out,
+        routes_out_omitted,
         route_out,
         route_out_non_vpn,
         links_up,
@@ -852,6 +868,27 @@ mod tests {
         assert_eq!(mode_of(&net(links.clone(), lan6), &plain), RESTRICTED);
         let vpn6 = vec![to("::/0", &[3]), to("2001:db8:1::7/128", &[2])];
         assert_eq!(mode_of(&net(links, vpn6), &plain), TRUSTED);
+    }
+
+    #[test]
+    fn the_facts_list_the_widest_routes_out_and_count_the_rest() {
+        let links = vec![link(1, "lo", "", true), link(2, "eth0", "veth", true)];
+        let mut routes: Vec<RouteFact> = (0..200u32)
+            .map(|i| to(&format!("198.{}.{}.0/24", i / 100, i % 100), &[2]))
+            .collect();
+        let mut default = route(&[2]);
+        default.gateway = Some("192.0.2.254".parse().unwrap());
+        routes.push(default);
+        let view = view_network(&net(links, routes), &LinkPolicy::default());
+        assert_eq!(view.routes_out.len(), ROUTES_OUT_LISTED);
+        assert_eq!(view.routes_out_omitted, 201 - ROUTES_OUT_LISTED);
+        let first = &view.routes_out[0];
+        assert_eq!(
+            (first.destination.as_str(), first.gateway.as_deref()),
+            ("0.0.0.0/0", Some("192.0.2.254"))
+        );
+        assert_eq!(first.links, vec!["eth0".to_string()]);
+        assert!(first.why.contains("not all VPNs"), "{}", first.why);
     }
 
     #[test]
