@@ -553,6 +553,18 @@ async fn a_link_appearing_down_in_airgap_latches_lockdown() {
         reason.contains("usb0") && reason.contains("AIRGAP"),
         "{reason}"
     );
+
+    // An admin who releases it accepts the links present then: the link that stays does not
+    // latch again.
+    let root_client = connect_as(&bus, 0, &[0]).await;
+    let admin = Boundary1Proxy::new(&root_client).await.unwrap();
+    admin
+        .release_lockdown("usb0 is the new tether, checked")
+        .await
+        .unwrap();
+    wait_for_mode(&admin, "AIRGAP").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(uncached_mode(&admin).await, "AIRGAP");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
