@@ -1,7 +1,8 @@
 //! The measurements: checks with 100,000 active contracts across 1,000 owners, a mode
 //! change that suspends or resumes 10,000 active contracts including the committed
 //! transaction, registering a memory (commit included), and audit verification speed, unsealed
-//! and sealed (checked with the verification key).
+//! and sealed (checked with the verification key), and judging the routes out of a host with a
+//! full routing table.
 //! Numbers and how to read them: benches/README.md.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -374,12 +375,69 @@ fn audit_verification(c: &mut Criterion) {
     group.finish();
 }
 
+/// Judging a network with a full routing table: 100,000 IPv4 /24 routes through eth0 beside a
+/// default route through wg0 (what the detector does after every netlink event).
+fn routes_out(c: &mut Criterion) {
+    use learning_contracts::source::detect::links::{LinkFact, NetworkSnapshot, RouteFact};
+    use learning_contracts::source::detect::rules::{LinkPolicy, view_network};
+    let link = |index: u32, name: &str, kind: &str, tun_mode: &str| LinkFact {
+        index,
+        name: name.into(),
+        kind: kind.into(),
+        link_type: "ether".into(),
+        tun_mode: tun_mode.into(),
+        address: String::new(),
+        up: true,
+        lower_up: true,
+        loopback: index == 1,
+    };
+    let route = |destination: std::net::IpAddr, prefix_len: u8, link: u32| RouteFact {
+        family: "ipv4",
+        destination,
+        prefix_len,
+        table: 254,
+        link_indexes: vec![link],
+        gateway: None,
+    };
+    let mut routes: Vec<RouteFact> = (0..100_000u32)
+        .map(|n| {
+            route(
+                std::net::Ipv4Addr::from((1u32 << 24) + (n << 8)).into(),
+                24,
+                2,
+            )
+        })
+        .collect();
+    routes.push(route(std::net::Ipv4Addr::UNSPECIFIED.into(), 0, 3));
+    let network = NetworkSnapshot {
+        links: vec![
+            link(1, "lo", "", ""),
+            link(2, "eth0", "veth", ""),
+            link(3, "wg0", "tun", "tun"),
+        ],
+        routes,
+        ..NetworkSnapshot::default()
+    };
+    let policy = LinkPolicy::default();
+    let mut group = c.benchmark_group("routes_out");
+    group.sample_size(20);
+    group.bench_function("view_network_100k_routes", |b| {
+        b.iter(|| {
+            let view = view_network(black_box(&network), &policy);
+            assert!(view.route_out_non_vpn);
+            view
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     checks,
     mode_change,
     register_memory,
     deep_purge,
-    audit_verification
+    audit_verification,
+    routes_out
 );
 criterion_main!(benches);

@@ -549,6 +549,12 @@ fn check(config: Config) -> Result<Config, ConfigError> {
             message,
         }
     })?;
+    if let Err((key, message)) = config.mode.detect.validate() {
+        return Err(ConfigError::Value {
+            key: format!("mode.detect.{key}"),
+            message,
+        });
+    }
     if let Err(problem) = config.mode.boundary_daemon.validate() {
         return Err(ConfigError::Value {
             key: format!("mode.boundary_daemon.{}", problem.key),

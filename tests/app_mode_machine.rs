@@ -92,6 +92,11 @@ fn judgement(link_up: bool) -> Judgement {
         } else {
             Vec::new()
         },
+        links_present: if link_up {
+            vec!["eth0 veth 02:00:00:00:00:01".into()]
+        } else {
+            Vec::new()
+        },
         removable_media: Vec::new(),
         route_out_is_vpn: false,
     }

@@ -49,6 +49,16 @@ fn the_shipped_config_mentions_every_key() {
         "[audit]",
         "checkpoint_every_records",
         "checkpoint_every_minutes",
+        "[mode.detect]",
+        "vpn_kinds",
+        "vpn_links",
+        "ignore_links",
+        "route_out_ipv4_prefix",
+        "route_out_ipv6_prefix",
+        "[mode.detect.tripwires]",
+        "link_up_while_isolated",
+        "link_appears_while_isolated",
+        "removable_media_in_coldroom",
     ] {
         assert!(
             text.contains(key),
@@ -140,6 +150,30 @@ fn unknown_keys_and_bad_values_are_refused_with_file_and_key() {
         message.contains("mode.detect.rules") && message.contains("wifi_up"),
         "{message}"
     );
+    for (text, key) in [
+        (
+            "[mode.detect]\nroute_out_ipv4_prefix = 0\n",
+            "route_out_ipv4_prefix",
+        ),
+        (
+            "[mode.detect]\nroute_out_ipv4_prefix = 33\n",
+            "route_out_ipv4_prefix",
+        ),
+        (
+            "[mode.detect]\nroute_out_ipv6_prefix = 7\n",
+            "route_out_ipv6_prefix",
+        ),
+        (
+            "[mode.detect]\nroute_out_ipv6_prefix = 129\n",
+            "route_out_ipv6_prefix",
+        ),
+    ] {
+        let message = refused(text);
+        assert!(
+            message.contains(&format!("mode.detect.{key}")),
+            "{text}: {message}"
+        );
+    }
     let message = refused("[mode.boundary_daemon]\nsocket = \"relative.sock\"\n");
     assert!(message.contains("mode.boundary_daemon.socket"), "{message}");
     let message = refused("this is not toml");

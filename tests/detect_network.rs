@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 fn detect_config(settle_ms: u64, tripwires: bool) -> String {
     format!(
-        "[authorization]\nmode = \"unix\"\n\n[mode]\nsource = \"detect\"\nsettle_time_ms = {settle_ms}\n\n[mode.detect.tripwires]\nlink_up_while_isolated = {tripwires}\n"
+        "[authorization]\nmode = \"unix\"\n\n[mode]\nsource = \"detect\"\nsettle_time_ms = {settle_ms}\n\n[mode.detect.tripwires]\nlink_up_while_isolated = {tripwires}\nlink_appears_while_isolated = {tripwires}\n"
     )
 }
 
@@ -337,4 +337,272 @@ async fn a_link_up_in_airgap_latches_lockdown_through_a_restart_until_an_admin_r
         .await
         .unwrap();
     wait_for_mode(&admin, "AIRGAP").await;
+}
+
+/// The daemon's facts, as `Explain()` shows them (the JSON after "Facts: ").
+async fn explained_facts(boundary: &Boundary1Proxy<'_>) -> serde_json::Value {
+    let text = boundary.explain().await.unwrap();
+    let json = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Facts: "))
+        .unwrap_or_else(|| panic!("no facts in {text}"));
+    serde_json::from_str(json).unwrap()
+}
+
+/// Starts a daemon in `ns` (detector, settle time 0, the link tripwires off) and waits for
+/// `mode`; returns the Explain() facts with it.
+async fn mode_in(ns: &NetNs, mode: &str) -> serde_json::Value {
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start_in_netns(&bus, &detect_config(0, false), &ns.name);
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    let boundary = Boundary1Proxy::new(&owner).await.unwrap();
+    wait_for_mode(&boundary, mode).await;
+    explained_facts(&boundary).await
+}
+
+fn split_pair_via_eth0(ns: &NetNs, table: Option<&str>) {
+    for half in ["0.0.0.0/1", "128.0.0.0/1"] {
+        let mut args = vec!["route", "add", half, "via", "192.0.2.254", "dev", "eth0"];
+        if let Some(table) = table {
+            args.extend(["table", table]);
+        }
+        ns.ip(&args);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_routes_out_without_a_default_route_read_open() {
+    if !require_root("split_routes_out_without_a_default_route_read_open") {
+        return;
+    }
+    // 0.0.0.0/1 + 128.0.0.0/1 via a gateway (a VPN client's split pair, or DHCP option 121)
+    // reach the whole internet: OPEN, not RESTRICTED.
+    let ns = NetNs::new();
+    ns.add_ethernet();
+    split_pair_via_eth0(&ns, None);
+    let facts = mode_in(&ns, "OPEN").await;
+    let routes = facts["routes_out"].as_array().unwrap();
+    for destination in ["0.0.0.0/1", "128.0.0.0/1"] {
+        let route = routes
+            .iter()
+            .find(|r| r["destination"] == destination)
+            .unwrap_or_else(|| panic!("{destination} not among the routes out: {routes:?}"));
+        assert_eq!(route["family"], "ipv4");
+        assert_eq!(route["table"], 254);
+        assert_eq!(route["links"], serde_json::json!(["eth0"]));
+        assert_eq!(route["gateway"], "192.0.2.254");
+        assert!(route["why"].as_str().is_some_and(|w| !w.is_empty()));
+    }
+    let eth0 = facts["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "eth0")
+        .unwrap()
+        .clone();
+    assert_eq!(eth0["vpn"], false);
+    assert!(eth0["vpn_why"].as_str().unwrap().contains("veth"), "{eth0}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_pair_via_ethernet_beside_a_vpn_default_is_not_trusted() {
+    if !require_root("a_split_pair_via_ethernet_beside_a_vpn_default_is_not_trusted") {
+        return;
+    }
+    // wg0 carries the default route, but the more specific /1 pair sends everything out
+    // through eth0: OPEN, never TRUSTED.
+    let ns = NetNs::new();
+    ns.add_ethernet();
+    ns.add_tun("wg0");
+    ns.ip(&["link", "set", "wg0", "up"]);
+    ns.ip(&["route", "add", "default", "dev", "wg0"]);
+    split_pair_via_eth0(&ns, None);
+    let facts = mode_in(&ns, "OPEN").await;
+    let wg0 = facts["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "wg0")
+        .unwrap()
+        .clone();
+    assert_eq!(wg0["vpn"], true, "{wg0}");
+    assert_eq!(wg0["vpn_why"], "tun device (not TAP)");
+    assert_eq!(wg0["tun_mode"], "tun", "{wg0}");
+    assert_eq!(wg0["link_type"], "none", "{wg0}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_device_carrying_the_only_default_route_is_not_a_vpn() {
+    if !require_root("a_tap_device_carrying_the_only_default_route_is_not_a_vpn") {
+        return;
+    }
+    let ns = NetNs::new();
+    ns.exec("ip", &["tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    ns.ip(&["link", "set", "tap0", "up"]);
+    ns.ip(&["route", "add", "default", "dev", "tap0"]);
+    let facts = mode_in(&ns, "OPEN").await;
+    let tap0 = facts["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "tap0")
+        .unwrap()
+        .clone();
+    assert_eq!(tap0["vpn"], false, "{tap0}");
+    assert_eq!(tap0["tun_mode"], "tap", "{tap0}");
+    assert_eq!(tap0["link_type"], "ether", "{tap0}");
+    assert_eq!(tap0["vpn_why"], "TAP device: not a VPN by default");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_split_pair_reads_open() {
+    if !require_root("an_ipv6_split_pair_reads_open") {
+        return;
+    }
+    let ns = NetNs::new();
+    ns.add_ethernet();
+    ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8::1/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    for half in ["::/1", "8000::/1"] {
+        ns.ip(&[
+            "-6",
+            "route",
+            "add",
+            half,
+            "via",
+            "2001:db8::fe",
+            "dev",
+            "eth0",
+        ]);
+    }
+    let facts = mode_in(&ns, "OPEN").await;
+    let routes = facts["routes_out"].as_array().unwrap();
+    assert!(
+        routes
+            .iter()
+            .any(|r| r["destination"] == "8000::/1" && r["family"] == "ipv6"),
+        "{routes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_out_count_in_every_table_an_ip_rule_selects_and_only_there() {
+    if !require_root("routes_out_count_in_every_table_an_ip_rule_selects_and_only_there") {
+        return;
+    }
+    // The split pair in table 100, which a rule selects: OPEN.
+    let ns = NetNs::new();
+    ns.add_ethernet();
+    split_pair_via_eth0(&ns, Some("100"));
+    ns.ip(&["rule", "add", "pref", "100", "lookup", "100"]);
+    let facts = mode_in(&ns, "OPEN").await;
+    assert!(
+        facts["routes_out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["table"] == 100),
+        "{facts}"
+    );
+    drop(ns);
+
+    // A default route in table 200, which no rule selects, carries nothing: RESTRICTED.
+    let ns = NetNs::new();
+    ns.add_ethernet();
+    ns.ip(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.0.2.254",
+        "dev",
+        "eth0",
+        "table",
+        "200",
+    ]);
+    mode_in(&ns, "RESTRICTED").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_appearing_down_in_airgap_latches_lockdown() {
+    if !require_root("a_link_appearing_down_in_airgap_latches_lockdown") {
+        return;
+    }
+    let ns = NetNs::new();
+    let bus = TestBus::start();
+    let root = tempfile::tempdir().unwrap();
+    let prefix = ["ip", "netns", "exec", ns.name.as_str()];
+    let _daemon =
+        DaemonProcess::start_with(&bus, &detect_config(0, true), root.path(), &[], &prefix);
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    let boundary = Boundary1Proxy::new(&owner).await.unwrap();
+    wait_for_mode(&boundary, "AIRGAP").await;
+
+    // A tun device (a phone tether, a USB adapter) appears and stays down.
+    ns.add_tun("usb0");
+    wait_for_mode(&boundary, "LOCKDOWN").await;
+    let reason = boundary.lockdown_reason().await.unwrap();
+    assert!(
+        reason.contains("usb0") && reason.contains("AIRGAP"),
+        "{reason}"
+    );
+
+    // An admin who releases it accepts the links present then: the link that stays does not
+    // latch again.
+    let root_client = connect_as(&bus, 0, &[0]).await;
+    let admin = Boundary1Proxy::new(&root_client).await.unwrap();
+    admin
+        .release_lockdown("usb0 is the new tether, checked")
+        .await
+        .unwrap();
+    wait_for_mode(&admin, "AIRGAP").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(uncached_mode(&admin).await, "AIRGAP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_appeared_while_the_daemon_was_down_latches_at_start() {
+    if !require_root("a_link_that_appeared_while_the_daemon_was_down_latches_at_start") {
+        return;
+    }
+    // AIRGAP with a veth pair present but down: the links the host had when it became
+    // isolated are recorded, so a restart alone latches nothing.
+    let ns = NetNs::new();
+    ns.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
+    ]);
+    let bus = TestBus::start();
+    let root = tempfile::tempdir().unwrap();
+    let prefix = ["ip", "netns", "exec", ns.name.as_str()];
+    let config = detect_config(0, true);
+    let mut daemon = DaemonProcess::start_with(&bus, &config, root.path(), &[], &prefix);
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    let boundary = Boundary1Proxy::new(&owner).await.unwrap();
+    wait_for_mode(&boundary, "AIRGAP").await;
+    assert_eq!(daemon.stop().code(), Some(0));
+    drop(daemon);
+    let mut daemon = DaemonProcess::start_with(&bus, &config, root.path(), &[], &prefix);
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    let boundary = Boundary1Proxy::new(&owner).await.unwrap();
+    wait_for_mode(&boundary, "AIRGAP").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(uncached_mode(&boundary).await, "AIRGAP");
+
+    // While it is stopped, a link appears and stays down: the next start latches.
+    assert_eq!(daemon.stop().code(), Some(0));
+    drop(daemon);
+    ns.add_tun("usb0");
+    let _daemon = DaemonProcess::start_with(&bus, &config, root.path(), &[], &prefix);
+    let owner = connect_as(&bus, users().owner, &[]).await;
+    let boundary = Boundary1Proxy::new(&owner).await.unwrap();
+    wait_for_mode(&boundary, "LOCKDOWN").await;
+    let reason = boundary.lockdown_reason().await.unwrap();
+    assert!(reason.contains("usb0 appeared"), "{reason}");
 }

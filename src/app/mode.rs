@@ -17,12 +17,18 @@ pub fn take_reading(
     armed: &TripwireConfig,
 ) {
     registry.note_reading(reading);
+    registry.note_links(judgement.map(|j| j.links_present.iter().cloned().collect()));
     if registry.host().lockdown.is_some() || registry.pending_latch().is_some() {
         return;
     }
-    if let Some(reason) =
-        judgement.and_then(|judgement| tripwire(registry.tripwire_baseline(), judgement, armed))
-    {
+    if let Some(reason) = judgement.and_then(|judgement| {
+        tripwire(
+            registry.tripwire_baseline(),
+            judgement,
+            armed,
+            registry.host().isolated_links.as_ref(),
+        )
+    }) {
         registry.note_tripwire(reason);
     }
 }

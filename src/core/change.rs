@@ -9,7 +9,7 @@ use super::mode::{BoundaryMode, EffectiveMode};
 use super::session::Session;
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Who asked for something, as the bus reported it. `None` fields mean the daemon itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +97,12 @@ pub struct HostState {
     /// reading against, also the first reading after a restart or after the source was lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_operating: Option<BoundaryMode>,
+    /// The identities of the links present when the host last became AIRGAP or COLDROOM (as
+    /// the detector names them): a link not among them appearing is a tripwire, across
+    /// restarts too. None when not recorded (another source, or a store from before it was
+    /// kept): then every link present counts as appeared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolated_links: Option<BTreeSet<String>>,
 }
 
 impl Default for HostState {
@@ -108,6 +114,7 @@ impl Default for HostState {
             paused_all: None,
             paused_owners: BTreeMap::new(),
             last_operating: None,
+            isolated_links: None,
         }
     }
 }

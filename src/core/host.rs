@@ -120,6 +120,12 @@ impl Registry {
         host.mode = new;
         if let Some(operating) = new.operating() {
             host.last_operating = Some(operating);
+            // Entering (or staying in) isolation records the links present now, as the
+            // newest reading shows them; its tripwires were judged before this commit.
+            host.isolated_links = match operating {
+                BoundaryMode::Airgap | BoundaryMode::Coldroom => self.reading_links().cloned(),
+                _ => None,
+            };
         }
         let mut to_lockdown = Vec::new();
         let mut to_mode = Vec::new();

@@ -116,6 +116,9 @@ pub struct Registry {
     /// A tripwire that fired and whose latch is not committed yet: enforced as LOCKDOWN until
     /// it is.
     pending_latch: Option<String>,
+    /// The identities of the links the newest reading saw (memory only; none from a source
+    /// that does not see links): recorded with a move into AIRGAP or COLDROOM.
+    reading_links: Option<BTreeSet<String>>,
     /// Per-owner counts the budgets judge.
     counts: super::budget::OwnerCounts,
 }
@@ -273,6 +276,16 @@ impl Registry {
     /// The newest reading, if any arrived yet.
     pub fn reading(&self) -> Option<EffectiveMode> {
         self.reading
+    }
+
+    /// Notes the links the newest reading saw (their identities), or none.
+    pub fn note_links(&mut self, links: Option<BTreeSet<String>>) {
+        self.reading_links = links;
+    }
+
+    /// The links the newest reading saw, if its source sees links.
+    pub fn reading_links(&self) -> Option<&BTreeSet<String>> {
+        self.reading_links.as_ref()
     }
 
     /// Records that a tripwire fired: LOCKDOWN for checks at once, until its latch commits.

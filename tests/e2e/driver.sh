@@ -210,7 +210,7 @@ check_network_modes() {
     ip route del default
     ip route add default dev wg0
     wait_until 10 mode_is TRUSTED || why "the only default route through the tun: $(contractctl mode), not TRUSTED" || return
-    contractctl mode --explain | grep -q 'all_default_routes_vpn' || why "Explain does not name the VPN fact" || return
+    contractctl mode --explain | grep -q 'all_routes_out_vpn' || why "Explain does not name the VPN fact" || return
     ip link del e2e0 && ip link del wg0
     wait_until 10 mode_is AIRGAP || why "every link gone: $(contractctl mode), not AIRGAP" || return
 }

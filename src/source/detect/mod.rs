@@ -21,12 +21,19 @@ use tokio::sync::watch;
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectConfig {
-    /// Link kinds (IFLA_INFO_KIND) that are VPN tunnels.
+    /// Link kinds that are VPN tunnels (IFLA_INFO_KIND; a tun-driver link is `tun` or `tap`
+    /// by its mode, a kindless PPP link `ppp`).
     pub vpn_kinds: Vec<String>,
     /// Link names that are VPN tunnels whatever their kind (`*` matches any run of characters).
     pub vpn_links: Vec<String>,
-    /// Link names not counted as "a link is up"; still ways out when a default route uses them.
+    /// Link names not counted as "a link is up" nor as a link appearing; still ways out when
+    /// routes out use them.
     pub ignore_links: Vec<String>,
+    /// Routes are a way out when together they reach as many public IPv4 addresses as one
+    /// prefix of this length (8 to 32).
+    pub route_out_ipv4_prefix: u8,
+    /// The same for IPv6 (8 to 128).
+    pub route_out_ipv6_prefix: u8,
     /// The rules, first match wins; none matching means UNKNOWN.
     pub rules: Vec<RuleConfig>,
     /// Which tripwires are armed.
@@ -42,6 +49,8 @@ impl Default for DetectConfig {
             vpn_kinds: links.vpn_kinds,
             vpn_links: links.vpn_links,
             ignore_links: links.ignore_links,
+            route_out_ipv4_prefix: links.route_out_ipv4_prefix,
+            route_out_ipv6_prefix: links.route_out_ipv6_prefix,
             rules: rules::default_rules(),
             tripwires: TripwireConfig::default(),
             mounts: MountPolicy::default(),
@@ -56,7 +65,26 @@ impl DetectConfig {
             vpn_kinds: self.vpn_kinds.iter().map(|k| k.to_lowercase()).collect(),
             vpn_links: self.vpn_links.clone(),
             ignore_links: self.ignore_links.clone(),
+            route_out_ipv4_prefix: self.route_out_ipv4_prefix,
+            route_out_ipv6_prefix: self.route_out_ipv6_prefix,
         }
+    }
+
+    /// Checks what serde cannot: the route-out thresholds. The error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        use rules::ROUTE_OUT_PREFIX_MIN as MIN;
+        for (key, value, max) in [
+            ("route_out_ipv4_prefix", self.route_out_ipv4_prefix, 32),
+            ("route_out_ipv6_prefix", self.route_out_ipv6_prefix, 128),
+        ] {
+            if !(MIN..=max).contains(&value) {
+                return Err((
+                    key.to_string(),
+                    format!("{value} is not a prefix length from {MIN} to {max}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -84,11 +112,16 @@ impl DetectSource {
 
     /// The reading for a set of facts.
     pub fn reading(&self, network: &NetworkSnapshot, mount_facts: Option<&MountFacts>) -> Reading {
+        let view = rules::view_network(network, &self.links);
         let Some(mount_facts) = mount_facts else {
             return Reading {
                 mode: EffectiveMode::Unknown,
                 healthy: false,
-                facts: serde_json::json!({"links": network.links, "default_routes": network.default_routes}),
+                facts: serde_json::json!({
+                    "links": view.links,
+                    "routes_out": view.routes_out,
+                    "routes_out_omitted": view.routes_out_omitted,
+                }),
                 explanation: "the mount facts are not read yet".into(),
                 route_out_is_vpn: false,
                 judgement: None,
@@ -98,7 +131,7 @@ impl DetectSource {
             removable: mount_facts.removable_mount_points.clone(),
             storage_encrypted: mount_facts.all_persistent_writable_encrypted,
         };
-        let judgement = rules::judge(network, &mounts, &self.links);
+        let judgement = rules::judge_view(&view, &mounts);
         let (mode, matched) = rules::apply_rules(&judgement, &self.rules);
         let explanation = match matched {
             Some((index, rule)) => format!("rule {} matched: {}", index + 1, rule.text),
@@ -108,8 +141,9 @@ impl DetectSource {
             mode,
             healthy: true,
             facts: serde_json::json!({
-                "links": network.links,
-                "default_routes": network.default_routes,
+                "links": view.links,
+                "routes_out": view.routes_out,
+                "routes_out_omitted": view.routes_out_omitted,
                 "mounts": mount_facts,
                 "facts": judgement.predicates,
                 "rule": matched.map(|(_, rule)| rule.text.clone()).unwrap_or_default(),
@@ -126,16 +160,20 @@ impl DetectSource {
         readings: &watch::Sender<Option<Reading>>,
     ) -> Result<std::convert::Infallible, String> {
         use rtnetlink::constants::{
-            RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE,
-            RTMGRP_LINK,
+            RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV4_RULE, RTMGRP_IPV6_IFADDR,
+            RTMGRP_IPV6_ROUTE, RTMGRP_LINK,
         };
+        // RTNLGRP_IPV6_RULE (19) as a legacy group bit; rtnetlink names no constant for it.
+        const RTMGRP_IPV6_RULE: u32 = 1 << (19 - 1);
         let (mut connection, handle, mut events) = rtnetlink::new_connection()
             .map_err(|err| format!("cannot open a netlink socket: {err}"))?;
         let groups = RTMGRP_LINK
             | RTMGRP_IPV4_IFADDR
             | RTMGRP_IPV6_IFADDR
             | RTMGRP_IPV4_ROUTE
-            | RTMGRP_IPV6_ROUTE;
+            | RTMGRP_IPV6_ROUTE
+            | RTMGRP_IPV4_RULE
+            | RTMGRP_IPV6_RULE;
         connection
             .socket_mut()
             .socket_mut()
