@@ -205,10 +205,7 @@ fn success_must_be_true() {
         json!({"success": false, "error": "Authentication failed: Invalid token", "auth_error": true}),
     ))
     .unwrap_err();
-    assert_eq!(
-        auth.to_string(),
-        "authentication failed: Authentication failed: Invalid token"
-    );
+    assert_eq!(auth.to_string(), "authentication failed: Invalid token");
 }
 
 #[test]
@@ -659,20 +656,106 @@ async fn every_failure_reads_unknown_and_a_good_reply_clears_it() {
     source.wait_for_mode(BoundaryMode::Restricted).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn an_auth_refusal_is_explained_with_the_servers_text() {
     let fake = FakeBoundaryDaemon::start();
     fake.set_behaviour(Behaviour::Refuse {
         error: "Authentication failed: token required".into(),
         auth_error: true,
     });
+    // The source logs on this thread, into a buffer the test reads.
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
     let mut source = run_source(fake.config());
     let unknown = source.wait_for_unknown("not-success").await;
+    // The server's own "Authentication failed" is not said twice.
     assert_eq!(
         unknown.explanation,
-        "the Boundary Daemon cannot be read (authentication failed: Authentication failed: \
-         token required), so the mode is UNKNOWN"
+        "the Boundary Daemon cannot be read (authentication failed: token required), so the \
+         mode is UNKNOWN"
     );
+    let logged = logs.text();
+    assert!(
+        logged.contains(
+            "cannot read the Boundary Daemon: authentication failed: token required; the mode \
+             is UNKNOWN until it answers"
+        ),
+        "{logged}"
+    );
+    assert!(
+        !logged
+            .to_lowercase()
+            .contains("failed: authentication failed"),
+        "{logged}"
+    );
+}
+
+#[test]
+fn an_auth_refusal_says_authentication_failed_once_whatever_the_servers_wording() {
+    let auth = |message: Option<&str>| {
+        Cause::NotSuccess {
+            message: message.map(str::to_string),
+            auth_error: true,
+        }
+        .to_string()
+    };
+    assert_eq!(
+        auth(Some("Authentication failed: Invalid token")),
+        "authentication failed: Invalid token"
+    );
+    assert_eq!(
+        auth(Some("authentication FAILED - token expired")),
+        "authentication failed: token expired"
+    );
+    assert_eq!(
+        auth(Some("Authentication failed")),
+        "authentication failed: no reason given"
+    );
+    assert_eq!(
+        auth(Some("Token revoked")),
+        "authentication failed: Token revoked"
+    );
+    assert_eq!(auth(None), "authentication failed: no reason given");
+    // A refusal that is not about authentication keeps the server's words whole.
+    let refused = Cause::NotSuccess {
+        message: Some("Authentication failed: Invalid token".into()),
+        auth_error: false,
+    };
+    assert_eq!(
+        refused.to_string(),
+        "the Boundary Daemon refused: Authentication failed: Invalid token"
+    );
+}
+
+/// Log lines written by a tracing subscriber, for tests that read what was logged.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self {
+        self.clone()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

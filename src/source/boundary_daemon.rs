@@ -203,7 +203,7 @@ pub enum Cause {
     #[error("the reply is not a JSON object")]
     NotJson,
     /// `success` is not `true`; the server's `error` (or `message`) text.
-    #[error("{}: {}", refusal_kind(*auth_error), message.as_deref().unwrap_or("no reason given"))]
+    #[error("{}: {}", refusal_kind(*auth_error), refusal_text(message.as_deref(), *auth_error))]
     NotSuccess {
         /// The server's text, cut to a readable length.
         message: Option<String>,
@@ -224,6 +224,27 @@ fn refusal_kind(auth_error: bool) -> &'static str {
         "authentication failed"
     } else {
         "the Boundary Daemon refused"
+    }
+}
+
+/// The server's refusal text as shown after [`refusal_kind`]. The real server's auth errors
+/// begin with its own "Authentication failed", which would otherwise be said twice.
+fn refusal_text(message: Option<&str>, auth_error: bool) -> &str {
+    const SAID: &str = "authentication failed";
+    let mut text = message.unwrap_or_default().trim();
+    if auth_error
+        && text
+            .get(..SAID.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(SAID))
+    {
+        text = text[SAID.len()..]
+            .trim_start_matches([':', '-', ' '])
+            .trim();
+    }
+    if text.is_empty() {
+        "no reason given"
+    } else {
+        text
     }
 }
 
