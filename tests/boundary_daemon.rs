@@ -283,7 +283,7 @@ fn the_config_has_the_documented_defaults() {
     );
     assert_eq!(config.poll_interval_ms, 1000);
     assert_eq!(config.timeout_ms, 2000);
-    assert_eq!(config.max_backoff_ms, 30_000);
+    assert_eq!(config.max_backoff_ms, 2000);
     assert_eq!(config.token, "");
     assert!(!config.push_lockdown);
     assert_eq!(config.validate(), Ok(()));
@@ -825,6 +825,102 @@ async fn the_socket_vanishing_and_returning_is_followed() {
     source.wait_for_unknown("connection-refused").await;
     fake.restore();
     source.wait_for_mode(BoundaryMode::Airgap).await;
+}
+
+// On a paused clock: the runtime moves time forward only when every task waits, so minutes
+// of backoff take no wall time, and "how long after" is read off the virtual clock exactly.
+// The fake runs on the same thread, so its socket appearing is seen before time moves on.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_restarted_boundary_daemon_is_read_again_as_soon_as_its_socket_reappears() {
+    let mut fake = FakeBoundaryDaemon::start();
+    fake.set_mode("airgap");
+    // A long cap on purpose: only noticing the socket can make the return quick here.
+    let config = BoundaryDaemonConfig {
+        socket: fake.socket().to_path_buf(),
+        poll_interval_ms: 1000,
+        max_backoff_ms: 30_000,
+        ..BoundaryDaemonConfig::default()
+    };
+    let mut source = run_source(config.clone());
+    source.wait_for_mode(BoundaryMode::Airgap).await;
+
+    // A clean stop of the real one takes over 30 s; minutes let the backoff reach its cap.
+    // With the old schedule (attempts 1, 2, 4 … then 30 s apart) the restart below falls
+    // 26 s before the next attempt.
+    fake.vanish().await;
+    source.wait_for_unknown("socket-missing").await;
+    tokio::time::sleep(Duration::from_secs(215)).await;
+    assert_eq!(
+        next_poll_delay(&config, 8),
+        Duration::from_secs(30),
+        "the backoff had grown to the cap"
+    );
+
+    let restarted = tokio::time::Instant::now();
+    fake.restore();
+    source.wait_for_mode(BoundaryMode::Airgap).await;
+    let after = restarted.elapsed();
+    // Polling alone would come back only at the next attempt, up to 30 s later (26 s with this
+    // schedule); the socket's appearance brings it back before a single poll interval passes.
+    assert!(
+        after < Duration::from_secs(1),
+        "read again {after:?} after the socket reappeared"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_socket_directory_removed_and_made_again_is_followed_too() {
+    // A systemd RuntimeDirectory= goes with its service and comes back with it: the watch
+    // falls back to the nearest directory left and follows the path down again.
+    let mut fake = FakeBoundaryDaemon::start();
+    let config = BoundaryDaemonConfig {
+        socket: fake.socket().to_path_buf(),
+        max_backoff_ms: 30_000,
+        ..BoundaryDaemonConfig::default()
+    };
+    let mut source = run_source(config);
+    source.wait_for_mode(BoundaryMode::Open).await;
+    for _ in 0..2 {
+        fake.vanish_with_directory().await;
+        source.wait_for_unknown("socket-missing").await;
+        tokio::time::sleep(Duration::from_secs(215)).await;
+        let restarted = tokio::time::Instant::now();
+        fake.restore();
+        source.wait_for_mode(BoundaryMode::Open).await;
+        let after = restarted.elapsed();
+        assert!(
+            after < Duration::from_secs(1),
+            "read again {after:?} after the directory and socket came back"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn with_the_default_cap_a_server_that_answers_again_is_read_within_two_intervals() {
+    let fake = FakeBoundaryDaemon::start();
+    fake.set_mode("coldroom");
+    // The shipped defaults. The socket stays in place, so nothing but polling notices the
+    // server answering again: the backoff's cap alone bounds the wait.
+    let config = BoundaryDaemonConfig {
+        socket: fake.socket().to_path_buf(),
+        ..BoundaryDaemonConfig::default()
+    };
+    let mut source = run_source(config.clone());
+    source.wait_for_mode(BoundaryMode::Coldroom).await;
+    fake.set_behaviour(Behaviour::CloseWithoutReply);
+    source.wait_for_unknown("closed-by-peer").await;
+    // With a 30 s cap, the next attempt after this would be 26 s away.
+    tokio::time::sleep(Duration::from_secs(215)).await;
+
+    let answering = tokio::time::Instant::now();
+    fake.set_behaviour(Behaviour::Answer);
+    source.wait_for_mode(BoundaryMode::Coldroom).await;
+    let after = answering.elapsed();
+    assert!(
+        after <= 2 * config.poll_interval(),
+        "read again {after:?} after the server answered, with a poll interval of {:?}",
+        config.poll_interval()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
