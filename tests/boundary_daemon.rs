@@ -205,10 +205,7 @@ fn success_must_be_true() {
         json!({"success": false, "error": "Authentication failed: Invalid token", "auth_error": true}),
     ))
     .unwrap_err();
-    assert_eq!(
-        auth.to_string(),
-        "authentication failed: Authentication failed: Invalid token"
-    );
+    assert_eq!(auth.to_string(), "authentication failed: Invalid token");
 }
 
 #[test]
@@ -286,7 +283,7 @@ fn the_config_has_the_documented_defaults() {
     );
     assert_eq!(config.poll_interval_ms, 1000);
     assert_eq!(config.timeout_ms, 2000);
-    assert_eq!(config.max_backoff_ms, 30_000);
+    assert_eq!(config.max_backoff_ms, 2000);
     assert_eq!(config.token, "");
     assert!(!config.push_lockdown);
     assert_eq!(config.validate(), Ok(()));
@@ -659,20 +656,106 @@ async fn every_failure_reads_unknown_and_a_good_reply_clears_it() {
     source.wait_for_mode(BoundaryMode::Restricted).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn an_auth_refusal_is_explained_with_the_servers_text() {
     let fake = FakeBoundaryDaemon::start();
     fake.set_behaviour(Behaviour::Refuse {
         error: "Authentication failed: token required".into(),
         auth_error: true,
     });
+    // The source logs on this thread, into a buffer the test reads.
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
     let mut source = run_source(fake.config());
     let unknown = source.wait_for_unknown("not-success").await;
+    // The server's own "Authentication failed" is not said twice.
     assert_eq!(
         unknown.explanation,
-        "the Boundary Daemon cannot be read (authentication failed: Authentication failed: \
-         token required), so the mode is UNKNOWN"
+        "the Boundary Daemon cannot be read (authentication failed: token required), so the \
+         mode is UNKNOWN"
     );
+    let logged = logs.text();
+    assert!(
+        logged.contains(
+            "cannot read the Boundary Daemon: authentication failed: token required; the mode \
+             is UNKNOWN until it answers"
+        ),
+        "{logged}"
+    );
+    assert!(
+        !logged
+            .to_lowercase()
+            .contains("failed: authentication failed"),
+        "{logged}"
+    );
+}
+
+#[test]
+fn an_auth_refusal_says_authentication_failed_once_whatever_the_servers_wording() {
+    let auth = |message: Option<&str>| {
+        Cause::NotSuccess {
+            message: message.map(str::to_string),
+            auth_error: true,
+        }
+        .to_string()
+    };
+    assert_eq!(
+        auth(Some("Authentication failed: Invalid token")),
+        "authentication failed: Invalid token"
+    );
+    assert_eq!(
+        auth(Some("authentication FAILED - token expired")),
+        "authentication failed: token expired"
+    );
+    assert_eq!(
+        auth(Some("Authentication failed")),
+        "authentication failed: no reason given"
+    );
+    assert_eq!(
+        auth(Some("Token revoked")),
+        "authentication failed: Token revoked"
+    );
+    assert_eq!(auth(None), "authentication failed: no reason given");
+    // A refusal that is not about authentication keeps the server's words whole.
+    let refused = Cause::NotSuccess {
+        message: Some("Authentication failed: Invalid token".into()),
+        auth_error: false,
+    };
+    assert_eq!(
+        refused.to_string(),
+        "the Boundary Daemon refused: Authentication failed: Invalid token"
+    );
+}
+
+/// Log lines written by a tracing subscriber, for tests that read what was logged.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self {
+        self.clone()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -742,6 +825,102 @@ async fn the_socket_vanishing_and_returning_is_followed() {
     source.wait_for_unknown("connection-refused").await;
     fake.restore();
     source.wait_for_mode(BoundaryMode::Airgap).await;
+}
+
+// On a paused clock: the runtime moves time forward only when every task waits, so minutes
+// of backoff take no wall time, and "how long after" is read off the virtual clock exactly.
+// The fake runs on the same thread, so its socket appearing is seen before time moves on.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_restarted_boundary_daemon_is_read_again_as_soon_as_its_socket_reappears() {
+    let mut fake = FakeBoundaryDaemon::start();
+    fake.set_mode("airgap");
+    // A long cap on purpose: only noticing the socket can make the return quick here.
+    let config = BoundaryDaemonConfig {
+        socket: fake.socket().to_path_buf(),
+        poll_interval_ms: 1000,
+        max_backoff_ms: 30_000,
+        ..BoundaryDaemonConfig::default()
+    };
+    let mut source = run_source(config.clone());
+    source.wait_for_mode(BoundaryMode::Airgap).await;
+
+    // A clean stop of the real one takes over 30 s; minutes let the backoff reach its cap.
+    // With the old schedule (attempts 1, 2, 4 … then 30 s apart) the restart below falls
+    // 26 s before the next attempt.
+    fake.vanish().await;
+    source.wait_for_unknown("socket-missing").await;
+    tokio::time::sleep(Duration::from_secs(215)).await;
+    assert_eq!(
+        next_poll_delay(&config, 8),
+        Duration::from_secs(30),
+        "the backoff had grown to the cap"
+    );
+
+    let restarted = tokio::time::Instant::now();
+    fake.restore();
+    source.wait_for_mode(BoundaryMode::Airgap).await;
+    let after = restarted.elapsed();
+    // Polling alone would come back only at the next attempt, up to 30 s later (26 s with this
+    // schedule); the socket's appearance brings it back before a single poll interval passes.
+    assert!(
+        after < Duration::from_secs(1),
+        "read again {after:?} after the socket reappeared"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_socket_directory_removed_and_made_again_is_followed_too() {
+    // A systemd RuntimeDirectory= goes with its service and comes back with it: the watch
+    // falls back to the nearest directory left and follows the path down again.
+    let mut fake = FakeBoundaryDaemon::start();
+    let config = BoundaryDaemonConfig {
+        socket: fake.socket().to_path_buf(),
+        max_backoff_ms: 30_000,
+        ..BoundaryDaemonConfig::default()
+    };
+    let mut source = run_source(config);
+    source.wait_for_mode(BoundaryMode::Open).await;
+    for _ in 0..2 {
+        fake.vanish_with_directory().await;
+        source.wait_for_unknown("socket-missing").await;
+        tokio::time::sleep(Duration::from_secs(215)).await;
+        let restarted = tokio::time::Instant::now();
+        fake.restore();
+        source.wait_for_mode(BoundaryMode::Open).await;
+        let after = restarted.elapsed();
+        assert!(
+            after < Duration::from_secs(1),
+            "read again {after:?} after the directory and socket came back"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn with_the_default_cap_a_server_that_answers_again_is_read_within_two_intervals() {
+    let fake = FakeBoundaryDaemon::start();
+    fake.set_mode("coldroom");
+    // The shipped defaults. The socket stays in place, so nothing but polling notices the
+    // server answering again: the backoff's cap alone bounds the wait.
+    let config = BoundaryDaemonConfig {
+        socket: fake.socket().to_path_buf(),
+        ..BoundaryDaemonConfig::default()
+    };
+    let mut source = run_source(config.clone());
+    source.wait_for_mode(BoundaryMode::Coldroom).await;
+    fake.set_behaviour(Behaviour::CloseWithoutReply);
+    source.wait_for_unknown("closed-by-peer").await;
+    // With a 30 s cap, the next attempt after this would be 26 s away.
+    tokio::time::sleep(Duration::from_secs(215)).await;
+
+    let answering = tokio::time::Instant::now();
+    fake.set_behaviour(Behaviour::Answer);
+    source.wait_for_mode(BoundaryMode::Coldroom).await;
+    let after = answering.elapsed();
+    assert!(
+        after <= 2 * config.poll_interval(),
+        "read again {after:?} after the server answered, with a poll interval of {:?}",
+        config.poll_interval()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ mod common;
 
 use common::bus::*;
 use common::cli::*;
+use common::netns::NetNs;
 use std::process::Command;
 
 #[test]
@@ -133,6 +134,11 @@ fn every_subcommand_through_the_real_binary() {
     );
     assert!(
         mode.contains("Mode: AIRGAP") && mode.contains("Source: static"),
+        "{mode}"
+    );
+    // The facts are read out, not printed as a JSON line.
+    assert!(
+        mode.contains("Static mode: AIRGAP (mode.static_mode in the config") && !mode.contains('{'),
         "{mode}"
     );
     ok(
@@ -961,5 +967,85 @@ fn audit_archive_moves_old_records_into_a_file_that_verifies_offline() {
     ok(
         contractctl(&bus, 0, &["audit", "verify"]),
         "audit verify after all",
+    );
+}
+
+#[test]
+fn mode_explain_reads_the_detectors_facts_as_a_person_would() {
+    if !require_root("mode_explain_reads_the_detectors_facts_as_a_person_would") {
+        return;
+    }
+    // A link with a way out through a tun named wg0 (a VPN by name), in a namespace.
+    let ns = NetNs::new();
+    ns.add_ethernet();
+    ns.add_tun("wg0");
+    ns.ip(&["link", "set", "wg0", "up"]);
+    ns.ip(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.0.2.254",
+        "dev",
+        "eth0",
+    ]);
+    let bus = TestBus::start();
+    let config =
+        "[authorization]\nmode = \"unix\"\n\n[mode]\nsource = \"detect\"\nsettle_time_ms = 0\n";
+    let _daemon = DaemonProcess::start_in_netns(&bus, config, &ns.name);
+    let owner = users().owner;
+    // Up to 5 s for the first reading with the mount facts.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let explained = loop {
+        let run = contractctl(&bus, owner, &["mode", "--explain"]);
+        if run.code == 0 && run.stdout.contains("Mounts:") && run.stdout.contains("Mode: OPEN") {
+            break run.stdout;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reading with mounts: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    for part in [
+        "Mode: OPEN",
+        "Source: detect (healthy)",
+        "Rule that matched: ",
+        "Links:",
+        "Routes out:",
+        "Mounts:",
+        "MOUNT POINT",
+    ] {
+        assert!(explained.contains(part), "no {part:?} in:\n{explained}");
+    }
+    let eth0 = explained
+        .lines()
+        .find(|line| line.trim_start().starts_with("eth0 "))
+        .unwrap_or_else(|| panic!("no row for eth0:\n{explained}"));
+    assert!(eth0.contains("veth") && eth0.contains("up"), "{eth0}");
+    assert!(
+        explained
+            .lines()
+            .any(|line| line.contains("default") && line.contains("eth0")),
+        "the route out names its link:\n{explained}"
+    );
+    assert!(
+        !explained.contains("{\""),
+        "no JSON left for people:\n{explained}"
+    );
+
+    // --json: the full facts, pretty.
+    let run = contractctl(&bus, owner, &["--json", "mode", "--explain"]);
+    assert!(run.stdout.contains("\n  \"facts\": {"), "{}", run.stdout);
+    let as_json = json(run, "--json mode --explain");
+    assert_eq!(as_json["mode"], "OPEN");
+    let links = as_json["facts"]["links"].as_array().expect("facts.links");
+    assert!(links.iter().any(|link| link["name"] == "wg0"), "{as_json}");
+    assert!(as_json["facts"]["mounts"]["mounts"].is_array(), "{as_json}");
+    assert!(
+        as_json["explain"].as_str().unwrap().contains("Facts: "),
+        "{as_json}"
     );
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use common::bus::*;
+use common::cli::{contractctl, json, ok};
 use common::fake_boundary_daemon::{Behaviour, FAKE_TOKEN, FakeBoundaryDaemon};
 use std::time::{Duration, Instant};
 
@@ -107,4 +108,110 @@ async fn the_boundary_daemon_decides_the_mode_and_its_failures_mean_unknown() {
     }
     let mode: String = property(&client, "Mode").await;
     assert_eq!(mode, "LOCKDOWN");
+}
+
+/// Waits (up to 5 s) until the source's facts say the Boundary Daemon reports `mode`.
+async fn wait_for_reported(client: &zbus::Connection, mode: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let facts: std::collections::HashMap<String, zbus::OwnedVariant> =
+            property(client, "Facts").await;
+        let reported = facts
+            .get("reported_mode")
+            .and_then(|value| String::try_from(value.try_clone().unwrap()).ok());
+        if reported.as_deref() == Some(mode) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Boundary Daemon reports {reported:?}, expected {mode}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs contractctl as root off the runtime's threads (the fake answers on them meanwhile).
+async fn contractctl_root(bus: &std::sync::Arc<TestBus>, args: &[&str]) -> String {
+    let bus = std::sync::Arc::clone(bus);
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(contractctl(&bus, 0, &args), &args.join(" "))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
+    if !require_root("releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it") {
+        return;
+    }
+    let fake = FakeBoundaryDaemon::start();
+    fake.set_mode("trusted");
+    let config = format!(
+        "[authorization]\nmode = \"unix\"\n[mode]\nsource = \"boundary-daemon\"\nsettle_time_ms = 0\n[mode.boundary_daemon]\nsocket = \"{}\"\npoll_interval_ms = 50\ntimeout_ms = 200\nmax_backoff_ms = 200\ntoken = \"{FAKE_TOKEN}\"\npush_lockdown = true\n",
+        fake.socket().display()
+    );
+    let bus = std::sync::Arc::new(TestBus::start());
+    let _daemon = DaemonProcess::start(&bus, &config);
+    let client = connect_as(&bus, 0, &[0]).await;
+    wait_for(&client, "TRUSTED", true).await;
+
+    // Our lockdown is pushed: the Boundary Daemon moves to lockdown too.
+    contractctl_root(&bus, &["lockdown", "--reason", "incident drill"]).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.mode() != "lockdown" {
+        assert!(Instant::now() < deadline, "the lockdown was not pushed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_for_reported(&client, "LOCKDOWN").await;
+
+    // Releasing ours leaves LOCKDOWN, and says who holds it and where to release it.
+    let released = contractctl_root(&bus, &["release-lockdown", "--reason", "drill over"]).await;
+    assert!(
+        released.contains("the mode stays LOCKDOWN")
+            && released.contains("the Boundary Daemon reports LOCKDOWN")
+            && released.contains("release it there"),
+        "{released}"
+    );
+    let status: bool = property(&client, "Lockdown").await;
+    assert!(!status, "our own latch is released");
+    let as_json = json(
+        tokio::task::spawn_blocking({
+            let bus = std::sync::Arc::clone(&bus);
+            move || contractctl(&bus, 0, &["--json", "lockdown", "--reason", "again"])
+        })
+        .await
+        .unwrap(),
+        "lockdown --json",
+    );
+    assert_eq!(as_json["mode"], "LOCKDOWN", "{as_json}");
+
+    // Its latch with a mode moved back: the latch and its reason are named.
+    fake.set_mode("open");
+    fake.set_latch(Some("tripwire: usb inserted"));
+    wait_for_reported(&client, "OPEN").await;
+    let released = contractctl_root(
+        &bus,
+        &["--json", "release-lockdown", "--reason", "drill over"],
+    )
+    .await;
+    let released: serde_json::Value = serde_json::from_str(&released).unwrap();
+    assert_eq!(released["released"], true, "{released}");
+    assert_eq!(released["mode"], "LOCKDOWN", "{released}");
+    let held = released["held_by"].as_str().unwrap_or_default();
+    assert!(
+        held.contains("lockdown latch is set (tripwire: usb inserted)"),
+        "{released}"
+    );
+
+    // Once the Boundary Daemon lets go, a release says the mode it left.
+    fake.set_latch(None);
+    wait_for(&client, "LOCKDOWN", true).await;
+    contractctl_root(&bus, &["lockdown", "--reason", "third"]).await;
+    fake.set_mode("open");
+    wait_for_reported(&client, "OPEN").await;
+    let released = contractctl_root(&bus, &["release-lockdown", "--reason", "done"]).await;
+    assert!(released.contains("the mode is now OPEN"), "{released}");
 }

@@ -185,10 +185,14 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
+                // The head checkpoints last saw: `published` may be ahead of it, as a job that
+                // announces publishes its head before the announcer can look.
+                let mut observed = ledger.store().head().clone();
                 while let Some(job) = jobs.next() {
                     job(&mut ledger);
                     let current = ledger.store().head();
-                    if *published.lock() != *current {
+                    if observed != *current {
+                        observed = current.clone();
                         *published.lock() = current.clone();
                         checkpoints.observe(current, Monotonic::now());
                     }
@@ -271,10 +275,14 @@ impl LaneWriter<'_> {
     {
         let (reply, answer) = oneshot::channel();
         let announcements = self.writer.announcements.clone();
+        let head = Arc::clone(&self.writer.head);
         let queued = self.writer.queue.push(
             self.lane,
             Box::new(move |ledger| {
                 let outcome = job(ledger).map(|(value, events)| {
+                    // The announcer reads the head to announce HeadSeq: it must already be this
+                    // job's, or the change would look like none.
+                    *head.lock() = ledger.store().head().clone();
                     let (done, emitted) = oneshot::channel();
                     let sent = announcements.send(Announcement {
                         events,

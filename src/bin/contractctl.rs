@@ -124,6 +124,14 @@ enum Command {
         id: String,
     },
     /// Show the boundary mode; --explain shows the facts and the rule behind it.
+    ///
+    /// With --explain: why, as a person reads it. First the daemon's summary (mode, source and
+    /// its health, the reading, any latch, override or pause), then the source's facts: for the
+    /// detector the rule that matched and which facts held, the links (name, kind, state, VPN
+    /// or not and why), the routes out (family, destination, table, links, gateway, why) and
+    /// the mounts (mount point, writable, encrypted, removable, why); for the Boundary Daemon
+    /// its answer or why it cannot be read; for the static source the configured mode. With
+    /// --json: {"mode", "explain" (the daemon's text), "facts" (the full facts)}.
     Mode {
         /// Show why the mode is what it is.
         #[arg(long)]
@@ -151,6 +159,10 @@ enum Command {
         reason: String,
     },
     /// Release a latched LOCKDOWN (admin), with a reason.
+    ///
+    /// Says the mode the release left, or, when the mode stays LOCKDOWN, what holds it: the
+    /// Boundary Daemon's mode or its latch (release it there), the static mode, or a lockdown
+    /// latched again. With --json: {"released", "mode", "held_by" (null when nothing does)}.
     ReleaseLockdown {
         /// Why it is safe again (required).
         #[arg(long)]
@@ -935,10 +947,17 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             } else {
                 None
             };
-            if json {
-                print_json(&serde_json::json!({"mode": mode, "explain": why}));
-            } else {
-                println!("{}", why.unwrap_or(mode));
+            match (why, json) {
+                (None, true) => print_json(&serde_json::json!({"mode": mode, "explain": null})),
+                (None, false) => println!("{mode}"),
+                (Some(why), true) => {
+                    let facts = learning_contracts::cli::explain::parse(&why).facts;
+                    print_json(&serde_json::json!({"mode": mode, "explain": why, "facts": facts}));
+                }
+                (Some(why), false) => {
+                    let explained = learning_contracts::cli::explain::parse(&why);
+                    println!("{}", learning_contracts::cli::explain::render(&explained));
+                }
             }
         }
         Command::Pause { all, reason } => {
@@ -963,17 +982,42 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             client
                 .call::<_, ()>("Boundary1", "EnterLockdown", &(reason.as_str(),))
                 .await?;
-            println!("LOCKDOWN is latched: everything is denied until an admin releases it.");
+            if json {
+                let mode: String = client.property("Boundary1", "Mode").await?;
+                print_json(&serde_json::json!({"latched": true, "mode": mode}));
+            } else {
+                println!("LOCKDOWN is latched: everything is denied until an admin releases it.");
+            }
         }
         Command::ReleaseLockdown { reason } => {
             client
                 .call::<_, ()>("Boundary1", "ReleaseLockdown", &(reason.as_str(),))
                 .await?;
-            // The release commits the mode it means before it replies, so this is the mode now.
+            // The release commits the mode it means before it replies, so this is the mode now,
+            // and the source's facts say what, if anything, still holds LOCKDOWN.
             let mode: String = client.property("Boundary1", "Mode").await?;
-            if mode == "LOCKDOWN" {
+            let held_by = if mode == "LOCKDOWN" {
+                let relatched: bool = client.property("Boundary1", "Lockdown").await?;
+                Some(if relatched {
+                    let why: String = client.property("Boundary1", "LockdownReason").await?;
+                    format!("a new lockdown is latched ({why})")
+                } else {
+                    let source: String = client.property("Boundary1", "Source").await?;
+                    let facts: Dict = client.property("Boundary1", "Facts").await?;
+                    learning_contracts::cli::explain::lockdown_holder(&source, &dict_json(&facts))
+                })
+            } else {
+                None
+            };
+            if json {
+                print_json(
+                    &serde_json::json!({"released": true, "mode": mode, "held_by": held_by}),
+                );
+            } else if let Some(held_by) = held_by {
+                println!("Lockdown released; the mode stays LOCKDOWN: {held_by}.");
+            } else if mode == "UNKNOWN" {
                 println!(
-                    "Lockdown released; the mode stays LOCKDOWN because the mode source itself reads lockdown."
+                    "Lockdown released; the mode is now UNKNOWN (the source gives no good reading), enforced like LOCKDOWN."
                 );
             } else {
                 println!("Lockdown released; the mode is now {mode}.");

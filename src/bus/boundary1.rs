@@ -185,7 +185,9 @@ impl Boundary1 {
 
     /// Releases a latched lockdown (admin, never cached; org.learningcontracts.release-lockdown),
     /// with a reason. The mode the source reads now (with any override) is committed before
-    /// the reply; it stays LOCKDOWN while the source itself says lockdown.
+    /// the reply; it stays LOCKDOWN while the source itself says lockdown (the Boundary
+    /// Daemon's mode or latch: Facts reported_mode and lockdown_latched), so read Mode after
+    /// the reply for the mode the release left.
     async fn release_lockdown(
         &self,
         reason: &str,

@@ -537,6 +537,7 @@ pub async fn announce(
             return;
         }
     };
+    let mut announced = Announced::default();
     while let Some(announcement) = queue.recv().await {
         crate::app::journal::lockdown(&announcement.events, daemon.registry.read().mode());
         for event in &announcement.events {
@@ -544,7 +545,9 @@ pub async fn announce(
                 tracing::warn!(error = %err, "a signal could not be sent, ignoring");
             }
         }
-        if let Err(err) = properties_after(&connection, &announcement.events).await {
+        if let Err(err) =
+            properties_after(&connection, &daemon, &mut announced, &announcement.events).await
+        {
             tracing::warn!(error = %err, "a property change could not be announced, ignoring");
         }
         if !announcement.events.is_empty() {
@@ -716,8 +719,69 @@ fn split_by_listener(
         .collect()
 }
 
-/// Emits PropertiesChanged for the properties a batch of events touched.
-async fn properties_after(connection: &zbus::Connection, events: &[Event]) -> zbus::Result<()> {
+/// The values of the properties the announcer announces, as last announced, so
+/// PropertiesChanged names only the ones whose value changed. Unknown before the first
+/// announcement of each group: that one names every property its events touch, as a change
+/// committed before the announcer first looked must not go unannounced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Announced {
+    /// Contracts1's ActiveCount and SuspendedCount.
+    counts: Option<(u32, u32)>,
+    boundary: Option<BoundaryValues>,
+    /// Audit1's HeadSeq and HeadHash.
+    head: Option<(u64, String)>,
+}
+
+/// Boundary1's properties that commits change (the source's own are announced by the mode
+/// supervisor as they change).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct BoundaryValues {
+    mode: String,
+    lockdown: bool,
+    lockdown_reason: String,
+    mode_override: String,
+    paused_all: bool,
+}
+
+impl Announced {
+    fn counts(daemon: &Daemon) -> (u32, u32) {
+        let registry = daemon.registry.read();
+        (
+            registry.active_count() as u32,
+            registry.suspended_count() as u32,
+        )
+    }
+
+    fn boundary(daemon: &Daemon) -> BoundaryValues {
+        let registry = daemon.registry.read();
+        let host = registry.host();
+        BoundaryValues {
+            mode: registry.mode().name().to_string(),
+            lockdown: host.lockdown.is_some(),
+            lockdown_reason: host
+                .lockdown
+                .as_ref()
+                .map(|l| l.reason.clone())
+                .unwrap_or_default(),
+            mode_override: host
+                .mode_override
+                .as_ref()
+                .map(|o| o.mode.name().to_string())
+                .unwrap_or_default(),
+            paused_all: host.paused_all.is_some(),
+        }
+    }
+}
+
+/// Emits PropertiesChanged for the properties a batch of events touched whose value differs
+/// from the one last announced. Only events that can change a property lead to reading it
+/// (counting suspended contracts walks every active one).
+async fn properties_after(
+    connection: &zbus::Connection,
+    daemon: &Daemon,
+    announced: &mut Announced,
+    events: &[Event],
+) -> zbus::Result<()> {
     let server = connection.object_server();
     let contracts = events.iter().any(|e| {
         matches!(
@@ -730,38 +794,74 @@ async fn properties_after(connection: &zbus::Connection, events: &[Event]) -> zb
         )
     });
     if contracts {
-        let iface = server
-            .interface::<_, fair::Fair<contracts1::Contracts1>>(OBJECT_PATH)
-            .await?;
-        let emitter = iface.signal_emitter();
-        let guard = iface.get().await;
-        let guard = guard.inner();
-        guard.active_count_changed(emitter).await?;
-        guard.suspended_count_changed(emitter).await?;
+        let now = Announced::counts(daemon);
+        let before = announced.counts.replace(now);
+        if before != Some(now) {
+            let iface = server
+                .interface::<_, fair::Fair<contracts1::Contracts1>>(OBJECT_PATH)
+                .await?;
+            let emitter = iface.signal_emitter();
+            let guard = iface.get().await;
+            let guard = guard.inner();
+            if before.is_none_or(|(active, _)| active != now.0) {
+                guard.active_count_changed(emitter).await?;
+            }
+            if before.is_none_or(|(_, suspended)| suspended != now.1) {
+                guard.suspended_count_changed(emitter).await?;
+            }
+        }
     }
     if events
         .iter()
         .any(|e| matches!(e, Event::ModeChanged { .. } | Event::HostChanged))
     {
+        let now = Announced::boundary(daemon);
+        let before = announced.boundary.replace(now.clone());
+        if before.as_ref() != Some(&now) {
+            let iface = server
+                .interface::<_, fair::Fair<boundary1::Boundary1>>(OBJECT_PATH)
+                .await?;
+            let emitter = iface.signal_emitter();
+            let guard = iface.get().await;
+            let guard = guard.inner();
+            let differs = |value: fn(&BoundaryValues) -> String| {
+                before
+                    .as_ref()
+                    .is_none_or(|before| value(before) != value(&now))
+            };
+            if differs(|v| v.mode.clone()) {
+                guard.mode_changed(emitter).await?;
+            }
+            if differs(|v| v.lockdown.to_string()) {
+                guard.lockdown_changed(emitter).await?;
+            }
+            if differs(|v| v.lockdown_reason.clone()) {
+                guard.lockdown_reason_changed(emitter).await?;
+            }
+            if differs(|v| v.mode_override.clone()) {
+                guard.override_changed(emitter).await?;
+            }
+            if differs(|v| v.paused_all.to_string()) {
+                guard.paused_all_changed(emitter).await?;
+            }
+        }
+    }
+    let head = daemon.writer.head();
+    let now = (head.seq, head.hash);
+    let before = announced.head.replace(now.clone());
+    if before.as_ref() != Some(&now) {
         let iface = server
-            .interface::<_, fair::Fair<boundary1::Boundary1>>(OBJECT_PATH)
+            .interface::<_, fair::Fair<audit1::Audit1>>(OBJECT_PATH)
             .await?;
         let emitter = iface.signal_emitter();
         let guard = iface.get().await;
         let guard = guard.inner();
-        guard.mode_changed(emitter).await?;
-        guard.lockdown_changed(emitter).await?;
-        guard.lockdown_reason_changed(emitter).await?;
-        guard.override_changed(emitter).await?;
-        guard.paused_all_changed(emitter).await?;
+        if before.as_ref().is_none_or(|(seq, _)| *seq != now.0) {
+            guard.head_seq_changed(emitter).await?;
+        }
+        if before.as_ref().is_none_or(|(_, hash)| *hash != now.1) {
+            guard.head_hash_changed(emitter).await?;
+        }
     }
-    let iface = server
-        .interface::<_, fair::Fair<audit1::Audit1>>(OBJECT_PATH)
-        .await?;
-    let emitter = iface.signal_emitter();
-    let guard = iface.get().await;
-    let guard = guard.inner();
-    guard.head_seq_changed(emitter).await?;
-    guard.head_hash_changed(emitter).await?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod archive_file;
 pub mod client;
+pub mod explain;
 pub mod follow;
 pub mod journal;
 pub mod output;

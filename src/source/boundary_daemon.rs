@@ -11,12 +11,14 @@
 
 use super::{ModeSource, Reading};
 use crate::core::{BoundaryMode, EffectiveMode};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
@@ -54,7 +56,8 @@ pub struct BoundaryDaemonConfig {
     pub poll_interval_ms: u64,
     /// How long one request may take, connect to last byte, before the mode is UNKNOWN.
     pub timeout_ms: u64,
-    /// The longest wait between attempts while the Boundary Daemon cannot be read.
+    /// The longest wait between attempts while the Boundary Daemon cannot be read. Default
+    /// 2 s, near the poll interval; its socket reappearing is noticed at once regardless.
     pub max_backoff_ms: u64,
     /// An `operator`-capability token (`bd_…`), used only to push our admin lockdown. Empty:
     /// none. Never logged.
@@ -69,7 +72,7 @@ impl Default for BoundaryDaemonConfig {
             socket: PathBuf::from("/var/run/boundary-daemon/boundary.sock"),
             poll_interval_ms: 1000,
             timeout_ms: 2000,
-            max_backoff_ms: 30_000,
+            max_backoff_ms: 2000,
             token: String::new(),
             push_lockdown: false,
         }
@@ -203,7 +206,7 @@ pub enum Cause {
     #[error("the reply is not a JSON object")]
     NotJson,
     /// `success` is not `true`; the server's `error` (or `message`) text.
-    #[error("{}: {}", refusal_kind(*auth_error), message.as_deref().unwrap_or("no reason given"))]
+    #[error("{}: {}", refusal_kind(*auth_error), refusal_text(message.as_deref(), *auth_error))]
     NotSuccess {
         /// The server's text, cut to a readable length.
         message: Option<String>,
@@ -224,6 +227,27 @@ fn refusal_kind(auth_error: bool) -> &'static str {
         "authentication failed"
     } else {
         "the Boundary Daemon refused"
+    }
+}
+
+/// The server's refusal text as shown after [`refusal_kind`]. The real server's auth errors
+/// begin with its own "Authentication failed", which would otherwise be said twice.
+fn refusal_text(message: Option<&str>, auth_error: bool) -> &str {
+    const SAID: &str = "authentication failed";
+    let mut text = message.unwrap_or_default().trim();
+    if auth_error
+        && text
+            .get(..SAID.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(SAID))
+    {
+        text = text[SAID.len()..]
+            .trim_start_matches([':', '-', ' '])
+            .trim();
+    }
+    if text.is_empty() {
+        "no reason given"
+    } else {
+        text
     }
 }
 
@@ -513,6 +537,156 @@ pub fn next_poll_delay(config: &BoundaryDaemonConfig, consecutive_failures: u32)
         .min(config.max_backoff())
 }
 
+/// An inotify descriptor, for tokio's reactor.
+struct WatchFd(Inotify);
+
+impl std::os::fd::AsRawFd for WatchFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// Notices the Boundary Daemon's socket appearing, so a restarted Boundary Daemon is read at
+/// once instead of at the next attempt of a grown backoff. inotify watches the socket's
+/// directory (or, while that does not exist, the nearest ancestor that does, for the next
+/// directory on the way) for the name being created, moved in, or having its mode set, which a
+/// server that binds and then chmods its socket does. Without a watch (no inotify, or no
+/// directory at all) the source still polls, with the backoff capped.
+struct SocketWatch {
+    socket: PathBuf,
+    /// The directory watched and the name in it that matters, with the watch.
+    watching: Option<(PathBuf, std::ffi::OsString, AsyncFd<WatchFd>)>,
+    /// Whether a failure to watch was logged already (once, not once per poll).
+    told: bool,
+}
+
+impl SocketWatch {
+    fn new(socket: &Path) -> Self {
+        Self {
+            socket: socket.to_path_buf(),
+            watching: None,
+            told: false,
+        }
+    }
+
+    /// The nearest existing directory on the socket's path and the name under it that leads
+    /// to the socket.
+    fn target(&self) -> Option<(PathBuf, std::ffi::OsString)> {
+        let mut name = self.socket.file_name()?.to_os_string();
+        let mut dir = self.socket.parent()?;
+        loop {
+            if dir.is_dir() {
+                return Some((dir.to_path_buf(), name));
+            }
+            name = dir.file_name()?.to_os_string();
+            dir = dir.parent()?;
+        }
+    }
+
+    /// Sets the watch up, or moves it to where the path now leads. Called before every
+    /// attempt, so a socket that appears after the attempt is always seen by the watch.
+    fn ensure(&mut self) {
+        let Some((dir, name)) = self.target() else {
+            self.watching = None;
+            return;
+        };
+        if self
+            .watching
+            .as_ref()
+            .is_some_and(|(watched, watched_name, _)| *watched == dir && *watched_name == name)
+        {
+            return;
+        }
+        self.watching = None;
+        let watch = || -> std::io::Result<AsyncFd<WatchFd>> {
+            let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+            inotify.add_watch(
+                &dir,
+                AddWatchFlags::IN_CREATE
+                    | AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_ATTRIB
+                    | AddWatchFlags::IN_DELETE_SELF
+                    | AddWatchFlags::IN_MOVE_SELF
+                    | AddWatchFlags::IN_ONLYDIR,
+            )?;
+            // SAFETY: the `Inotify` owns its descriptor, which stays open and the same until
+            // the `AsyncFd` (its only owner) drops it.
+            unsafe { AsyncFd::register(WatchFd(inotify)) }.map_err(std::io::Error::from)
+        };
+        match watch() {
+            Ok(fd) => self.watching = Some((dir, name, fd)),
+            Err(err) if !self.told => {
+                self.told = true;
+                tracing::info!(
+                    directory = %dir.display(),
+                    error = %err,
+                    "cannot watch for the Boundary Daemon's socket; a restart is noticed at the next poll"
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Discards what the watch saw so far: the attempt about to be made sees it anyway.
+    fn drain(&mut self) {
+        let Some((_, _, fd)) = &self.watching else {
+            return;
+        };
+        loop {
+            match fd.get_ref().0.read_events() {
+                Ok(events) if !events.is_empty() => {}
+                Ok(_) | Err(nix::errno::Errno::EAGAIN) => return,
+                Err(_) => {
+                    self.watching = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits until the socket (or a directory on its way) appears, or the watched directory
+    /// goes; never returns without a watch.
+    async fn appeared(&mut self) {
+        loop {
+            let Some((_, name, fd)) = &self.watching else {
+                return std::future::pending().await;
+            };
+            let Ok(mut ready) = fd.readable().await else {
+                self.watching = None;
+                continue;
+            };
+            let events = match ready
+                .try_io(|fd| fd.get_ref().0.read_events().map_err(std::io::Error::from))
+            {
+                Ok(Ok(events)) => events,
+                Err(_would_block) => continue,
+                Ok(Err(_)) => {
+                    drop(ready);
+                    self.watching = None;
+                    continue;
+                }
+            };
+            let gone = AddWatchFlags::IN_DELETE_SELF
+                | AddWatchFlags::IN_MOVE_SELF
+                | AddWatchFlags::IN_IGNORED
+                | AddWatchFlags::IN_UNMOUNT;
+            let named = events
+                .iter()
+                .any(|event| event.name.as_deref() == Some(name.as_os_str()));
+            let lost = events.iter().any(|event| event.mask.intersects(gone));
+            drop(ready);
+            if lost {
+                // The next attempt looks again and watches the nearest directory left.
+                self.watching = None;
+            }
+            if named || lost {
+                return;
+            }
+        }
+    }
+}
+
 /// A change in why the Boundary Daemon cannot be read: what deserves a log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CauseChange {
@@ -642,7 +816,10 @@ impl ModeSource for BoundaryDaemonSource {
         );
         let mut causes = CauseTracker::default();
         let mut consecutive_failures: u32 = 0;
+        let mut socket_watch = SocketWatch::new(&self.config.socket);
         loop {
+            socket_watch.ensure();
+            socket_watch.drain();
             let outcome = tokio::select! {
                 outcome = query_status(&self.config) => outcome,
                 () = readings.closed() => return,
@@ -667,6 +844,11 @@ impl ModeSource for BoundaryDaemonSource {
             let delay = next_poll_delay(&self.config, consecutive_failures);
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
+                // While failing, the socket appearing means the Boundary Daemon is (re)starting:
+                // ask now, and if it does not listen yet, again after one interval.
+                () = socket_watch.appeared(), if consecutive_failures > 0 => {
+                    consecutive_failures = 0;
+                }
                 () = readings.closed() => return,
             }
         }

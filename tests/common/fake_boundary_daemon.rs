@@ -155,6 +155,14 @@ impl FakeBoundaryDaemon {
         std::fs::remove_file(&self.socket).expect("the fake's socket file");
     }
 
+    /// Stops listening and removes the socket's directory with it, as systemd removes a
+    /// service's RuntimeDirectory= when it stops.
+    pub async fn vanish_with_directory(&mut self) {
+        self.stop_listening().await;
+        let directory = self.socket.parent().expect("the socket's directory");
+        std::fs::remove_dir_all(directory).expect("the fake's directory");
+    }
+
     /// Stops listening but leaves the socket file: connecting is refused.
     pub async fn stop_listening(&mut self) {
         if let Some(listener) = self.listener.take() {
@@ -169,6 +177,8 @@ impl FakeBoundaryDaemon {
         assert!(self.listener.is_none(), "the fake is already listening");
         // The real server removes a stale socket file before it binds.
         let _ = std::fs::remove_file(&self.socket);
+        let directory = self.socket.parent().expect("the socket's directory");
+        std::fs::create_dir_all(directory).expect("the fake's directory");
         self.listen();
     }
 

@@ -181,10 +181,17 @@ impl DetectSource {
             .map_err(|err| format!("cannot subscribe to netlink events: {err}"))?;
         let driver = tokio::spawn(connection);
         let outcome = async {
+            // Dumped again only after a netlink event: a mount change alone leaves the last
+            // snapshot as it was (any netlink event queued meanwhile is taken next round), so
+            // removable media is judged without three netlink round trips first.
+            let mut kept: Option<NetworkSnapshot> = None;
             loop {
-                let network = links::snapshot(&handle)
-                    .await
-                    .map_err(|err| format!("cannot read links and routes: {err}"))?;
+                let network = match kept.take() {
+                    Some(network) => network,
+                    None => links::snapshot(&handle)
+                        .await
+                        .map_err(|err| format!("cannot read links and routes: {err}"))?,
+                };
                 let mounts = self.mounts.borrow_and_update().clone();
                 let reading = self.reading(&network, mounts.as_ref());
                 readings.send_if_modified(|current| {
@@ -205,6 +212,14 @@ impl DetectSource {
                     changed = self.mounts.changed() => {
                         if changed.is_err() {
                             return Err("the mount watcher stopped".to_string());
+                        }
+                        // A netlink event that came meanwhile means the snapshot is old.
+                        let mut queued = false;
+                        while let Some(Some(_)) = futures_util::FutureExt::now_or_never(events.next()) {
+                            queued = true;
+                        }
+                        if !queued {
+                            kept = Some(network);
                         }
                     }
                 }
