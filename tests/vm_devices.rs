@@ -47,7 +47,7 @@ const INITRD_MODULES: &[&str] = &[
 
 /// Every check the driver runs, in order: the test fails unless each reported "ok".
 const CHECKS: &[&str] = &[
-    "the package installs and the daemon runs under its unit",
+    "the daemon runs under the packaged unit",
     "loopback only and a volatile root read COLDROOM",
     "a LUKS2 volume mounted writable reads encrypted: COLDROOM",
     "LVM on LUKS mounted writable reads encrypted: COLDROOM",
