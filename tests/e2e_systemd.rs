@@ -13,15 +13,14 @@
 
 mod common;
 
-use common::stage::{make, repo, stage_binaries, target_dir};
-use sha2::{Digest, Sha256};
+use common::debian::{debian_package, rootfs, tools_present};
+use common::stage::{repo, target_dir};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the rootfs holds besides minbase; the cache is keyed by it (and the apt sources).
-const SUITE: &str = "bookworm";
 /// procps is there because the package depends on it and dpkg -i fetches nothing; python3
 /// rewrites the audit log offline as an attacker would (tests/e2e/rewrite_audit.py).
 const PACKAGES: &str = "systemd,systemd-sysv,dbus,iproute2,polkitd,procps,python3";
@@ -46,100 +45,16 @@ const CHECKS: &[&str] = &[
     "dpkg -r and dpkg -P remove the package cleanly",
 ];
 
+/// What the suite needs on the host, and where each comes from.
+const TOOLS: &[(&str, &str)] = &[
+    ("systemd-nspawn", "systemd-container"),
+    ("mmdebstrap", "mmdebstrap"),
+    ("cargo-deb", "cargo install cargo-deb --locked"),
+    ("make", "make"),
+];
+
 /// A safety net only (a hung container must not hang CI): the run takes seconds.
 const DEADLINE: Duration = Duration::from_secs(900);
-
-fn tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = [
-        ("systemd-nspawn", "systemd-container"),
-        ("mmdebstrap", "mmdebstrap"),
-        ("cargo-deb", "cargo install cargo-deb --locked"),
-        ("make", "make"),
-    ]
-    .into_iter()
-    .filter(|(tool, _)| {
-        !Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-    .map(|(_, from)| from)
-    .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test} needs {missing:?}, and CI=true: tests may not be skipped in CI");
-    }
-    eprintln!("skipped {test}: needs {missing:?}");
-    false
-}
-
-fn run(what: &str, command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|err| panic!("{what}: {err}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// The rootfs, built once per package list and apt sources, reused afterwards. Built under a
-/// temporary name and renamed, so an interrupted build is never taken for a finished one.
-fn rootfs(e2e_dir: &Path) -> PathBuf {
-    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
-        .expect("the host's apt sources (/etc/apt/sources.list.d/debian.sources)");
-    let key = hex::encode(&Sha256::digest(format!("{SUITE}\n{PACKAGES}\n{sources}"))[..8]);
-    let root = e2e_dir.join(format!("rootfs-{key}"));
-    if root.join("usr/lib/systemd/systemd").exists() {
-        return root;
-    }
-    let building = e2e_dir.join(format!("rootfs-{key}.building-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&building);
-    let started = Instant::now();
-    run(
-        "mmdebstrap",
-        Command::new("mmdebstrap")
-            .args(["--quiet", "--variant=minbase"])
-            .arg(format!("--include={PACKAGES}"))
-            .arg(SUITE)
-            .arg(&building)
-            .arg("-")
-            .stdin(std::fs::File::open("/etc/apt/sources.list.d/debian.sources").unwrap()),
-    );
-    if std::fs::rename(&building, &root).is_err() {
-        // Another run finished first; its rootfs is as good.
-        let _ = std::fs::remove_dir_all(&building);
-    }
-    println!(
-        "built the rootfs {} in {:.0} s",
-        root.display(),
-        started.elapsed().as_secs_f64()
-    );
-    root
-}
-
-/// The Debian package, built by the Makefile's `package` target (generated man pages and
-/// completions, then `cargo deb --no-build`) from this test run's own binaries.
-fn debian_package(e2e_dir: &Path) -> PathBuf {
-    let stage = e2e_dir.join("package");
-    stage_binaries(&stage);
-    let debian = stage.join("debian");
-    let _ = std::fs::remove_dir_all(&debian);
-    make(&stage, &["package"]);
-    let deb = std::fs::read_dir(&debian)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| path.extension().is_some_and(|e| e == "deb"))
-        .expect("make package made no .deb");
-    println!("built {}", deb.display());
-    deb
-}
 
 /// The throw-away cgroups systemd-nspawn runs in (PID 1 is not systemd here, so nobody else
 /// gives it one), removed depth first with the propagation folder when dropped.
@@ -279,13 +194,13 @@ fn boot(rootfs: &Path, files: &Path, data_disk: &Path) -> (Option<i32>, Vec<Stri
 #[test]
 fn the_package_under_a_real_systemd() {
     if !common::bus::require_root("the_package_under_a_real_systemd")
-        || !tools_present("the_package_under_a_real_systemd")
+        || !tools_present("the_package_under_a_real_systemd", TOOLS)
     {
         return;
     }
     let e2e_dir = target_dir().join("e2e");
     std::fs::create_dir_all(&e2e_dir).unwrap();
-    let rootfs = rootfs(&e2e_dir);
+    let rootfs = rootfs(&e2e_dir, PACKAGES, "", |_| {});
     let deb = debian_package(&e2e_dir);
 
     // What the container sees at /e2e: the driver, its units and files, and the package.

@@ -2,6 +2,7 @@ pub mod adversary;
 pub mod bus;
 pub mod cli;
 pub mod core_fixtures;
+pub mod debian;
 pub mod fake_boundary_daemon;
 pub mod load;
 pub mod mount_fixtures;
