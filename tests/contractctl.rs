@@ -1028,7 +1028,7 @@ fn mode_explain_reads_the_detectors_facts_as_a_person_would() {
     assert!(
         explained
             .lines()
-            .any(|line| line.contains("default") && line.contains("eth0")),
+            .any(|line| line.contains("0.0.0.0/0") && line.contains("eth0")),
         "the route out names its link:\n{explained}"
     );
     assert!(
