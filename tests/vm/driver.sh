@@ -63,7 +63,13 @@ mode_is() {
     [ "$(busctl get-property org.learningcontracts.Daemon1 /org/learningcontracts/Daemon1 \
         org.learningcontracts.Boundary1 Mode 2>/dev/null)" = "s \"$1\"" ]
 }
-explain() { contractctl mode --explain 2>/dev/null; }
+# The daemon's Explain text as the bus gives it (contractctl renders it for people, without the
+# one-line `Facts:` JSON the checks read): busctl prints it as `s "..."` with \n and \" escaped.
+explain() {
+    busctl call org.learningcontracts.Daemon1 /org/learningcontracts/Daemon1 \
+        org.learningcontracts.Boundary1 Explain 2>/dev/null |
+        sed 's/^s "//; s/"$//; s/\\n/\n/g; s/\\"/"/g'
+}
 # What the daemon read, on one line, for the reasons of a failure: the reading, the latch, the
 # rule's facts, and the facts of the links or of the mounts at the MOUNT_POINTs given. The
 # whole explanation follows each failure.
@@ -98,7 +104,7 @@ expect_mode() {
 mount_fact() {
     mount_json "$1" "$(explain | sed -n 's/^Facts: //p')" | grep -q "\"$2\":$3"
 }
-latched() { contractctl mode --explain 2>/dev/null | grep -q '^Lockdown latched'; }
+latched() { explain | grep -q '^Lockdown latched'; }
 release() {
     contractctl release-lockdown --reason "$1" >/dev/null 2>&1
 }
@@ -227,7 +233,7 @@ check_wifi_latches() {
 
 # The link checks bring links up in AIRGAP; that latching LOCKDOWN has checks of its own.
 links_without_tripwire() {
-    printf '[mode.detect.tripwires]\nlink_up_while_isolated = false\n' >$DROPINS/60-vm-links.toml
+    printf '[mode.detect.tripwires]\nlink_up_while_isolated = false\nlink_appears_while_isolated = false\n' >$DROPINS/60-vm-links.toml
     restart_daemon
 }
 
