@@ -306,19 +306,19 @@ check_audit_checkpoints() {
         why "--json does not report the rewritten record" || return
 }
 
-# The facts Explain gives for the mount at $1: "writable=BOOL removable=BOOL" and its reasons.
+# The facts Explain gives (contractctl --json mode --explain) for the mount at $1: "writable=BOOL removable=BOOL" and its reasons.
 mount_fact() {
-    contractctl mode --explain | sed -n 's/^Facts: //p' | python3 -c '
+    contractctl --json mode --explain | python3 -c '
 import json, sys
-facts = json.load(sys.stdin)["mounts"]
+facts = json.load(sys.stdin)["facts"]["mounts"]
 for m in facts["mounts"]:
     if m["mount_point"] == sys.argv[1]:
         print("writable=%s removable=%s reasons=%s" % (str(m["writable"]).lower(), str(m["removable"]).lower(), m.get("reasons")))
 ' "$1"
 }
 unencrypted() {
-    contractctl mode --explain | sed -n 's/^Facts: //p' |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["mounts"]["unencrypted_persistent_writable"])'
+    contractctl --json mode --explain |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["facts"]["mounts"]["unencrypted_persistent_writable"])'
 }
 
 # Issue 14, F4: ProtectSystem=strict remounts every mount read-only in the service's mount
