@@ -130,6 +130,26 @@ async fn wait_for_reported(client: &zbus::Connection, mode: &str) {
     }
 }
 
+/// Waits until the reading's facts say whether the Boundary Daemon's latch is set.
+async fn wait_for_reported_latch(client: &zbus::Connection, latched: bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let facts: std::collections::HashMap<String, zbus::OwnedVariant> =
+            property(client, "Facts").await;
+        let reported = facts
+            .get("lockdown_latched")
+            .and_then(|value| bool::try_from(value.try_clone().unwrap()).ok());
+        if reported == Some(latched) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Boundary Daemon's latch reads {reported:?}, expected {latched}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs contractctl as root off the runtime's threads (the fake answers on them meanwhile).
 async fn contractctl_root(bus: &std::sync::Arc<TestBus>, args: &[&str]) -> String {
     let bus = std::sync::Arc::clone(bus);
@@ -192,6 +212,7 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
     fake.set_mode("open");
     fake.set_latch(Some("tripwire: usb inserted"));
     wait_for_reported(&client, "OPEN").await;
+    wait_for_reported_latch(&client, true).await;
     let released = contractctl_root(
         &bus,
         &["--json", "release-lockdown", "--reason", "drill over"],
@@ -206,9 +227,11 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
         "{released}"
     );
 
-    // Once the Boundary Daemon lets go, a release says the mode it left.
+    // Once the Boundary Daemon lets go, the mode follows it again (ours was released above),
+    // and a release of a new lockdown of ours says the mode it left.
     fake.set_latch(None);
-    wait_for(&client, "LOCKDOWN", true).await;
+    wait_for_reported_latch(&client, false).await;
+    wait_for(&client, "OPEN", true).await;
     contractctl_root(&bus, &["lockdown", "--reason", "third"]).await;
     fake.set_mode("open");
     wait_for_reported(&client, "OPEN").await;
