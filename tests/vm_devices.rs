@@ -592,6 +592,21 @@ fn devices_in_a_vm() {
             None => Some(format!("never reported - {check}")),
         })
         .collect();
+    // One line per check, written to the terminal past the test harness's capture (which takes
+    // print! and eprint! only), so CI's log shows every check whether the suite passes or not.
+    let mut summary = String::new();
+    for check in CHECKS {
+        summary.push_str(&match outcome(check) {
+            Some(Ok(())) => format!("vm: ok - {check}\n"),
+            Some(Err(why)) => format!("vm: FAIL - {check}: {why}\n"),
+            None => format!("vm: FAIL - {check}: never reported\n"),
+        });
+    }
+    summary.push_str(&format!(
+        "vm: the suite took {:.1} s\n",
+        started.elapsed().as_secs_f64()
+    ));
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), summary.as_bytes());
     assert!(
         failures.is_empty(),
         "{} of {} VM checks did not pass:\n{}\n\nThe console:\n{console}",
