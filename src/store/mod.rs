@@ -591,12 +591,7 @@ impl Store {
 
     /// Up to `limit` audit records after sequence number `after_seq`, oldest first.
     pub fn read_audit(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
-             FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = statement.query_map(params![after_seq as i64, limit], audit_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        reader::audit_page(&self.conn, after_seq, limit)
     }
 
     /// Recomputes the whole chain and reports the first broken record (on the writer's

@@ -45,12 +45,7 @@ impl AuditReader {
 
     /// Up to `limit` audit records after sequence number `after_seq`, oldest first.
     pub fn read_audit(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
-             FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = statement.query_map(params![after_seq as i64, limit], audit_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        audit_page(&self.conn, after_seq, limit)
     }
 
     /// Up to `limit` audit records after `after_seq`, oldest first, each with its sealed
@@ -64,13 +59,7 @@ impl AuditReader {
         limit: u32,
     ) -> Result<Vec<(AuditRecord, Option<String>)>, StoreError> {
         let tx = self.conn.transaction()?;
-        let records: Vec<AuditRecord> = tx
-            .prepare_cached(
-                "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
-                 FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?
-            .query_map(params![after_seq as i64, limit], audit_row)?
-            .collect::<Result<_, _>>()?;
+        let records = audit_page(&tx, after_seq, limit)?;
         let keys = if records
             .iter()
             .any(|record| record.details.contains(SEALED_PREFIX))
@@ -257,4 +246,18 @@ fn open_sealed(keys: &HashMap<String, [u8; 32]>, sealed: &str) -> Option<String>
         key: *key,
     }
     .open(sealed)
+}
+
+/// Up to `limit` audit records after sequence number `after_seq`, oldest first, on `conn`.
+pub(super) fn audit_page(
+    conn: &Connection,
+    after_seq: u64,
+    limit: u32,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, id, ts, caller_uid, caller_pid, caller_bus, action, contract_id, details, prev_hash, hash
+         FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![after_seq as i64, limit], audit_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
