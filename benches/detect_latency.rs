@@ -4,11 +4,11 @@
 //!
 //! 1. A link going down: wg0, the only way out, is taken down through netlink by the bench
 //!    itself (a socket opened in the daemon's network namespace), then by `ip` as before for
-//!    comparison. Measured to the ModeChanged signal (TRUSTED → RESTRICTED) and to the
+//!    comparison. Measured to the ModeSwitched signal (TRUSTED → RESTRICTED) and to the
 //!    ContractsSuspended signal naming all 10,000 contracts (sent after the commit).
 //! 2. Removable media mounted in COLDROOM: a loop device that a fake sysfs tree (the detector's
 //!    `sysfs_root`) says is a removable disk on a USB bus, mounted by the bench from a thread
-//!    that joined the daemon's mount namespace. Measured to the ModeChanged signal into
+//!    that joined the daemon's mount namespace. Measured to the ModeSwitched signal into
 //!    LOCKDOWN, which the announcer sends after the tripwire's latch is committed.
 
 #[path = "../tests/common/bus.rs"]
@@ -270,7 +270,7 @@ fn link_down_bench(runtime: &tokio::runtime::Runtime) {
             } else {
                 "ip link set wg0 down (a process)"
             };
-            report(&format!("{how} → ModeChanged"), to_signal);
+            report(&format!("{how} → ModeSwitched"), to_signal);
             if !to_suspended.is_empty() {
                 report(
                     &format!(
@@ -357,7 +357,7 @@ fn removable_mount_bench(runtime: &tokio::runtime::Runtime) {
             wait_mode(&boundary, "COLDROOM").await;
         }
         report(
-            "removable media mounted in COLDROOM → ModeChanged to LOCKDOWN (latched, committed)",
+            "removable media mounted in COLDROOM → ModeSwitched to LOCKDOWN (latched, committed)",
             to_lockdown,
         );
     });

@@ -664,7 +664,7 @@ async fn boundary1_properties_lockdown_override_and_pauses() {
     assert!(boundary.lockdown().await.unwrap());
     assert_eq!(boundary.lockdown_reason().await.unwrap(), "drill");
     mode_is("LOCKDOWN").await;
-    let signal = within("ModeChanged", switched.next()).await.unwrap();
+    let signal = within("ModeSwitched", switched.next()).await.unwrap();
     let args = signal.args().unwrap();
     assert_eq!((args.old(), args.new()), (&"AIRGAP", &"LOCKDOWN"));
     let signal = within("ContractsSuspended", suspended.next())

@@ -51,14 +51,14 @@ async fn listen(connection: &zbus::Connection) -> Heard {
     stream
 }
 
-/// Waits on `stream` for the daemon's ModeChanged signal into `mode`, and returns every message
+/// Waits on `stream` for the daemon's ModeSwitched signal into `mode`, and returns every message
 /// received until then, that one included. The daemon sends its signals in commit order and the
 /// bus keeps one sender's order, so everything announced before that mode change has arrived.
 async fn until_mode(stream: &mut Heard, mode: &str) -> Vec<zbus::Message> {
     let mut received = Vec::new();
-    within(&format!("ModeChanged into {mode}"), async {
+    within(&format!("ModeSwitched into {mode}"), async {
         while let Some(message) = stream.recv().await {
-            let done = is_signal(&message, "ModeChanged")
+            let done = is_signal(&message, "ModeSwitched")
                 && message
                     .body()
                     .deserialize::<(String, String, String)>()
@@ -123,7 +123,7 @@ async fn a_stranger_listening_to_the_bus_hears_nothing_of_another_owners_work() 
             zbus::MatchRule::builder()
                 .msg_type(zbus::message::Type::Signal)
                 .sender(BUS_NAME)
-                .member("ModeChanged")
+                .member("ModeSwitched")
                 .build()
                 .unwrap(),
         )
@@ -210,14 +210,14 @@ async fn a_stranger_listening_to_the_bus_hears_nothing_of_another_owners_work() 
 
     // The stranger heard the host's state ...
     let heard_members = members(&stranger_got);
-    for member in ["ModeChanged", "PropertiesChanged"] {
+    for member in ["ModeSwitched", "PropertiesChanged"] {
         assert!(
             heard_members.iter().any(|m| m == member),
             "the stranger did not hear {member}: {heard_members:?}"
         );
     }
     assert!(
-        stranger_got.iter().any(|m| is_signal(m, "ModeChanged")
+        stranger_got.iter().any(|m| is_signal(m, "ModeSwitched")
             && m.body()
                 .deserialize::<(String, String, String)>()
                 .is_ok_and(|(_, new, _)| new == "LOCKDOWN")),

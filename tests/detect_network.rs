@@ -182,7 +182,7 @@ async fn the_mode_follows_the_namespace_with_suspensions_and_signals() {
     assert_eq!(
         at,
         wanted.len(),
-        "ModeChanged signals {seen:?} do not walk {wanted:?}"
+        "ModeSwitched signals {seen:?} do not walk {wanted:?}"
     );
     let mut suspended_ids = Vec::new();
     while let Ok(Some(signal)) =
@@ -255,7 +255,7 @@ async fn a_flapping_link_within_the_settle_time_changes_nothing() {
         tokio::time::timeout(Duration::from_millis(50), switches.next())
             .await
             .is_err(),
-        "no ModeChanged while the link flapped"
+        "no ModeSwitched while the link flapped"
     );
 
     // A lasting change applies once it has held for the settle time, not before.

@@ -279,8 +279,8 @@ impl Boundary1 {
 
     /// The effective mode changed from old to new, and why. Broadcast: the mode is the
     /// host's state, which every local user may see.
-    #[zbus(signal, name = "ModeChanged")]
-    pub async fn mode_changed_signal(
+    #[zbus(signal)]
+    pub async fn mode_switched(
         emitter: &SignalEmitter<'_>,
         old: &str,
         new: &str,

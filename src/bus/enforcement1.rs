@@ -273,9 +273,9 @@ impl Enforcement1 {
 
     /// The recall gate: may a memory of this class (0–5) be recalled in the current mode?
     /// Needs no contract. Returns (allowed, code, reason).
-    async fn recall_gate(&self, class: u8) -> Result<GateTuple, BusError> {
-        let class = MemoryClass::from_wire(class)
-            .ok_or_else(|| BusError::invalid_args("class", "must be 0 to 5"))?;
+    async fn recall_gate(&self, memory_class: u8) -> Result<GateTuple, BusError> {
+        let class = MemoryClass::from_wire(memory_class)
+            .ok_or_else(|| BusError::invalid_args("memory_class", "must be 0 to 5"))?;
         let gate = self.daemon.registry.read().recall_gate(class);
         Ok((gate.allowed, gate.code.as_str().to_string(), gate.reason))
     }

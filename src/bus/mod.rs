@@ -602,7 +602,7 @@ async fn emit(emitter: &SignalEmitter<'_>, daemon: &Daemon, event: &Event) -> zb
                 reason = reason.as_str(),
                 "boundary mode changed from {} to {}: {}", old.name(), new.name(), reason
             );
-            Boundary1::mode_changed_signal(emitter, old.name(), new.name(), reason).await
+            Boundary1::mode_switched(emitter, old.name(), new.name(), reason).await
         }
         Event::ContractsSuspended { ids, reason } => {
             for (to, ids) in split_by_listener(daemon, ids, delegations) {

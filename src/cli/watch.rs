@@ -101,7 +101,7 @@ fn describe(message: &zbus::Message) -> Option<String> {
     let member = header.member()?.as_str().to_string();
     let body = message.body();
     let line = match member.as_str() {
-        "ModeChanged" => {
+        "ModeSwitched" => {
             let (old, new, reason): (String, String, String) = body.deserialize().ok()?;
             format!("mode {old} → {new}: {reason}")
         }

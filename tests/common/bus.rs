@@ -606,8 +606,7 @@ pub trait Boundary1 {
     fn resume_learning(&self) -> zbus::Result<()>;
     fn pause_all(&self, reason: &str) -> zbus::Result<()>;
     fn resume_all(&self) -> zbus::Result<()>;
-    /// Named apart from the Mode property's own change stream (receive_mode_changed).
-    #[zbus(signal, name = "ModeChanged")]
+    #[zbus(signal)]
     fn mode_switched(&self, old: &str, new: &str, reason: &str) -> zbus::Result<()>;
     #[zbus(signal)]
     fn contracts_suspended(&self, ids: Vec<String>, reason: &str) -> zbus::Result<()>;

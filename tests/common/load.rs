@@ -195,7 +195,9 @@ fn record_arrivals(
             let header = message.header();
             match message.message_type() {
                 zbus::message::Type::Signal
-                    if header.member().is_some_and(|m| m.as_str() == "ModeChanged") =>
+                    if header
+                        .member()
+                        .is_some_and(|m| m.as_str() == "ModeSwitched") =>
                 {
                     let (old, new, _reason): (String, String, String) =
                         message.body().deserialize().unwrap();
@@ -217,7 +219,7 @@ async fn subscribe_to_mode_changes(conn: &zbus::Connection) {
     let rule = zbus::MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
         .interface("org.learningcontracts.Boundary1")
-        .member("ModeChanged")
+        .member("ModeSwitched")
         .path(PATH)
         .build()
         .unwrap();
