@@ -45,7 +45,7 @@ all: build
 	$(MAKE) assets
 
 build:
-	$(CARGO) build --release --locked --bins
+	$(CARGO) build --release --locked --workspace --bins
 
 # Man pages and completions come from the binaries' own clap definitions.
 assets: $(BUILD_DIR)/learning-contractsd $(BUILD_DIR)/contractctl

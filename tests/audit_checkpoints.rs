@@ -4,7 +4,7 @@
 //! (match, rewritten, removed, missing, archived); and how contractctl asks journalctl for them
 //! and reads its JSON.
 
-use learning_contracts::cli::journal::{JournalQuery, journalctl_args, parse_entries};
+use contractctl::journal::{JournalQuery, journalctl_args, parse_entries};
 use learning_contracts::core::Monotonic;
 use learning_contracts::core::checkpoint::{
     Cadence, Checkpointer, Finding, JournalCheckpoint, Reason, StoreView, compare,

@@ -306,7 +306,7 @@ fn every_subcommand_through_the_real_binary() {
 fn an_unreachable_daemon_says_so_with_status_6() {
     let dir = tempfile::tempdir().unwrap();
     let address = format!("unix:path={}", dir.path().join("nothing.sock").display());
-    let output = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+    let output = Command::new(common::contractctl_bin())
         .args(["--bus-address", &address, "status"])
         .output()
         .unwrap();
@@ -458,7 +458,7 @@ async fn amend_memories_and_the_purge_ceremony() {
 #[test]
 fn completions_and_the_man_page_come_from_the_definitions() {
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_contractctl"))
+        Command::new(common::contractctl_bin())
             .args(args)
             .output()
             .unwrap()
@@ -543,7 +543,7 @@ fn audit_follow_prints_new_records_and_stops_on_ctrl_c() {
         if json {
             args.insert(2, "--json");
         }
-        let mut follower = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+        let mut follower = Command::new(common::contractctl_bin())
             .args(&args)
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::piped())
@@ -690,7 +690,7 @@ fn watch_follows_signals_under_tmux_and_quits_cleanly() {
     let id = created["id"].as_str().unwrap().to_string();
     let watch = format!(
         "setpriv --reuid={owner} --regid={owner} --clear-groups {} --bus-address {} watch",
-        env!("CARGO_BIN_EXE_contractctl"),
+        common::contractctl_bin().display(),
         bus.address
     );
     let limit = std::time::Duration::from_secs(10);
@@ -754,7 +754,7 @@ fn watch_follows_signals_under_tmux_and_quits_cleanly() {
     let refused = contractctl(&bus, owner, &["watch"]);
     assert_eq!(refused.code, 5, "{}", refused.stderr);
     assert!(refused.stderr.contains("--json"), "{}", refused.stderr);
-    let mut stream = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+    let mut stream = Command::new(common::contractctl_bin())
         .args(["--bus-address", &bus.address, "--json", "watch"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -811,7 +811,7 @@ fn activation_on_a_terminal_asks_and_has_no_default_yes() {
     ok(contractctl(&bus, owner, &["submit", &id]), "submit");
     let activate = format!(
         "setpriv --reuid={owner} --regid={owner} --clear-groups {} --bus-address {} activate {id}",
-        env!("CARGO_BIN_EXE_contractctl"),
+        common::contractctl_bin().display(),
         bus.address
     );
     let limit = std::time::Duration::from_secs(10);
@@ -920,7 +920,7 @@ fn audit_archive_moves_old_records_into_a_file_that_verifies_offline() {
     );
     assert_eq!(shown[0]["seq"], 4, "{shown}");
     // The archive verifies on its own, with no daemon to ask.
-    let offline = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+    let offline = Command::new(common::contractctl_bin())
         .args(["audit", "verify", "--file", file_arg])
         .output()
         .unwrap();
@@ -939,7 +939,7 @@ fn audit_archive_moves_old_records_into_a_file_that_verifies_offline() {
         text.replacen("contract.create", "contract.delete", 1),
     )
     .unwrap();
-    let broken = Command::new(env!("CARGO_BIN_EXE_contractctl"))
+    let broken = Command::new(common::contractctl_bin())
         .args(["audit", "verify", "--file", file_arg])
         .output()
         .unwrap();

@@ -45,7 +45,7 @@ fn verify_journal(bus: &TestBus, stand_in: &Path, json: bool) -> Run {
         stand_in.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut command = Command::new(env!("CARGO_BIN_EXE_contractctl"));
+    let mut command = Command::new(common::contractctl_bin());
     command.args(["--bus-address", &bus.address]);
     if json {
         command.arg("--json");

@@ -759,7 +759,7 @@ fn a_version_1_store_is_migrated_to_owner_keyed_memories_with_a_key_each() {
 
 #[test]
 fn archiving_moves_old_records_to_a_file_that_verifies_and_the_rest_still_verifies() {
-    use learning_contracts::cli::archive_file::{verify_archive, write_archive};
+    use contractctl::archive_file::{verify_archive, write_archive};
     let (dir, path) = store_path();
     let mut ledger = ledger_with_audit(&path, 30);
     let records = ledger.store().read_audit(0, 10).unwrap();
@@ -826,7 +826,7 @@ fn archiving_moves_old_records_to_a_file_that_verifies_and_the_rest_still_verifi
 
 #[test]
 fn an_altered_archive_or_records_dropped_without_the_anchor_fail_verification() {
-    use learning_contracts::cli::archive_file::{verify_archive, write_archive};
+    use contractctl::archive_file::{verify_archive, write_archive};
     let (dir, path) = store_path();
     let ledger = ledger_with_audit(&path, 12);
     let records = ledger.store().read_audit(0, 12).unwrap();

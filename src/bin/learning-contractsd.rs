@@ -56,6 +56,19 @@ struct Cli {
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: String,
 
+    /// Verify the audit log of the store FILE offline, read-only, without serving: the hash
+    /// chain, and the seals when sealing is on. Prints the verification as JSON and exits 0
+    /// when it verified, 1 when it did not, 65 when the file cannot be read as a store.
+    /// `contractctl audit verify --store` runs this, since only the daemon reads its store.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["user", "bus_address", "check_config"])]
+    verify_audit: Option<PathBuf>,
+
+    /// With --verify-audit: the verification key (from `contractctl audit setup-keys`), or
+    /// "-" to read it from standard input, so that it need not appear in the process list.
+    /// Every sealed epoch is then proven, not only the seals' order.
+    #[arg(long, value_name = "KEY", requires = "verify_audit")]
+    verification_key: Option<String>,
+
     /// Print the learning-contractsd(8) manual page, generated from these definitions, and
     /// exit. Hidden: it is a packaging step (`make assets`), not something an admin runs.
     #[arg(long, hide = true, exclusive = true)]
@@ -76,6 +89,56 @@ fn print_man_page() -> ExitCode {
         Err(err) => {
             eprintln!("learning-contractsd: cannot write the man page: {err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--verify-audit`: verifies the store at `path` read-only and prints the outcome as JSON.
+fn verify_audit(path: &std::path::Path, key: Option<&str>) -> ExitCode {
+    use learning_contracts::store::seal::VerificationKey;
+    let key = match key {
+        None => None,
+        Some(given) => {
+            let text = if given == "-" {
+                let mut line = String::new();
+                if let Err(err) = std::io::stdin().read_line(&mut line) {
+                    eprintln!("learning-contractsd: cannot read the key from stdin: {err}");
+                    return ExitCode::from(2);
+                }
+                line
+            } else {
+                given.to_string()
+            };
+            match text.parse::<VerificationKey>() {
+                Ok(key) => Some(key),
+                Err(err) => {
+                    eprintln!("learning-contractsd: {err}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let verified = learning_contracts::store::AuditReader::open(path).and_then(|mut reader| {
+        reader.verify_sealed(key.as_ref(), learning_contracts::core::Timestamp::now())
+    });
+    match verified {
+        Ok(verification) => {
+            println!(
+                "{}",
+                serde_json::to_string(&verification).unwrap_or_default()
+            );
+            if verification.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(err) => {
+            eprintln!(
+                "learning-contractsd: cannot read the store at {}: {err}",
+                path.display()
+            );
+            ExitCode::from(65)
         }
     }
 }
@@ -123,6 +186,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.man {
         return print_man_page();
+    }
+    if let Some(path) = &cli.verify_audit {
+        return verify_audit(path, cli.verification_key.as_deref());
     }
     service::logging::init(&cli.log_level);
     let options = options(&cli);

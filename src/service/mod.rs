@@ -85,8 +85,7 @@ pub enum ServiceError {
 /// anyway.
 const FIRST_READING_WAIT: Duration = Duration::from_secs(10);
 
-/// The file the store lives in.
-pub const STORE_FILE: &str = "contracts.db";
+pub use crate::core::install::{SEALING_CREDENTIAL, STORE_FILE};
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(options: Options) -> Result<(), ServiceError> {
@@ -779,9 +778,6 @@ async fn keep_checkpoints(writer: Writer, checkpoints: Checkpoints) {
         tokio::time::sleep(wait).await;
     }
 }
-
-/// The systemd credential a sealing key may come in (`LoadCredentialEncrypted=`).
-pub const SEALING_CREDENTIAL: &str = "audit-sealing-key";
 
 /// The sealing credential's text, if the service was given one.
 fn sealing_credential() -> Option<(PathBuf, std::io::Result<String>)> {

@@ -6,7 +6,7 @@ mod load;
 pub mod reader;
 pub mod room;
 pub mod schema;
-pub mod seal;
+pub use learning_contracts_rules::seal;
 pub mod sealing;
 
 use crate::core::chain::{self, AuditRecord, AuditVerification, GENESIS_HASH};

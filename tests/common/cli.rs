@@ -19,7 +19,7 @@ pub fn contractctl(bus: &TestBus, uid: u32, args: &[&str]) -> Run {
         .arg(format!("--reuid={uid}"))
         .arg(format!("--regid={uid}"))
         .arg("--clear-groups")
-        .arg(env!("CARGO_BIN_EXE_contractctl"))
+        .arg(crate::common::contractctl_bin())
         .arg("--bus-address")
         .arg(&bus.address)
         .args(args)

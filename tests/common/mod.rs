@@ -10,3 +10,18 @@ pub mod netns;
 pub mod raw;
 pub mod stage;
 pub mod stored;
+
+/// contractctl's binary. It is its own package (crates/contractctl), so cargo names only the
+/// daemon's binary to these tests; the tool is built beside it by `cargo test --workspace`
+/// (its own integration tests need it). A missing binary fails the test with how to build it.
+#[allow(dead_code)]
+pub fn contractctl_bin() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_BIN_EXE_learning-contractsd"))
+        .with_file_name("contractctl");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p contractctl` (cargo test --workspace does)",
+        path.display()
+    );
+    path
+}

@@ -26,11 +26,11 @@ pub fn stage_binaries(stage: &Path) {
     let release = stage.join("release");
     std::fs::create_dir_all(&release).unwrap();
     for binary in [
-        env!("CARGO_BIN_EXE_learning-contractsd"),
-        env!("CARGO_BIN_EXE_contractctl"),
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_learning-contractsd")),
+        crate::common::contractctl_bin(),
     ] {
-        let name = Path::new(binary).file_name().unwrap();
-        std::fs::copy(binary, release.join(name)).unwrap();
+        let name = binary.file_name().unwrap();
+        std::fs::copy(&binary, release.join(name)).unwrap();
     }
 }
 

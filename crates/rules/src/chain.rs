@@ -3,7 +3,7 @@
 //! breaks the chain at a sequence number the verifier reports. Pure, so the store, the daemon
 //! and contractctl (which verifies archives offline) share one verifier.
 
-use crate::core::Timestamp;
+use crate::Timestamp;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

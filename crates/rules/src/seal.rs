@@ -9,13 +9,13 @@
 //! host later holds only the current key, from which no earlier key can be computed, so the
 //! records under earlier seals cannot be changed without a seal failing to verify.
 //!
-//! Nothing here does I/O: the store writes seals ([`super::Store::seal_due`]) and reads them
+//! Nothing here does I/O: the daemon's store writes seals (`Store::seal_due`) and reads them
 //! back for [`verify_sealed`], which walks the chain once and checks the seals beside it.
 
-use crate::core::Timestamp;
-use crate::core::chain::{AuditRecord, GENESIS_HASH};
+use crate::Timestamp;
+use crate::chain::{AuditRecord, GENESIS_HASH};
 use hmac::{Hmac, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use thiserror::Error;
@@ -60,7 +60,7 @@ fn archived_eras(details: &str) -> Vec<(u64, Result<EnabledDetails, String>)> {
 }
 
 /// The default epoch length (15 minutes, as journald's) and the bounds of an epoch length.
-pub use crate::core::time::{
+pub use crate::time::{
     SEAL_INTERVAL_DEFAULT_SECS as DEFAULT_INTERVAL_SECS, SEAL_INTERVAL_RANGE as INTERVAL_RANGE,
 };
 
@@ -508,10 +508,10 @@ pub struct EnabledDetails {
     pub origin: String,
 }
 
-pub use crate::core::chain::ChainAnchor;
+pub use crate::chain::ChainAnchor;
 
 /// Whether and how the log is sealed, as a verification found it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SealingStatus {
     /// Sealing was never set up: only the hash chain protects the log.
@@ -523,7 +523,7 @@ pub enum SealingStatus {
 }
 
 /// A verification of the chain and its seals.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedVerification {
     /// Whether the chain and every seal verified (and, with a key, every sealed epoch).
     pub ok: bool,
@@ -1090,7 +1090,7 @@ fn check_seals(
         out.notes.push(format!(
             "the log ends with a clean stop sealed in epoch {} (which began {}): the daemon has not run since; if it has, records after the stop were removed",
             last_seal.epoch,
-            crate::core::plain::format_utc(clock.end_of(last_seal.epoch.saturating_sub(1)))
+            crate::plain::format_utc(clock.end_of(last_seal.epoch.saturating_sub(1)))
         ));
     }
     if span.through < last {

@@ -10,7 +10,9 @@
 
 use super::client::{CliError, Client};
 use super::output::Dict;
-use crate::core::checkpoint::{JournalCheckpoint, MESSAGE_AUDIT_CHECKPOINT, StoreView};
+use learning_contracts_rules::checkpoint::{
+    JournalCheckpoint, MESSAGE_AUDIT_CHECKPOINT, StoreView,
+};
 use std::collections::BTreeMap;
 use std::process::Command;
 

@@ -6,8 +6,8 @@
 use super::archive_file::{ArchiveHeader, verify_archive, write_archive};
 use super::client::{CliError, Client};
 use super::output::{Dict, text};
-use crate::core::Timestamp;
-use crate::core::chain::AuditRecord;
+use learning_contracts_rules::Timestamp;
+use learning_contracts_rules::chain::AuditRecord;
 use std::path::Path;
 
 /// Which records to archive: those before a sequence number, or before a day (UTC).
@@ -25,7 +25,7 @@ impl Before {
         if let Ok(seq) = text.parse::<u64>() {
             return Ok(Self::Seq(seq));
         }
-        crate::core::plain::parse_iso_date(text)
+        learning_contracts_rules::plain::parse_iso_date(text)
             .map(Self::Time)
             .ok_or_else(|| {
                 CliError::Input(format!(

@@ -2,13 +2,13 @@
 //! otherwise have to choose, with the cautious choice (nothing leaves the machine, a lowered
 //! classification cap, no tools unless named), and takes a few parameters for the rest.
 //! Every template, instantiated with valid parameters, passes
-//! [`ContractSpec::problems`](crate::core::contract::ContractSpec::problems) for submission.
+//! [`ContractSpec::problems`](crate::contract::ContractSpec::problems) for submission.
 
 use super::{DAY_MS, parse_iso_date};
-use crate::core::contract::{Abstraction, ContractKind, RetentionKind, SpecPatch};
-use crate::core::mode::{BoundaryMode, MemoryClass};
-use crate::core::scope::Name;
-use crate::core::time::Timestamp;
+use crate::contract::{Abstraction, ContractKind, RetentionKind, SpecPatch};
+use crate::mode::{BoundaryMode, MemoryClass};
+use crate::scope::Name;
+use crate::time::Timestamp;
 use std::collections::BTreeMap;
 
 /// One parameter a template takes.

@@ -6,8 +6,8 @@
 //! itself without the store, and the store's anchor (the archive's last record) proves the
 //! store continues it.
 
-use crate::core::Timestamp;
-use crate::core::chain::{AuditRecord, AuditVerification, ChainAnchor, verify_chain};
+use learning_contracts_rules::Timestamp;
+use learning_contracts_rules::chain::{AuditRecord, AuditVerification, ChainAnchor, verify_chain};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 use std::path::Path;

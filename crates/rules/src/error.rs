@@ -65,7 +65,8 @@ pub enum CoreError {
 }
 
 impl CoreError {
-    pub(crate) fn state(message: impl Into<String>) -> Self {
+    /// A refusal because of the contract's or the host's state ([`CoreError::InvalidState`]).
+    pub fn state(message: impl Into<String>) -> Self {
         Self::InvalidState {
             message: message.into(),
         }

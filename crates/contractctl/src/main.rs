@@ -2,14 +2,11 @@
 //! learning boundary, through learning-contractsd.
 
 use clap::{Args, Parser, Subcommand};
-use learning_contracts::cli::client::{
-    Bus, CliError, Client, EXIT_CHECK_DENIED, EXIT_OK, EXIT_REFUSED,
-};
-use learning_contracts::cli::output::{self, Dict, dict_json, table, text, texts};
-use learning_contracts::cli::{follow, watch};
-use learning_contracts::core::Timestamp;
-use learning_contracts::store::AuditReader;
-use learning_contracts::store::seal::{SealedVerification, VerificationKey};
+use contractctl::client::{Bus, CliError, Client, EXIT_CHECK_DENIED, EXIT_OK, EXIT_REFUSED};
+use contractctl::output::{self, Dict, dict_json, table, text, texts};
+use contractctl::{follow, watch};
+use learning_contracts_rules::Timestamp;
+use learning_contracts_rules::seal::{SealedVerification, VerificationKey};
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -274,7 +271,7 @@ enum AuditAction {
         journal: bool,
         /// The daemon's systemd unit: only its entries are read (with --user, its user unit
         /// in your user journal).
-        #[arg(long, value_name = "UNIT", requires = "journal", default_value = learning_contracts::cli::journal::DEFAULT_UNIT)]
+        #[arg(long, value_name = "UNIT", requires = "journal", default_value = contractctl::journal::DEFAULT_UNIT)]
         unit: String,
     },
     /// Move older records out of the store into FILE (admin). The records are read, written
@@ -321,7 +318,7 @@ enum AuditAction {
         output: Option<std::path::PathBuf>,
         /// With --offline: the epoch length in seconds (10 to 604800; the daemon's own setup
         /// uses [audit] seal_interval_seconds).
-        #[arg(long, value_name = "SECONDS", default_value_t = learning_contracts::core::time::SEAL_INTERVAL_DEFAULT_SECS, requires = "offline")]
+        #[arg(long, value_name = "SECONDS", default_value_t = learning_contracts_rules::time::SEAL_INTERVAL_DEFAULT_SECS, requires = "offline")]
         interval: u64,
     },
     /// Show records after a sequence number (admin); --follow keeps printing new ones as they
@@ -454,7 +451,7 @@ impl SpecArgs {
             dict.insert("retention".into(), value(retention.as_str()));
         }
         if let Some(until) = &self.until {
-            let at = learning_contracts::core::plain::parse_iso_date(until).ok_or_else(|| {
+            let at = learning_contracts_rules::plain::parse_iso_date(until).ok_or_else(|| {
                 CliError::Input(format!(
                     "--until '{until}' is not a date; write it as YYYY-MM-DD"
                 ))
@@ -535,7 +532,7 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
 
 /// `audit verify --file`: an archive verified on its own, without the daemon.
 fn verify_archive_file(file: &std::path::Path, json: bool) -> Result<u8, CliError> {
-    let (header, verification) = learning_contracts::cli::archive_file::verify_archive(file)
+    let (header, verification) = contractctl::archive_file::verify_archive(file)
         .map_err(|err| CliError::Input(err.to_string()))?;
     if json {
         print_json(&serde_json::json!({
@@ -561,7 +558,7 @@ fn verify_archive_file(file: &std::path::Path, json: bool) -> Result<u8, CliErro
     Ok(if verification.ok {
         EXIT_OK
     } else {
-        learning_contracts::cli::client::EXIT_REFUSED
+        contractctl::client::EXIT_REFUSED
     })
 }
 
@@ -951,12 +948,12 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 (None, true) => print_json(&serde_json::json!({"mode": mode, "explain": null})),
                 (None, false) => println!("{mode}"),
                 (Some(why), true) => {
-                    let facts = learning_contracts::cli::explain::parse(&why).facts;
+                    let facts = contractctl::explain::parse(&why).facts;
                     print_json(&serde_json::json!({"mode": mode, "explain": why, "facts": facts}));
                 }
                 (Some(why), false) => {
-                    let explained = learning_contracts::cli::explain::parse(&why);
-                    println!("{}", learning_contracts::cli::explain::render(&explained));
+                    let explained = contractctl::explain::parse(&why);
+                    println!("{}", contractctl::explain::render(&explained));
                 }
             }
         }
@@ -1004,7 +1001,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 } else {
                     let source: String = client.property("Boundary1", "Source").await?;
                     let facts: Dict = client.property("Boundary1", "Facts").await?;
-                    learning_contracts::cli::explain::lockdown_holder(&source, &dict_json(&facts))
+                    contractctl::explain::lockdown_holder(&source, &dict_json(&facts))
                 })
             } else {
                 None
@@ -1051,7 +1048,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Audit { action } => match action {
             AuditAction::Verify { file: Some(_), .. } => unreachable!("answered before connecting"),
             AuditAction::Archive { before, file } => {
-                use learning_contracts::cli::archive::{self, Archived, Before};
+                use contractctl::archive::{self, Archived, Before};
                 let before = Before::parse(&before)?;
                 match archive::run(&client, before, &file).await? {
                     Archived::Nothing if json => {
@@ -1087,7 +1084,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                     .parse::<VerificationKey>()
                     .ok()
                     .map(|key| key.clock.interval_secs);
-                learning_contracts::cli::seal::show_key(&key, interval, json);
+                contractctl::seal::show_key(&key, interval, json);
             }
             AuditAction::Verify {
                 file: None,
@@ -1102,7 +1099,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                     println!("{} {message}", if ok { "OK:" } else { "BROKEN:" });
                 }
                 let journal_ok = if journal {
-                    let query = learning_contracts::cli::journal::JournalQuery {
+                    let query = contractctl::journal::JournalQuery {
                         unit,
                         user: matches!(bus, Bus::Session),
                     };
@@ -1117,7 +1114,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                     print_json(&answer);
                 }
                 if !ok || !journal_ok {
-                    return Ok(learning_contracts::cli::client::EXIT_REFUSED);
+                    return Ok(contractctl::client::EXIT_REFUSED);
                 }
             }
             AuditAction::Show {
@@ -1164,10 +1161,10 @@ const FINDINGS_SHOWN: usize = 20;
 /// returns whether the journal vouches for the store, with the JSON report.
 async fn verify_journal(
     client: &Client,
-    query: learning_contracts::cli::journal::JournalQuery,
+    query: contractctl::journal::JournalQuery,
     json: bool,
 ) -> Result<(bool, serde_json::Value), CliError> {
-    use learning_contracts::cli::journal;
+    use contractctl::journal;
     // The journal first, then the store: a checkpoint written meanwhile is then within the
     // store's head.
     let read = tokio::task::spawn_blocking(move || journal::read_checkpoints(&query))
@@ -1177,7 +1174,7 @@ async fn verify_journal(
         eprintln!("journalctl: {}", read.warnings);
     }
     let view = journal::store_view(client, &read.checkpoints).await?;
-    let comparison = learning_contracts::core::checkpoint::compare(&read.checkpoints, &view);
+    let comparison = learning_contracts_rules::checkpoint::compare(&read.checkpoints, &view);
     let ok = comparison.ok && read.unreadable.is_empty();
     if !json {
         println!(
@@ -1215,7 +1212,7 @@ async fn verify_journal(
 
 /// The store of the system daemon, or of a `--user` daemon.
 fn default_store(user: bool) -> PathBuf {
-    let file = learning_contracts::service::STORE_FILE;
+    let file = learning_contracts_rules::install::STORE_FILE;
     if !user {
         return PathBuf::from("/var/lib/learning-contracts").join(file);
     }
@@ -1241,28 +1238,64 @@ fn read_key(given: &str) -> Result<VerificationKey, CliError> {
         given.to_string()
     };
     text.parse()
-        .map_err(|err: learning_contracts::store::seal::SealError| CliError::Input(err.to_string()))
+        .map_err(|err: learning_contracts_rules::seal::SealError| CliError::Input(err.to_string()))
 }
 
 /// Verifies the store at `path`, read-only, with `key` if given; prints the finding and
 /// returns the exit status (0 verified, 1 broken).
+///
+/// Only the daemon reads its store's format, so this tool has no database in its build: it
+/// runs `learning-contractsd --verify-audit`, which prints the verification as JSON, and
+/// hands it the key on standard input (never in the process list).
 fn verify_offline(path: &Path, key: Option<&VerificationKey>, json: bool) -> Result<u8, CliError> {
+    use std::io::Write;
     if !path.exists() {
         return Err(CliError::Input(format!(
             "there is no store at {}; name it with --store FILE",
             path.display()
         )));
     }
-    let cannot = |err: learning_contracts::store::StoreError| {
+    let daemon = contractctl::daemon_binary().ok_or_else(|| {
         CliError::Input(format!(
-            "cannot read the store at {}: {err}",
-            path.display()
+            "verifying a store file needs learning-contractsd, which reads its own store; it was not found beside contractctl, in {}, or in $LEARNING_CONTRACTSD",
+            contractctl::DAEMON_PLACES.join(", ")
         ))
+    })?;
+    let mut command = std::process::Command::new(&daemon);
+    command.arg("--verify-audit").arg(path);
+    if key.is_some() {
+        command.args(["--verification-key", "-"]);
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|err| CliError::Input(format!("cannot run {}: {err}", daemon.display())))?;
+    if let (Some(key), Some(mut stdin)) = (key, child.stdin.take()) {
+        // A write error shows as the daemon's own complaint below.
+        let _ = writeln!(stdin, "{key}");
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|err| CliError::Input(format!("cannot run {}: {err}", daemon.display())))?;
+    let verification: SealedVerification = match serde_json::from_slice(&output.stdout) {
+        Ok(verification) => verification,
+        Err(_) => {
+            let said = String::from_utf8_lossy(&output.stderr);
+            let said = said.trim().trim_start_matches("learning-contractsd: ");
+            return Err(CliError::Input(if said.is_empty() {
+                format!(
+                    "cannot read the store at {}: {} gave no verification ({})",
+                    path.display(),
+                    daemon.display(),
+                    output.status
+                )
+            } else {
+                said.to_string()
+            }));
+        }
     };
-    let mut reader = AuditReader::open(path).map_err(cannot)?;
-    let verification = reader
-        .verify_sealed(key, Timestamp::now())
-        .map_err(cannot)?;
     print_verification(&verification, json);
     Ok(if verification.ok {
         EXIT_OK
@@ -1312,7 +1345,7 @@ fn setup_offline(output: &Path, interval_secs: u64, json: bool) -> Result<u8, Cl
     file.write_all(key.credential().to_text().as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|err| CliError::Input(format!("cannot write {}: {err}", output.display())))?;
-    learning_contracts::cli::seal::show_key(&key.to_string(), Some(interval_secs), json);
+    contractctl::seal::show_key(&key.to_string(), Some(interval_secs), json);
     let say = |text: String| {
         if json {
             eprintln!("{text}");
@@ -1329,7 +1362,7 @@ fn setup_offline(output: &Path, interval_secs: u64, json: bool) -> Result<u8, Cl
          moves it on to the current epoch and logs that the credential may be removed: remove it then\n\
          (and the line), because it still holds an early key from which every later seal could be forged.",
         file = output.display(),
-        name = learning_contracts::service::SEALING_CREDENTIAL,
+        name = learning_contracts_rules::install::SEALING_CREDENTIAL,
     ));
     Ok(EXIT_OK)
 }
@@ -1348,8 +1381,8 @@ fn audit_line(record: &Dict) -> String {
         .get("ts")
         .and_then(|v| i64::try_from(v.try_clone().ok()?).ok())
         .map(|secs| {
-            learning_contracts::core::plain::format_iso_utc(
-                learning_contracts::core::time::Timestamp::from_secs(secs),
+            learning_contracts_rules::plain::format_iso_utc(
+                learning_contracts_rules::time::Timestamp::from_secs(secs),
             )
         })
         .unwrap_or_default();

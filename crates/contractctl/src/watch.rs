@@ -6,11 +6,11 @@
 use super::client::{BUS_NAME, CliError, Client, PATH};
 use super::follow::{StopSignals, signals};
 use super::output::{Dict, dict_json, text, texts};
-use crate::core::plain::format_iso_utc;
-use crate::core::time::Timestamp;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::{cursor, execute, queue, style, terminal};
 use futures_util::StreamExt;
+use learning_contracts_rules::plain::format_iso_utc;
+use learning_contracts_rules::time::Timestamp;
 use std::collections::VecDeque;
 use std::io::Write;
 

@@ -1,6 +1,9 @@
 //! The pure core: contracts, scope, modes, the four checks, suspension, forgetting, sessions
 //! and expiry. No I/O and no bus types; the clock is passed in. This is where the rules of
-//! SEMANTICS.md live, once.
+//! docs/RULES.md live, once.
+//!
+//! This crate has no async runtime, no bus and no database in its dependency tree, so the
+//! daemon, contractctl and anyone else can build on the rules alone.
 
 pub mod access;
 pub mod budget;
@@ -13,12 +16,14 @@ pub mod denials;
 pub mod error;
 pub mod forgetting;
 pub mod host;
+pub mod install;
 pub mod lifecycle;
 pub mod memory;
 pub mod mode;
 pub mod plain;
 pub mod registry;
 pub mod scope;
+pub mod seal;
 pub mod session;
 mod table;
 pub mod time;

@@ -80,12 +80,12 @@ pub struct Checkpointer {
     last_seq: u64,
     last_hash: Option<String>,
     /// When the last checkpoint was written, or when counting started.
-    since: crate::core::Monotonic,
+    since: crate::Monotonic,
 }
 
 impl Checkpointer {
     /// A checkpointer that has written nothing yet; time counts from `now`.
-    pub fn new(cadence: Cadence, now: crate::core::Monotonic) -> Self {
+    pub fn new(cadence: Cadence, now: crate::Monotonic) -> Self {
         Self {
             cadence,
             last_seq: 0,
@@ -108,13 +108,7 @@ impl Checkpointer {
         seq > 0 && (seq != self.last_seq || self.last_hash.as_deref() != Some(hash))
     }
 
-    fn write(
-        &mut self,
-        seq: u64,
-        hash: &str,
-        reason: Reason,
-        now: crate::core::Monotonic,
-    ) -> Checkpoint {
+    fn write(&mut self, seq: u64, hash: &str, reason: Reason, now: crate::Monotonic) -> Checkpoint {
         self.last_seq = seq;
         self.last_hash = Some(hash.to_string());
         self.since = now;
@@ -126,23 +120,13 @@ impl Checkpointer {
     }
 
     /// At start: the head, when the store holds records.
-    pub fn start(
-        &mut self,
-        seq: u64,
-        hash: &str,
-        now: crate::core::Monotonic,
-    ) -> Option<Checkpoint> {
+    pub fn start(&mut self, seq: u64, hash: &str, now: crate::Monotonic) -> Option<Checkpoint> {
         self.moved(seq, hash)
             .then(|| self.write(seq, hash, Reason::Start, now))
     }
 
     /// After commits and on the timer: a checkpoint when a rule is due and the head moved.
-    pub fn observe(
-        &mut self,
-        seq: u64,
-        hash: &str,
-        now: crate::core::Monotonic,
-    ) -> Option<Checkpoint> {
+    pub fn observe(&mut self, seq: u64, hash: &str, now: crate::Monotonic) -> Option<Checkpoint> {
         if !self.moved(seq, hash) {
             return None;
         }
@@ -162,12 +146,7 @@ impl Checkpointer {
     }
 
     /// At a clean stop: the head, when it moved since the last checkpoint.
-    pub fn stop(
-        &mut self,
-        seq: u64,
-        hash: &str,
-        now: crate::core::Monotonic,
-    ) -> Option<Checkpoint> {
+    pub fn stop(&mut self, seq: u64, hash: &str, now: crate::Monotonic) -> Option<Checkpoint> {
         self.moved(seq, hash)
             .then(|| self.write(seq, hash, Reason::Stop, now))
     }
@@ -175,7 +154,7 @@ impl Checkpointer {
     /// How long the timer may sleep before it should look again, in milliseconds: until the
     /// time rule is due, or a whole interval when it is due already (a head that has not moved
     /// is then written by the next commit's look). None when the time rule is off.
-    pub fn next_look_in(&self, now: crate::core::Monotonic) -> Option<i64> {
+    pub fn next_look_in(&self, now: crate::Monotonic) -> Option<i64> {
         let every = self.cadence.every_millis;
         if every <= 0 {
             return None;

@@ -7,10 +7,10 @@
 //! enforce must not reach the person approving.
 
 use super::format_utc;
-use crate::core::contract::{Abstraction, ContractKind, ContractSpec, RetentionKind};
-use crate::core::mode::{BoundaryMode, MemoryClass};
-use crate::core::scope::Name;
-use crate::core::time::Timestamp;
+use crate::contract::{Abstraction, ContractKind, ContractSpec, RetentionKind};
+use crate::mode::{BoundaryMode, MemoryClass};
+use crate::scope::Name;
+use crate::time::Timestamp;
 
 /// The summary of a contract of `kind` with `spec`, judged at `now` (a timebound end that has
 /// passed is called out). Every sentence ends with a full stop; the last one says how the

@@ -22,9 +22,9 @@
 //!   from the patterns described at [`draft_from_text`].
 
 use super::{DAY_MS, add_months, date_to_timestamp, parse_iso_date};
-use crate::core::contract::{ContractKind, DESCRIPTION_MAX_BYTES, RetentionKind, SpecPatch};
-use crate::core::scope::{ANY, Name};
-use crate::core::time::Timestamp;
+use crate::contract::{ContractKind, DESCRIPTION_MAX_BYTES, RetentionKind, SpecPatch};
+use crate::scope::{ANY, Name};
+use crate::time::Timestamp;
 
 /// A draft read from a sentence: the kind if it was clear, the fields it could tell, and a
 /// question for each thing it could not.
