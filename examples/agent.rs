@@ -1,6 +1,7 @@
-//! A minimal agent in Rust with zbus: it asks learning-contractsd before it keeps a memory, and
-//! keeps it only when the answer is yes. `RegisterMemory` runs the check and records the memory
-//! in one step, so an agent that stores memories needs no separate `CheckMemoryCreation`.
+//! A minimal agent in Rust, on the client crate (`learning-contracts-client`): it asks
+//! learning-contractsd before it keeps a memory, and keeps it only when the answer is yes.
+//! `RegisterMemory` runs the check and records the memory in one step, so an agent that stores
+//! memories needs no separate `CheckMemoryCreation`.
 //!
 //! ```sh
 //! cargo run --example agent -- coding project-x "prefers small commits"
@@ -9,24 +10,8 @@
 //! It talks to the system bus (`DBUS_SYSTEM_BUS_ADDRESS` if set); `--user` picks the session bus
 //! of a daemon started with `--user`. Exit status: 0 kept, 10 refused by the daemon, 1 error.
 
-use std::collections::HashMap;
+use learning_contracts_client::{Client, Request};
 use std::process::ExitCode;
-use zbus::Variant;
-
-/// The part of org.learningcontracts.Enforcement1 this agent uses (the whole interface is in
-/// dbus/org.learningcontracts.Enforcement1.xml).
-#[zbus::proxy(
-    interface = "org.learningcontracts.Enforcement1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-trait Enforcement1 {
-    /// Checks and records a memory: (allowed, code, reason, contract id, memory id).
-    fn register_memory(
-        &self,
-        request: HashMap<&str, Variant<'_>>,
-    ) -> zbus::Result<(bool, String, String, String, String)>;
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -49,27 +34,31 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Asks to keep `note` as a raw memory of class 1 in `domain` and `context`; true when kept.
-async fn remember(session: bool, domain: &str, context: &str, note: &str) -> zbus::Result<bool> {
-    let connection = if session {
-        zbus::Connection::session().await?
+async fn remember(
+    session: bool,
+    domain: &str,
+    context: &str,
+    note: &str,
+) -> learning_contracts_client::Result<bool> {
+    let client = if session {
+        Client::session().await?
     } else {
-        zbus::Connection::system().await?
+        Client::system().await?
     };
-    let enforcement = Enforcement1Proxy::new(&connection).await?;
-    let request = HashMap::from([
-        ("domain", Variant::from(domain)),
-        ("context", Variant::from(context)),
-        ("classification", Variant::from(1u8)),
-        ("abstraction", Variant::from("raw")),
-    ]);
-    let (allowed, code, reason, contract, memory) = enforcement.register_memory(request).await?;
-    if allowed {
-        // The daemon said yes: this is where the agent stores the note in its own memory.
-        println!("kept memory {memory} under contract {contract}: {note}");
+    let request = Request::new(domain, context)
+        .classification(1)
+        .abstraction("raw");
+    let kept = client.register_memory(&request).await?;
+    if kept.decision.allowed {
+        println!(
+            "kept memory {} under contract {}: {note}",
+            kept.memory_id, kept.decision.contract_id
+        );
     } else {
-        // Act on `allowed`, log `code`, show `reason` to the person.
-        println!("not kept ({code}): {reason}");
+        println!(
+            "not kept ({}): {}",
+            kept.decision.code, kept.decision.reason
+        );
     }
-    Ok(allowed)
+    Ok(kept.decision.allowed)
 }

@@ -137,7 +137,7 @@ impl Audit1 {
     /// Recomputes the whole chain and checks the structure of its seals (admin;
     /// org.learningcontracts.manage-all): (ok, records read, first broken sequence number or
     /// 0, message). The seals' MACs need the admin's verification key, which the daemon does
-    /// not have: contractctl audit verify --key checks them. One verification runs at a time;
+    /// not have: contractctl audit verify, given the key, checks them. One verification runs at a time;
     /// a second call waits for the one before it.
     #[zbus(out_args("ok", "records", "first_bad", "message"))]
     async fn verify(

@@ -343,7 +343,7 @@ impl Boundary1 {
     }
 
     /// The admin's override mode (empty when none).
-    #[zbus(property, name = "Override")]
+    #[zbus(property)]
     fn mode_override(&self) -> String {
         self.daemon
             .registry

@@ -839,7 +839,7 @@ async fn properties_after(
                 guard.lockdown_reason_changed(emitter).await?;
             }
             if differs(|v| v.mode_override.clone()) {
-                guard.override_changed(emitter).await?;
+                guard.mode_override_changed(emitter).await?;
             }
             if differs(|v| v.paused_all.to_string()) {
                 guard.paused_all_changed(emitter).await?;

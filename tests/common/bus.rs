@@ -622,7 +622,7 @@ pub trait Boundary1 {
     fn lockdown(&self) -> zbus::Result<bool>;
     #[zbus(property)]
     fn lockdown_reason(&self) -> zbus::Result<String>;
-    #[zbus(property, name = "Override")]
+    #[zbus(property)]
     fn mode_override(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn facts(&self) -> zbus::Result<HashMap<String, OwnedVariant>>;

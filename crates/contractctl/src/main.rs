@@ -618,7 +618,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             let healthy: bool = client.property("Boundary1", "SourceHealthy").await?;
             let lockdown: bool = client.property("Boundary1", "Lockdown").await?;
             let reason: String = client.property("Boundary1", "LockdownReason").await?;
-            let lowered: String = client.property("Boundary1", "Override").await?;
+            let lowered: String = client.property("Boundary1", "ModeOverride").await?;
             let paused_all: bool = client.property("Boundary1", "PausedAll").await?;
             let active: u32 = client.property("Contracts1", "ActiveCount").await?;
             let suspended: u32 = client.property("Contracts1", "SuspendedCount").await?;

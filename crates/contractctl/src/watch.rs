@@ -30,7 +30,7 @@ pub struct Snapshot {
     pub lockdown: bool,
     /// Boundary1.LockdownReason.
     pub lockdown_reason: String,
-    /// Boundary1.Override (empty when none).
+    /// Boundary1.ModeOverride (empty when none).
     pub override_mode: String,
     /// Boundary1.PausedAll.
     pub paused_all: bool,
@@ -60,7 +60,7 @@ impl Snapshot {
             source_healthy: client.property("Boundary1", "SourceHealthy").await?,
             lockdown: client.property("Boundary1", "Lockdown").await?,
             lockdown_reason: client.property("Boundary1", "LockdownReason").await?,
-            override_mode: client.property("Boundary1", "Override").await?,
+            override_mode: client.property("Boundary1", "ModeOverride").await?,
             paused_all: client.property("Boundary1", "PausedAll").await?,
             contracts,
         })
