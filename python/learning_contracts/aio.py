@@ -97,7 +97,8 @@ class AsyncClient:
 
     async def get_property(self, interface: str, name: str) -> Any:
         """As :meth:`Client.get_property <learning_contracts.Client.get_property>`."""
-        return _wire.property_result(interface, name, await self._send(_wire.property_get(interface, name)))
+        reply = await self._send(_wire.property_get(interface, name))
+        return _wire.property_result(interface, name, reply)
 
     # Daemon1 ------------------------------------------------------------------------------
 
@@ -168,7 +169,8 @@ class AsyncClient:
 
     async def draft_from_template(self, name: str, params: Mapping[str, str]) -> str:
         """A draft from a template; returns its id."""
-        return str(await self.call("Contracts1", "DraftFromTemplate", name, _wire.encode_dict(params)))
+        answer = await self.call("Contracts1", "DraftFromTemplate", name, _wire.encode_dict(params))
+        return str(answer)
 
     async def draft_from_text(self, text: str) -> DraftFromText:
         """A draft from a sentence; returns its id, summary and open questions."""
@@ -187,31 +189,37 @@ class AsyncClient:
     async def check_memory_creation(self, request: Request) -> Decision:
         """May a memory be created? Keys: domain, context, classification; tool, contract_id,
         owner."""
-        return _wire.decision(await self.call("Enforcement1", "CheckMemoryCreation", _wire.encode_dict(request)))
+        answer = await self.call("Enforcement1", "CheckMemoryCreation", _wire.encode_dict(request))
+        return _wire.decision(answer)
 
     async def check_abstraction(self, request: Request) -> Decision:
         """May a memory be generalized to ``abstraction``?"""
-        return _wire.decision(await self.call("Enforcement1", "CheckAbstraction", _wire.encode_dict(request)))
+        answer = await self.call("Enforcement1", "CheckAbstraction", _wire.encode_dict(request))
+        return _wire.decision(answer)
 
     async def check_recall(self, request: Request) -> Decision:
         """May a memory be recalled? (``memory_id`` names one.)"""
-        return _wire.decision(await self.call("Enforcement1", "CheckRecall", _wire.encode_dict(request)))
+        answer = await self.call("Enforcement1", "CheckRecall", _wire.encode_dict(request))
+        return _wire.decision(answer)
 
     async def check_export(self, request: Request) -> Decision:
         """May knowledge leave the machine?"""
-        return _wire.decision(await self.call("Enforcement1", "CheckExport", _wire.encode_dict(request)))
+        answer = await self.call("Enforcement1", "CheckExport", _wire.encode_dict(request))
+        return _wire.decision(answer)
 
     async def check_batch(self, check: str, requests: Iterable[Request]) -> List[Decision]:
         """Up to 1,000 checks of one kind (``memory_creation``, ``abstraction``, ``recall``,
         ``export``) in one call, answered from one snapshot, each as the single check would
         answer, in order."""
-        answers = await self.call("Enforcement1", "CheckBatch", check, _wire.batch_requests(requests))
+        batch = _wire.batch_requests(requests)
+        answers = await self.call("Enforcement1", "CheckBatch", check, batch)
         return [_wire.decision(answer) for answer in answers]
 
     async def register_memory(self, request: Request) -> Registration:
         """Checks and records a memory in one step (keys as for creation, plus abstraction,
         memory_id, derived_from)."""
-        return _wire.registration(await self.call("Enforcement1", "RegisterMemory", _wire.encode_dict(request)))
+        answer = await self.call("Enforcement1", "RegisterMemory", _wire.encode_dict(request))
+        return _wire.registration(answer)
 
     async def recall_gate(self, memory_class: int) -> Decision:
         """May a memory of this class (0–5) be recalled in the current mode?"""
@@ -219,7 +227,8 @@ class AsyncClient:
 
     async def tool_gate(self, tool: str, needs: Mapping[str, bool]) -> Decision:
         """May a tool that needs network, filesystem or usb run in the current mode?"""
-        return _wire.decision(await self.call("Enforcement1", "ToolGate", tool, _wire.encode_dict(needs)))
+        answer = await self.call("Enforcement1", "ToolGate", tool, _wire.encode_dict(needs))
+        return _wire.decision(answer)
 
     async def generation(self) -> int:
         """A number that changes whenever any decision could change; an agent that caches

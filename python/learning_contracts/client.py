@@ -74,7 +74,8 @@ class Client:
 
     def get_property(self, interface: str, name: str) -> Any:
         """Reads a property by its interface's short name and its name."""
-        return _wire.property_result(interface, name, self._send(_wire.property_get(interface, name)))
+        reply = self._send(_wire.property_get(interface, name))
+        return _wire.property_result(interface, name, reply)
 
     # Daemon1 ------------------------------------------------------------------------------
 
@@ -164,11 +165,13 @@ class Client:
     def check_memory_creation(self, request: Request) -> Decision:
         """May a memory be created? Keys: domain, context, classification; tool, contract_id,
         owner."""
-        return _wire.decision(self.call("Enforcement1", "CheckMemoryCreation", _wire.encode_dict(request)))
+        answer = self.call("Enforcement1", "CheckMemoryCreation", _wire.encode_dict(request))
+        return _wire.decision(answer)
 
     def check_abstraction(self, request: Request) -> Decision:
         """May a memory be generalized to ``abstraction``?"""
-        return _wire.decision(self.call("Enforcement1", "CheckAbstraction", _wire.encode_dict(request)))
+        answer = self.call("Enforcement1", "CheckAbstraction", _wire.encode_dict(request))
+        return _wire.decision(answer)
 
     def check_recall(self, request: Request) -> Decision:
         """May a memory be recalled? (``memory_id`` names one.)"""
@@ -182,13 +185,15 @@ class Client:
         """Up to 1,000 checks of one kind (``memory_creation``, ``abstraction``, ``recall``,
         ``export``) in one call, answered from one snapshot, each as the single check would
         answer, in order."""
-        answers = self.call("Enforcement1", "CheckBatch", check, _wire.batch_requests(requests))
+        batch = _wire.batch_requests(requests)
+        answers = self.call("Enforcement1", "CheckBatch", check, batch)
         return [_wire.decision(answer) for answer in answers]
 
     def register_memory(self, request: Request) -> Registration:
         """Checks and records a memory in one step (keys as for creation, plus abstraction,
         memory_id, derived_from)."""
-        return _wire.registration(self.call("Enforcement1", "RegisterMemory", _wire.encode_dict(request)))
+        answer = self.call("Enforcement1", "RegisterMemory", _wire.encode_dict(request))
+        return _wire.registration(answer)
 
     def recall_gate(self, memory_class: int) -> Decision:
         """May a memory of this class (0–5) be recalled in the current mode?"""

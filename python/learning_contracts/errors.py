@@ -125,7 +125,7 @@ class InteractiveAuthorizationRequiredError(LearningContractsError):
 
 #: Every named error the daemon answers with, by D-Bus name.
 ERRORS: Dict[str, Type[LearningContractsError]] = {
-    cls.dbus_name: cls  # type: ignore[misc]
+    cls.dbus_name: cls
     for cls in (
         NotFoundError,
         InvalidStateError,

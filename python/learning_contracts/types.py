@@ -138,5 +138,10 @@ EVENTS: Dict[type, Tuple[str, str]] = {
 
 #: Any event.
 Event = Union[
-    ContractChanged, ModeSwitched, ContractsSuspended, ContractsResumed, MemoriesChanged, SessionEnded
+    ContractChanged,
+    ModeSwitched,
+    ContractsSuspended,
+    ContractsResumed,
+    MemoriesChanged,
+    SessionEnded,
 ]

@@ -50,7 +50,15 @@ class MethodTableMatchesXml(unittest.TestCase):
         self.assertEqual(
             sorted(xml_interfaces()),
             sorted(
-                {"Daemon1", "Contracts1", "Enforcement1", "Boundary1", "Memories1", "Sessions1", "Audit1"}
+                {
+                    "Daemon1",
+                    "Contracts1",
+                    "Enforcement1",
+                    "Boundary1",
+                    "Memories1",
+                    "Sessions1",
+                    "Audit1",
+                }
             ),
         )
 
@@ -188,7 +196,8 @@ class ErrorsMatchTheDaemon(unittest.TestCase):
     def test_names_map_to_classes(self) -> None:
         err = lc.error_from_dbus("org.learningcontracts.Error.NotFound", "no such contract")
         self.assertIsInstance(err, lc.NotFoundError)
-        self.assertEqual((err.name, err.message), ("org.learningcontracts.Error.NotFound", "no such contract"))
+        self.assertEqual(err.name, "org.learningcontracts.Error.NotFound")
+        self.assertEqual(err.message, "no such contract")
         err = lc.error_from_dbus("org.freedesktop.DBus.Error.InvalidArgs", "domain: is required")
         self.assertIsInstance(err, lc.InvalidArgsError)
         self.assertEqual(err.key, "domain")
