@@ -87,7 +87,12 @@ class AsyncClient:
         return self._router
 
     async def _send(self, message: Message) -> Message:
-        reply = await asyncio.wait_for(self._require().send_and_get_reply(message), self.timeout)
+        try:
+            reply = await asyncio.wait_for(
+                self._require().send_and_get_reply(message), self.timeout
+            )
+        except asyncio.TimeoutError:  # not yet the built-in TimeoutError before Python 3.11
+            raise TimeoutError(f"no answer within {self.timeout} s") from None
         return _wire.check_reply(reply)
 
     async def call(self, interface: str, name: str, *args: Any) -> Any:

@@ -3,6 +3,7 @@ one client per thread)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Type
@@ -19,9 +20,12 @@ Request = Mapping[str, Any]
 
 def bus_for(bus: str) -> str:
     """jeepney's name for a bus: ``"system"`` (default; ``DBUS_SYSTEM_BUS_ADDRESS`` if set),
-    ``"session"`` (a daemon started with ``--user``), or a D-Bus address such as
-    ``unix:path=/run/…``."""
+    ``"session"`` (a daemon started with ``--user``; ``DBUS_SESSION_BUS_ADDRESS``), or a D-Bus
+    address such as ``unix:path=/run/…``. Raises ConnectionError when the session bus has no
+    address."""
     lowered = bus.lower()
+    if lowered == "session" and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        raise ConnectionError("no session bus: DBUS_SESSION_BUS_ADDRESS is not set")
     if lowered in ("system", "session"):
         return lowered.upper()
     return bus

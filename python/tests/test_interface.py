@@ -5,13 +5,16 @@ names the daemon documents and uses."""
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import unittest
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Tuple
 
 import learning_contracts as lc
-from learning_contracts import _spec
+from jeepney import new_method_return
+
+from learning_contracts import _spec, _wire
 from support import REPO
 
 # Public members of the clients that are not D-Bus members.
@@ -241,6 +244,30 @@ class Values(unittest.TestCase):
             lc.encode_dict({"unknown": 5})
         with self.assertRaises(TypeError):
             lc.encode_dict({"x": 1.5})
+
+    def test_a_struct_answer_comes_flat_or_whole(self) -> None:
+        call = _wire.method_call("Enforcement1", "RecallGate", (0,), False)
+        flat, whole = ("bss", (True, "allowed", "ok")), ("(bss)", ((True, "allowed", "ok"),))
+        for signature, body in (flat, whole):
+            reply = new_method_return(call, signature, body)
+            answer = _wire.method_result("Enforcement1", "RecallGate", reply)
+            self.assertEqual(_wire.decision(answer), lc.Decision(True, "allowed", "ok", ""))
+
+    def test_an_unexpected_signature_is_refused(self) -> None:
+        call = _wire.method_call("Enforcement1", "RecallGate", (0,), False)
+        reply = new_method_return(call, "bs", (True, "allowed"))
+        with self.assertRaises(lc.LearningContractsError) as refused:
+            _wire.method_result("Enforcement1", "RecallGate", reply)
+        self.assertEqual(refused.exception.name, "org.freedesktop.DBus.Error.InvalidSignature")
+
+    def test_the_session_bus_needs_an_address(self) -> None:
+        saved = os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        try:
+            with self.assertRaises(ConnectionError):
+                lc.Client("session")
+        finally:
+            if saved is not None:
+                os.environ["DBUS_SESSION_BUS_ADDRESS"] = saved
 
 
 if __name__ == "__main__":
