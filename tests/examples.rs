@@ -1,10 +1,11 @@
 //! The agent examples of README.md (`examples/agent.rs` with zbus, `examples/agent.py` with
-//! dbus-python) run as an owner against the real daemon on a private bus: a memory in a domain
+//! the `learning_contracts` package, installed from `python/` into a venv) run as an owner against the real daemon on a private bus: a memory in a domain
 //! the owner's contract covers is kept, one outside it is refused with the daemon's code.
 
 mod common;
 
 use common::bus::*;
+use common::python::require_python_venv;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -100,15 +101,13 @@ async fn the_rust_agent_example_keeps_only_what_a_contract_allows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_agent_example_keeps_only_what_a_contract_allows() {
-    if !require_root("the_python_agent_example_keeps_only_what_a_contract_allows")
-        || !require_python_module(
-            "the_python_agent_example_keeps_only_what_a_contract_allows",
-            "dbus",
-            "python3-dbus",
-        )
-    {
+    let test = "the_python_agent_example_keeps_only_what_a_contract_allows";
+    if !require_root(test) {
         return;
     }
+    let Some(python) = require_python_venv(test) else {
+        return;
+    };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/agent.py");
-    assert_agent_obeys(&["/usr/bin/python3", script.to_str().unwrap()]).await;
+    assert_agent_obeys(&[python.to_str().unwrap(), script.to_str().unwrap()]).await;
 }

@@ -7,6 +7,7 @@ pub mod fake_boundary_daemon;
 pub mod load;
 pub mod mount_fixtures;
 pub mod netns;
+pub mod python;
 pub mod raw;
 pub mod stage;
 pub mod stored;
