@@ -1,7 +1,8 @@
-//! The bus interface is a public contract: the running daemon's introspection must match the
-//! committed `dbus/org.learningcontracts.*.xml`, documentation included, so drift fails CI.
-//! After a deliberate, compatible change (a new member), regenerate the files with
-//! `UPDATE_DBUS_XML=1 cargo test --test bus_introspection` and review the diff.
+//! The bus interface is a public contract whose source of truth is the committed
+//! `dbus/org.learningcontracts.*.xml`, edited by hand: the running daemon's introspection must
+//! match it, documentation included, so the server cannot drift from it (the client's proxies
+//! are generated from the same files, tests/interface.rs). A change to the interface is made in
+//! the XML first, then in the server's code (signature and doc comment) until this passes.
 
 mod common;
 
@@ -34,12 +35,6 @@ fn normalized(block: &str) -> Vec<String> {
         .collect()
 }
 
-fn committed_file(name: &str, block: &str) -> String {
-    format!(
-        "<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\"\n \"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n<!--\n  {name}, served by learning-contractsd at /org/learningcontracts/Daemon1.\n  This file is the interface's contract: tests compare it with the running daemon.\n  Released signatures never change; new members or a new interface version are added instead.\n-->\n<node>\n  {block}\n</node>\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_interfaces_match_the_committed_xml() {
     if !require_root("the_running_interfaces_match_the_committed_xml") {
@@ -56,21 +51,16 @@ async fn the_running_interfaces_match_the_committed_xml() {
         .unwrap();
     let xml = proxy.introspect().await.unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dbus");
-    let update = std::env::var("UPDATE_DBUS_XML").is_ok_and(|v| v == "1");
     let mut drift = Vec::new();
     for name in INTERFACES {
         let running = interface_block(&xml, name)
             .unwrap_or_else(|| panic!("the daemon does not serve {name}"));
         let path = dir.join(format!("{name}.xml"));
-        if update {
-            std::fs::write(&path, committed_file(name, running)).unwrap();
-            continue;
-        }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         let committed_block = interface_block(&committed, name).unwrap_or("");
         if normalized(committed_block) != normalized(running) {
             drift.push(format!(
-                "{name}: dbus/{name}.xml differs from the running daemon\n--- committed\n{committed_block}\n--- running\n{running}"
+                "{name}: the running daemon differs from dbus/{name}.xml, the interface's source of truth: change the server's code (or, for a deliberate addition, the XML first)\n--- committed\n{committed_block}\n--- running\n{running}"
             ));
         }
     }

@@ -146,7 +146,7 @@ PROPERTIES: Tuple[Property, ...] = (
     Property("Boundary1", "SourceHealthy", "b", "source_healthy"),
     Property("Boundary1", "Lockdown", "b", "lockdown"),
     Property("Boundary1", "LockdownReason", "s", "lockdown_reason"),
-    Property("Boundary1", "Override", "s", "override"),
+    Property("Boundary1", "ModeOverride", "s", "mode_override"),
     Property("Boundary1", "Facts", "a{sv}", "facts"),
     Property("Boundary1", "PausedAll", "b", "paused_all"),
     Property("Audit1", "HeadSeq", "t", "head_seq"),

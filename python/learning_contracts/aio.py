@@ -298,9 +298,9 @@ class AsyncClient:
         """Why the lockdown was latched."""
         return str(await self.get_property("Boundary1", "LockdownReason"))
 
-    async def override(self) -> str:
+    async def mode_override(self) -> str:
         """The admin's override ("" when none)."""
-        return str(await self.get_property("Boundary1", "Override"))
+        return str(await self.get_property("Boundary1", "ModeOverride"))
 
     async def facts(self) -> Dict[str, Any]:
         """The facts the mode was read from."""

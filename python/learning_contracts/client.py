@@ -270,9 +270,9 @@ class Client:
         """Why the lockdown was latched."""
         return str(self.get_property("Boundary1", "LockdownReason"))
 
-    def override(self) -> str:
+    def mode_override(self) -> str:
         """The admin's override ("" when none)."""
-        return str(self.get_property("Boundary1", "Override"))
+        return str(self.get_property("Boundary1", "ModeOverride"))
 
     def facts(self) -> Dict[str, Any]:
         """The facts the mode was read from."""
