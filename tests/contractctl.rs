@@ -455,6 +455,175 @@ async fn amend_memories_and_the_purge_ceremony() {
     }
 }
 
+/// The calls the daemon authorizes allow interactive authorization, so polkit may ask the
+/// person (for a password, or to confirm an activation) instead of refusing: a monitor on the
+/// bus sees the flag on each of them, as the owner and as an admin drive every such command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_the_daemon_authorizes_allow_interactive_authorization() {
+    use futures_util::StreamExt;
+    use zbus::message::{Flags, Type};
+    if !require_root("calls_the_daemon_authorizes_allow_interactive_authorization") {
+        return;
+    }
+    let bus = TestBus::start();
+    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let owner = users().owner;
+
+    // Every method call on the bus, in the order the bus routes them, until the sentinel.
+    let monitor = connect_as(&bus, 0, &[]).await;
+    let mut stream = zbus::MessageStream::from(&monitor);
+    let rule = zbus::MatchRule::builder()
+        .msg_type(Type::MethodCall)
+        .build()
+        .unwrap();
+    zbus::fdo::MonitoringProxy::new(&monitor)
+        .await
+        .unwrap()
+        .become_monitor(&[rule], 0)
+        .await
+        .unwrap();
+    let seen = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(Ok(message)) = stream.next().await {
+            let header = message.header();
+            if header.message_type() != Type::MethodCall {
+                continue;
+            }
+            let interface = header
+                .interface()
+                .map(|i| i.to_string())
+                .unwrap_or_default();
+            let member = header.member().map(|m| m.to_string()).unwrap_or_default();
+            if interface == "org.freedesktop.DBus.Peer" && member == "Ping" {
+                return seen;
+            }
+            let interactive = header
+                .primary()
+                .flags()
+                .contains(Flags::ALLOW_INTERACTIVE_AUTH);
+            seen.push((interface, member, interactive));
+        }
+        panic!("the monitor's stream ended before the sentinel");
+    });
+
+    let run = |uid: u32, args: &[&str]| ok(contractctl(&bus, uid, args), &args.join(" "));
+    let id = json(
+        contractctl(
+            &bus,
+            owner,
+            &[
+                "--json",
+                "new",
+                "episodic",
+                "--domain",
+                "coding",
+                "--context",
+                "*",
+                "--retention",
+                "permanent",
+            ],
+        ),
+        "new",
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run(owner, &["edit", &id, "--description", "practice"]);
+    run(owner, &["list"]);
+    run(owner, &["show", &id]);
+    run(owner, &["submit", &id]);
+    run(owner, &["activate", &id, "--yes"]);
+    let amendment = json(
+        contractctl(
+            &bus,
+            owner,
+            &["--json", "amend", &id, "--description", "less"],
+        ),
+        "amend",
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run(owner, &["withdraw", &amendment]);
+    run(owner, &["memories", "list", &id]);
+    run(owner, &["revoke", &id]);
+    run(owner, &["memories", "purge", &id, "--yes"]);
+    run(0, &["lockdown", "--reason", "drill"]);
+    run(0, &["release-lockdown", "--reason", "drill over"]);
+    run(0, &["override", "RESTRICTED"]);
+    run(0, &["override", "--clear"]);
+    run(0, &["pause", "--all"]);
+    run(0, &["resume", "--all"]);
+    run(0, &["audit", "show"]);
+    run(0, &["audit", "verify"]);
+    run(0, &["audit", "setup-keys"]);
+    let archive = bus.dir.path().join("audit.archive");
+    run(
+        0,
+        &[
+            "audit",
+            "archive",
+            "--before",
+            "3",
+            archive.to_str().unwrap(),
+        ],
+    );
+
+    // The sentinel, routed after every call above.
+    let root = connect_as(&bus, 0, &[]).await;
+    zbus::fdo::PeerProxy::builder(&root)
+        .destination(BUS_NAME)
+        .path(PATH)
+        .build()
+        .await
+        .unwrap()
+        .ping()
+        .await
+        .unwrap();
+    let seen = seen.await.unwrap();
+
+    let authorized = [
+        ("Contracts1", "CreateDraft"),
+        ("Contracts1", "UpdateDraft"),
+        ("Contracts1", "Submit"),
+        ("Contracts1", "Activate"),
+        ("Contracts1", "Amend"),
+        ("Contracts1", "Revoke"),
+        ("Contracts1", "Get"),
+        ("Contracts1", "List"),
+        ("Contracts1", "Summarize"),
+        ("Memories1", "List"),
+        ("Memories1", "RequestPurge"),
+        ("Memories1", "ConfirmPurge"),
+        ("Boundary1", "EnterLockdown"),
+        ("Boundary1", "ReleaseLockdown"),
+        ("Boundary1", "SetOverride"),
+        ("Boundary1", "ClearOverride"),
+        ("Boundary1", "PauseAll"),
+        ("Boundary1", "ResumeAll"),
+        ("Audit1", "Read"),
+        ("Audit1", "Verify"),
+        ("Audit1", "Archive"),
+        ("Audit1", "SetupSealing"),
+    ];
+    for (interface, member) in authorized {
+        let interface = format!("org.learningcontracts.{interface}");
+        let calls: Vec<bool> = seen
+            .iter()
+            .filter(|(i, m, _)| *i == interface && m == member)
+            .map(|(.., interactive)| *interactive)
+            .collect();
+        assert!(
+            !calls.is_empty(),
+            "no call of {interface}.{member} was seen"
+        );
+        assert!(
+            calls.iter().all(|interactive| *interactive),
+            "{interface}.{member} was called without allowing interactive authorization"
+        );
+    }
+}
+
 #[test]
 fn completions_and_the_man_page_come_from_the_definitions() {
     let run = |args: &[&str]| {

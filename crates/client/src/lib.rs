@@ -25,6 +25,7 @@
 pub mod proxies;
 
 use std::collections::HashMap;
+use zbus::proxy::CacheProperties;
 use zbus::{DBusError, OwnedVariant, Variant};
 
 pub use proxies::{
@@ -177,6 +178,29 @@ impl Error {
                     std::mem::discriminant(&make(String::new())) == std::mem::discriminant(named)
                 })
                 .map(|(name, _)| *name),
+        }
+    }
+
+    /// The message that came with a named error (the daemon's sentence for people); none for
+    /// the bus's own failures.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Self::AccessDenied(message)
+            | Self::InteractiveAuthorizationRequired(message)
+            | Self::InvalidArgs(message)
+            | Self::AlreadyExists(message)
+            | Self::InvalidConfig(message)
+            | Self::InvalidSpec(message)
+            | Self::InvalidState(message)
+            | Self::LimitReached(message)
+            | Self::NotFound(message)
+            | Self::NotRevocable(message)
+            | Self::StoreFailed(message)
+            | Self::TokenInvalid(message)
+            | Self::Unavailable(message)
+            | Self::Other { message, .. } => Some(message),
+            Self::Bus(zbus::Error::MethodError(_, message, _)) => message.as_deref(),
+            Self::Bus(_) => None,
         }
     }
 }
@@ -504,14 +528,48 @@ impl Client {
 
     /// The daemon on a connection the caller made.
     pub async fn with_connection(connection: zbus::Connection) -> Result<Self> {
+        Self::build(connection, CacheProperties::default()).await
+    }
+
+    /// The daemon on a connection the caller made, with proxies that ask the daemon for a
+    /// property each time it is read instead of keeping a cache. A cache costs a subscription
+    /// and a first read of every property, and follows `PropertiesChanged` on its own schedule:
+    /// this suits a tool that reads a few properties once, or reads them again as soon as a
+    /// signal arrives and must see the daemon's value then (contractctl).
+    pub async fn with_connection_uncached(connection: zbus::Connection) -> Result<Self> {
+        Self::build(connection, CacheProperties::No).await
+    }
+
+    async fn build(connection: zbus::Connection, cache: CacheProperties) -> Result<Self> {
         Ok(Self {
-            daemon: Daemon1Proxy::new(&connection).await?,
-            contracts: Contracts1Proxy::new(&connection).await?,
-            enforcement: Enforcement1Proxy::new(&connection).await?,
-            boundary: Boundary1Proxy::new(&connection).await?,
-            memories: Memories1Proxy::new(&connection).await?,
-            sessions: Sessions1Proxy::new(&connection).await?,
-            audit: Audit1Proxy::new(&connection).await?,
+            daemon: Daemon1Proxy::builder(&connection)
+                .cache_properties(cache)
+                .build()
+                .await?,
+            contracts: Contracts1Proxy::builder(&connection)
+                .cache_properties(cache)
+                .build()
+                .await?,
+            enforcement: Enforcement1Proxy::builder(&connection)
+                .cache_properties(cache)
+                .build()
+                .await?,
+            boundary: Boundary1Proxy::builder(&connection)
+                .cache_properties(cache)
+                .build()
+                .await?,
+            memories: Memories1Proxy::builder(&connection)
+                .cache_properties(cache)
+                .build()
+                .await?,
+            sessions: Sessions1Proxy::builder(&connection)
+                .cache_properties(cache)
+                .build()
+                .await?,
+            audit: Audit1Proxy::builder(&connection)
+                .cache_properties(cache)
+                .build()
+                .await?,
             connection,
         })
     }

@@ -4,8 +4,9 @@
 //! its own record has, so no step can lose a record.
 
 use super::archive_file::{ArchiveHeader, verify_archive, write_archive};
-use super::client::{CliError, Client};
+use super::client::{CliError, Client, interactive};
 use super::output::{Dict, text};
+use learning_contracts_client::zbus::Variant;
 use learning_contracts_rules::Timestamp;
 use learning_contracts_rules::chain::AuditRecord;
 use std::path::Path;
@@ -51,9 +52,9 @@ fn record_from_read(dict: &Dict) -> Result<AuditRecord, CliError> {
             .get(key)
             .ok_or_else(|| CliError::Input(format!("the daemon's record lacks '{key}'")))?;
         match &**value {
-            zbus::Variant::U64(v) => Ok(*v as i64),
-            zbus::Variant::I64(v) => Ok(*v),
-            zbus::Variant::U32(v) => Ok(i64::from(*v)),
+            Variant::U64(v) => Ok(*v as i64),
+            Variant::I64(v) => Ok(*v),
+            Variant::U32(v) => Ok(i64::from(*v)),
             other => Err(CliError::Input(format!(
                 "the daemon's record has '{key}' of type {}",
                 other.value_signature()
@@ -104,7 +105,7 @@ pub async fn run(client: &Client, before: Before, file: &Path) -> Result<Archive
     let mut records: Vec<AuditRecord> = Vec::new();
     let mut after = 0u64;
     'pages: loop {
-        let page: Vec<Dict> = client.call("Audit1", "Read", &(after, PAGE)).await?;
+        let page: Vec<Dict> = interactive(&client.audit, "Read", &(after, PAGE)).await?;
         if page.is_empty() {
             break;
         }
@@ -132,12 +133,11 @@ pub async fn run(client: &Client, before: Before, file: &Path) -> Result<Archive
             verification.message
         )));
     }
-    let removed: u64 = client
-        .call(
-            "Audit1",
-            "Archive",
-            &(header.last_seq, header.last_hash.as_str()),
-        )
-        .await?;
+    let removed: u64 = interactive(
+        &client.audit,
+        "Archive",
+        &(header.last_seq, header.last_hash.as_str()),
+    )
+    .await?;
     Ok(Archived::Done { header, removed })
 }

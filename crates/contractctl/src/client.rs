@@ -1,14 +1,11 @@
-//! The client side of the bus: one connection, calls that allow interactive authorization
-//! (so polkit can ask the person), and errors turned into messages and exit codes.
+//! The client side of the bus: the client crate's [`Client`] on the bus asked for, calls that
+//! allow interactive authorization (so polkit can ask the person), and errors turned into
+//! messages and exit codes.
 
-use serde::de::DeserializeOwned;
+pub use learning_contracts_client::Client;
+use learning_contracts_client::zbus;
 use thiserror::Error;
 use zbus::proxy::MethodFlags;
-
-/// The daemon's bus name and object.
-pub const BUS_NAME: &str = "org.learningcontracts.Daemon1";
-/// The one object path.
-pub const PATH: &str = "/org/learningcontracts/Daemon1";
 
 /// Exit status: the command did what was asked.
 pub const EXIT_OK: u8 = 0;
@@ -100,30 +97,36 @@ impl CliError {
     }
 }
 
+impl From<learning_contracts_client::Error> for CliError {
+    fn from(err: learning_contracts_client::Error) -> Self {
+        use learning_contracts_client::Error;
+        match err {
+            // No name: the bus itself failed (no bus, a connection lost, a reply of the wrong
+            // type).
+            Error::Bus(err) if err_name(&err).is_none() => Self::Unreachable(err.to_string()),
+            named => {
+                let name = named.name().unwrap_or_default().to_string();
+                let message = named
+                    .message()
+                    .filter(|message| !message.is_empty())
+                    .map_or_else(|| name.clone(), str::to_string);
+                Self::Daemon { name, message }
+            }
+        }
+    }
+}
+
+/// The error name of a bus failure, when it is an error reply.
+fn err_name(err: &zbus::Error) -> Option<&str> {
+    match err {
+        zbus::Error::MethodError(name, _, _) => Some(name.as_str()),
+        _ => None,
+    }
+}
+
 impl From<zbus::Error> for CliError {
     fn from(err: zbus::Error) -> Self {
-        match err {
-            zbus::Error::MethodError(name, message, _) => {
-                let name = name.to_string();
-                if name == "org.freedesktop.DBus.Error.ServiceUnknown"
-                    || name == "org.freedesktop.DBus.Error.NameHasNoOwner"
-                {
-                    return Self::Unreachable("the daemon is not on this bus".into());
-                }
-                Self::Daemon {
-                    message: message.unwrap_or_else(|| name.clone()),
-                    name,
-                }
-            }
-            zbus::Error::FDO(fdo) => {
-                use zbus::DBusError;
-                Self::Daemon {
-                    name: fdo.name().to_string(),
-                    message: fdo.description().unwrap_or_default().to_string(),
-                }
-            }
-            other => Self::Unreachable(other.to_string()),
-        }
+        learning_contracts_client::Error::from(err).into()
     }
 }
 
@@ -138,69 +141,42 @@ pub enum Bus {
     Address(String),
 }
 
-/// A connection to the daemon.
-#[derive(Debug, Clone)]
-pub struct Client {
-    connection: zbus::Connection,
+/// Connects to `bus`, with proxies that read every property from the daemon when asked (a
+/// command reads it once; `watch` reads it again on each signal and must see it then).
+pub async fn connect(bus: &Bus) -> Result<Client, CliError> {
+    let connection = match bus {
+        Bus::System => zbus::Connection::system().await,
+        Bus::Session => zbus::Connection::session().await,
+        Bus::Address(address) => {
+            zbus::connection::Builder::address(address.as_str())
+                .build()
+                .await
+        }
+    }
+    .map_err(|err| CliError::Unreachable(err.to_string()))?;
+    Ok(Client::with_connection_uncached(connection).await?)
 }
 
-impl Client {
-    /// Connects to the bus.
-    pub async fn connect(bus: &Bus) -> Result<Self, CliError> {
-        let connection = match bus {
-            Bus::System => zbus::Connection::system().await,
-            Bus::Session => zbus::Connection::session().await,
-            Bus::Address(address) => {
-                zbus::connection::Builder::address(address.as_str())
-                    .build()
-                    .await
-            }
-        }
-        .map_err(|err| CliError::Unreachable(err.to_string()))?;
-        Ok(Self { connection })
-    }
-
-    /// The bus connection, for subscribing to the daemon's signals.
-    pub fn connection(&self) -> &zbus::Connection {
-        &self.connection
-    }
-
-    /// Calls `method` of `interface` (the short name, such as "Contracts1") and returns the
-    /// reply body. Calls allow interactive authorization, so polkit may ask the person.
-    pub async fn call<B, R>(&self, interface: &str, method: &str, body: &B) -> Result<R, CliError>
-    where
-        B: serde::Serialize + zbus::wire::DynamicType,
-        R: DeserializeOwned + zbus::wire::Type,
-    {
-        let proxy = zbus::Proxy::new(
-            &self.connection,
-            BUS_NAME,
-            PATH,
-            format!("org.learningcontracts.{interface}"),
-        )
-        .await
-        .map_err(CliError::from)?;
-        let reply: Option<R> = proxy
-            .call_with_flags(method, MethodFlags::ALLOW_INTERACTIVE_AUTH, body)
-            .await
-            .map_err(CliError::from)?;
-        reply.ok_or_else(|| CliError::Unreachable("no reply".into()))
-    }
-
-    /// Reads a property of an interface (short name).
-    pub async fn property<R>(&self, interface: &str, name: &str) -> Result<R, CliError>
-    where
-        R: TryFrom<zbus::OwnedVariant> + DeserializeOwned + zbus::wire::Type,
-        R::Error: Into<zbus::Error>,
-    {
-        let proxy = zbus::Proxy::new(
-            &self.connection,
-            BUS_NAME,
-            PATH,
-            format!("org.learningcontracts.{interface}"),
-        )
-        .await
-        .map_err(CliError::from)?;
-        proxy.get_property(name).await.map_err(CliError::from)
-    }
+/// Calls `method` of the interface behind `proxy` (one of [`Client`]'s proxies) allowing
+/// interactive authorization, so polkit may ask the person (for a password, or to confirm)
+/// before the daemon answers. The proxies' own methods do not allow it, and where polkit would
+/// ask, the daemon then answers InteractiveAuthorizationRequired instead. So every call the
+/// daemon authorizes (a change to a contract, its owner's confirmation, reading another
+/// owner's contracts or memories, the admin's actions, the audit log) goes through here;
+/// checks, gates, templates, drafts from text, Subscribe and properties, which it does not
+/// authorize, use the proxies' own methods.
+pub async fn interactive<'p, B, R>(
+    proxy: &impl AsRef<zbus::Proxy<'p>>,
+    method: &'static str,
+    body: &B,
+) -> Result<R, CliError>
+where
+    B: serde::Serialize + zbus::wire::DynamicType,
+    R: for<'d> zbus::wire::DynamicDeserialize<'d>,
+{
+    let reply: Option<R> = proxy
+        .as_ref()
+        .call_with_flags(method, MethodFlags::ALLOW_INTERACTIVE_AUTH, body)
+        .await?;
+    reply.ok_or_else(|| CliError::Unreachable("no reply".into()))
 }

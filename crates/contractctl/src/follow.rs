@@ -1,9 +1,10 @@
 //! Following the daemon: streams of its signals for `audit show --follow` and `watch`, and the
 //! signals that end a follower cleanly.
 
-use super::client::{BUS_NAME, CliError, Client, PATH};
+use super::client::{CliError, Client, interactive};
 use super::output::Dict;
 use futures_util::StreamExt;
+use learning_contracts_client::{BUS_NAME, OBJECT_PATH, zbus};
 use std::io::Write;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -25,7 +26,7 @@ pub fn properties_changed(interface: &str) -> Result<zbus::MatchRule<'static>, C
     zbus::MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
         .sender(BUS_NAME)
-        .path(PATH)
+        .path(OBJECT_PATH)
         .interface("org.freedesktop.DBus.Properties")
         .member("PropertiesChanged")
         .arg(0, format!("org.learningcontracts.{interface}"))
@@ -81,7 +82,8 @@ pub async fn audit(
     loop {
         // Read until a page comes back empty: the daemon may cap a page below what we ask.
         loop {
-            let records: Vec<Dict> = client.call("Audit1", "Read", &(after, AUDIT_PAGE)).await?;
+            let records: Vec<Dict> =
+                interactive(&client.audit, "Read", &(after, AUDIT_PAGE)).await?;
             if records.is_empty() {
                 break;
             }

@@ -8,7 +8,7 @@
 //! sets from the sender's cgroup and no sender can choose, names the daemon's unit are read: a
 //! local user can log any MESSAGE_ID, but not from inside the daemon's unit.
 
-use super::client::{CliError, Client};
+use super::client::{CliError, Client, interactive};
 use super::output::Dict;
 use learning_contracts_rules::checkpoint::{
     JournalCheckpoint, MESSAGE_AUDIT_CHECKPOINT, StoreView,
@@ -128,8 +128,8 @@ pub async fn store_view(
     client: &Client,
     checkpoints: &[JournalCheckpoint],
 ) -> Result<StoreView, CliError> {
-    let head_seq: u64 = client.property("Audit1", "HeadSeq").await?;
-    let first: Vec<Dict> = client.call("Audit1", "Read", &(0u64, 1u32)).await?;
+    let head_seq = client.audit.head_seq().await?;
+    let first: Vec<Dict> = interactive(&client.audit, "Read", &(0u64, 1u32)).await?;
     let first_seq = first.first().and_then(seq_of);
     let mut hashes = BTreeMap::new();
     if let Some(first_seq) = first_seq {
@@ -140,7 +140,7 @@ pub async fn store_view(
             .collect();
         for seq in wanted {
             // Read returns the records after its first argument: the one at `seq` when it exists.
-            let records: Vec<Dict> = client.call("Audit1", "Read", &(seq - 1, 1u32)).await?;
+            let records: Vec<Dict> = interactive(&client.audit, "Read", &(seq - 1, 1u32)).await?;
             if let Some(record) = records.first()
                 && seq_of(record) == Some(seq)
             {

@@ -1,12 +1,11 @@
 //! Rendering: dictionaries as JSON for scripts, tables and sentences for people; colours only
 //! on a terminal and never with NO_COLOR.
 
-use std::collections::HashMap;
+use learning_contracts_client::zbus::Variant;
 use std::io::IsTerminal;
-use zbus::{OwnedVariant, Variant};
 
 /// A dictionary as the daemon sends it.
-pub type Dict = HashMap<String, OwnedVariant>;
+pub use learning_contracts_client::Dict;
 
 /// A variant as JSON.
 pub fn to_json(value: &Variant<'_>) -> serde_json::Value {

@@ -3,12 +3,13 @@
 //! the alternate screen, so it works over ssh; q, Esc or Ctrl-C leave it and restore the
 //! terminal. Without a terminal, `--json` prints one snapshot a line instead.
 
-use super::client::{BUS_NAME, CliError, Client, PATH};
+use super::client::{CliError, Client, interactive};
 use super::follow::{StopSignals, signals};
 use super::output::{Dict, dict_json, text, texts};
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::{cursor, execute, queue, style, terminal};
 use futures_util::StreamExt;
+use learning_contracts_client::{BUS_NAME, OBJECT_PATH, zbus};
 use learning_contracts_rules::plain::format_iso_utc;
 use learning_contracts_rules::time::Timestamp;
 use std::collections::VecDeque;
@@ -45,23 +46,18 @@ impl Snapshot {
     pub async fn read(client: &Client) -> Result<Self, CliError> {
         // A daemon that refuses (too many listeners) or predates Subscribe still answers the
         // reads below; the view then redraws on the broadcast changes only.
-        let _: Result<bool, CliError> = client.call("Daemon1", "Subscribe", &()).await;
-        let mut contracts: Vec<Dict> = client
-            .call(
-                "Contracts1",
-                "List",
-                &(std::collections::HashMap::<String, zbus::OwnedVariant>::new(),),
-            )
-            .await?;
+        let _ = client.daemon.subscribe().await;
+        let mut contracts: Vec<Dict> =
+            interactive(&client.contracts, "List", &(Dict::new(),)).await?;
         contracts.sort_by_key(|c| (state_rank(&text(c, "state")), text(c, "id")));
         Ok(Self {
-            mode: client.property("Boundary1", "Mode").await?,
-            source: client.property("Boundary1", "Source").await?,
-            source_healthy: client.property("Boundary1", "SourceHealthy").await?,
-            lockdown: client.property("Boundary1", "Lockdown").await?,
-            lockdown_reason: client.property("Boundary1", "LockdownReason").await?,
-            override_mode: client.property("Boundary1", "ModeOverride").await?,
-            paused_all: client.property("Boundary1", "PausedAll").await?,
+            mode: client.boundary.mode().await?,
+            source: client.boundary.source().await?,
+            source_healthy: client.boundary.source_healthy().await?,
+            lockdown: client.boundary.lockdown().await?,
+            lockdown_reason: client.boundary.lockdown_reason().await?,
+            override_mode: client.boundary.mode_override().await?,
+            paused_all: client.boundary.paused_all().await?,
             contracts,
         })
     }
@@ -378,7 +374,7 @@ async fn daemon_signals(client: &Client) -> Result<zbus::MessageStream, CliError
     let rule = zbus::MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
         .sender(BUS_NAME)
-        .path(PATH)
+        .path(OBJECT_PATH)
         .build()
         .map_err(CliError::from)?;
     signals(client, rule).await
