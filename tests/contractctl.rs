@@ -314,6 +314,22 @@ fn an_unreachable_daemon_says_so_with_status_6() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach learning-contractsd"));
 }
 
+#[test]
+fn a_bus_without_the_daemon_says_the_daemon_cannot_be_reached() {
+    if !require_root("a_bus_without_the_daemon_says_the_daemon_cannot_be_reached") {
+        return;
+    }
+    // A real bus, and no daemon on it: the bus answers ServiceUnknown.
+    let bus = TestBus::start();
+    let run = contractctl(&bus, users().owner, &["status"]);
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot reach learning-contractsd"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amend_memories_and_the_purge_ceremony() {
     if !require_root("amend_memories_and_the_purge_ceremony") {

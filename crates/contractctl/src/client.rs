@@ -104,6 +104,18 @@ impl From<learning_contracts_client::Error> for CliError {
             // No name: the bus itself failed (no bus, a connection lost, a reply of the wrong
             // type).
             Error::Bus(err) if err_name(&err).is_none() => Self::Unreachable(err.to_string()),
+            // The bus answered for the daemon: nobody owns its name.
+            named
+                if matches!(
+                    named.name(),
+                    Some(
+                        "org.freedesktop.DBus.Error.ServiceUnknown"
+                            | "org.freedesktop.DBus.Error.NameHasNoOwner"
+                    )
+                ) =>
+            {
+                Self::Unreachable(named.message().unwrap_or_default().to_string())
+            }
             named => {
                 let name = named.name().unwrap_or_default().to_string();
                 let message = named
