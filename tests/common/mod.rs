@@ -25,3 +25,18 @@ pub fn contractctl_bin() -> std::path::PathBuf {
     );
     path
 }
+
+/// Proptest's settings for every property test here: `cases` cases, and failures kept beside
+/// the test's file (`tests/GROUP/FILE.proptest-regressions`, committed). Proptest's default
+/// would put them under `tests/proptest-regressions/` now that each group has a `main.rs`,
+/// and would not find the seeds committed beside the tests.
+#[allow(dead_code)]
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..proptest::test_runner::Config::default()
+    }
+}
