@@ -1041,7 +1041,7 @@ fn a_sample_of_bit_flips_in_a_sealed_segment_each_fails_verification() {
 /// The whole sweep: every bit of the sealed segment (about 9,400 flips; a few seconds even in a
 /// debug build). Not needed for coverage (the sample above reaches every column and bit
 /// position, and checks that it does); CI runs `cargo test` without `--include-ignored`, so run
-/// it on demand with `cargo test --test audit_sealing -- --ignored`.
+/// it on demand with `cargo test --test bus audit_sealing:: -- --ignored`.
 #[test]
 #[ignore = "the full sweep; CI runs the sample, run this on demand with --ignored"]
 fn every_bit_flip_in_a_sealed_segment_fails_verification() {

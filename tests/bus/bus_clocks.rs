@@ -2,7 +2,7 @@
 //! contract expires at its end by the wall clock on its own, without any call waking the
 //! daemon, and its checks deny from then on. The daemon's timer sleeps on a wall-clock alarm
 //! that also goes off when the clock is set; the clock is not set here (the machine is
-//! shared), the rules for a set clock are tested in tests/core_sessions.rs.
+//! shared), the rules for a set clock are tested in tests/core/core_sessions.rs.
 
 use crate::common::bus::*;
 use futures_util::StreamExt;

@@ -1,7 +1,7 @@
 //! The bus interface is a public contract: the running daemon's introspection must match the
 //! committed `dbus/org.learningcontracts.*.xml`, documentation included, so drift fails CI.
 //! After a deliberate, compatible change (a new member), regenerate the files with
-//! `UPDATE_DBUS_XML=1 cargo test --test bus_introspection` and review the diff.
+//! `UPDATE_DBUS_XML=1 cargo test --test bus bus_introspection::` and review the diff.
 
 use crate::common::bus::*;
 use std::path::Path;

@@ -1,9 +1,9 @@
 //! `contractctl audit verify --journal`, the real binary against a real daemon on a private
-//! bus, with the journal's side given by a stand-in `journalctl` on PATH that prints the entries
-//! a test chose (the real journald is exercised end to end in tests/e2e_systemd.rs): the store's
-//! records are read over `Audit1.Read` and compared, and each outcome has its message and exit
-//! status. And the daemon without a journal: it says so once and logs its checkpoints, which
-//! verify against its store.
+//! bus, with the journal's side given by a stand-in `journalctl` on PATH that prints the
+//! entries a test chose (the real journald is exercised end to end in
+//! tests/machines/e2e_systemd.rs): the store's records are read over `Audit1.Read` and
+//! compared, and each outcome has its message and exit status. And the daemon without a
+//! journal: it says so once and logs its checkpoints, which verify against its store.
 
 use crate::common;
 

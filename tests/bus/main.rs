@@ -1,6 +1,7 @@
 //! The bus test crate: the daemon's binary on a private dbus-daemon (tests/common/bus.rs), its
 //! interfaces, policy, credentials, sd_notify, the audit log through the bus, contractctl and
-//! the examples. No root needed. `cargo test --test bus MODULE::` runs one file.
+//! the examples. Runs as root, to connect clients as several users (under CI=true a test that
+//! cannot run fails). `cargo test --test bus MODULE::` runs one file.
 
 #[path = "../common/mod.rs"]
 mod common;
