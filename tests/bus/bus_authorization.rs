@@ -8,6 +8,7 @@
 //! so an admin refused an owner-only action is told AccessDenied.
 
 use crate::common::bus::*;
+use crate::common::in_process::InProcessDaemon;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,7 +38,7 @@ const CALLERS: [Who; 5] = [Root, Owner, Other, Agent, GroupAdmin];
 
 /// One bus and daemon with a connection per caller.
 struct World {
-    _daemon: DaemonProcess,
+    _daemon: InProcessDaemon,
     _bus: TestBus,
     users: Users,
     connections: HashMap<Who, zbus::Connection>,
@@ -56,7 +57,7 @@ impl World {
             ),
         );
         let bus = TestBus::start();
-        let daemon = DaemonProcess::start(&bus, &config);
+        let daemon = InProcessDaemon::start(&bus, &config);
         let mut connections = HashMap::new();
         connections.insert(Root, connect_as(&bus, 0, &[0]).await);
         connections.insert(Owner, connect_as(&bus, users.owner, &[]).await);
@@ -1166,7 +1167,7 @@ async fn an_agent_of_several_owners_must_name_one() {
     }
     let u = users();
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(
+    let _daemon = InProcessDaemon::start(
         &bus,
         &unix_config(
             "AIRGAP",

@@ -5,6 +5,7 @@
 use crate::common;
 
 use crate::common::bus::*;
+use crate::common::in_process::InProcessDaemon;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::time::Duration;
@@ -68,7 +69,7 @@ fn with(base: &Dict, extra: &[(&str, zbus::Variant<'_>)]) -> Dict {
 }
 
 struct Setup {
-    _daemon: DaemonProcess,
+    _daemon: InProcessDaemon,
     _bus: TestBus,
     owner: zbus::Connection,
     root: zbus::Connection,
@@ -80,7 +81,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let bus = TestBus::start();
-    let daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", &limits()));
+    let daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", &limits()));
     let owner = connect_as(&bus, users().owner, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();

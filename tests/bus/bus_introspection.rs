@@ -4,6 +4,7 @@
 //! `UPDATE_DBUS_XML=1 cargo test --test bus bus_introspection::` and review the diff.
 
 use crate::common::bus::*;
+use crate::common::in_process::InProcessDaemon;
 use std::path::Path;
 
 const INTERFACES: [&str; 7] = [
@@ -44,7 +45,7 @@ async fn the_running_interfaces_match_the_committed_xml() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let client = connect_as(&bus, 0, &[0]).await;
     let proxy = zbus::fdo::IntrospectableProxy::builder(&client)
         .destination(BUS_NAME)

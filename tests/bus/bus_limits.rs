@@ -5,6 +5,7 @@
 //! and the store guard refuses owners' writes while an admin's lockdown still commits.
 
 use crate::common::bus::*;
+use crate::common::in_process::InProcessDaemon;
 use futures_util::future::join_all;
 use std::collections::HashMap;
 use zbus::OwnedVariant;
@@ -31,7 +32,7 @@ async fn a_strangers_flood_of_denials_and_refusals_grows_the_audit_by_a_bounded_
     }
     let bus = TestBus::start();
     let config = unix_config("AIRGAP", "", "[limits]\ndenial_audit_interval_secs = 1\n");
-    let _daemon = DaemonProcess::start(&bus, &config);
+    let _daemon = InProcessDaemon::start(&bus, &config);
     let stranger_uid = users().other;
     let stranger = connect_as(&bus, stranger_uid, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
@@ -156,7 +157,7 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
         "[limits]\nmax_open_drafts_per_owner = 3\nmax_memories_per_owner = 2\n\
          denial_audit_interval_secs = 1\n\n[sessions]\nmax_per_owner = 1\n",
     );
-    let _daemon = DaemonProcess::start(&bus, &config);
+    let _daemon = InProcessDaemon::start(&bus, &config);
     let owner_uid = users().owner;
     let owner = connect_as(&bus, owner_uid, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
@@ -275,7 +276,7 @@ async fn a_store_past_its_size_mark_refuses_owners_while_lockdown_still_commits(
         "",
         "[limits]\nstore_max_bytes = 1\ndenial_audit_interval_secs = 1\n",
     );
-    let _daemon = DaemonProcess::start(&bus, &config);
+    let _daemon = InProcessDaemon::start(&bus, &config);
     let owner_uid = users().owner;
     let owner = connect_as(&bus, owner_uid, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
@@ -345,7 +346,7 @@ async fn a_callers_writes_per_minute_are_bounded_so_open_and_end_cycles_cannot_f
     }
     let bus = TestBus::start();
     let config = unix_config("OPEN", "", "[limits]\nmax_owner_writes_per_minute = 6\n");
-    let _daemon = DaemonProcess::start(&bus, &config);
+    let _daemon = InProcessDaemon::start(&bus, &config);
     let stranger = connect_as(&bus, users().other, &[]).await;
     let sessions = Sessions1Proxy::new(&stranger).await.unwrap();
     for _ in 0..6 {
@@ -397,7 +398,7 @@ async fn a_reload_applies_new_limits_at_once() {
         return;
     }
     let bus = TestBus::start();
-    let daemon = DaemonProcess::start(&bus, &unix_config("OPEN", "", ""));
+    let daemon = InProcessDaemon::start(&bus, &unix_config("OPEN", "", ""));
     let owner = connect_as(&bus, users().owner, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
@@ -435,7 +436,7 @@ async fn a_refusal_the_core_decides_is_audited_like_one_the_bus_decides() {
     }
     let bus = TestBus::start();
     let config = unix_config("AIRGAP", "", "[limits]\ndenial_audit_interval_secs = 1\n");
-    let _daemon = DaemonProcess::start(&bus, &config);
+    let _daemon = InProcessDaemon::start(&bus, &config);
     let owner = connect_as(&bus, users().owner, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
     let audit: Audit1Proxy = uncached(&root).await;

@@ -2,6 +2,7 @@
 //! system bus, with the returned values checked (DBUS-API.md).
 
 use crate::common::bus::*;
+use crate::common::in_process::InProcessDaemon;
 use futures_util::StreamExt;
 use std::collections::{BTreeSet, HashMap};
 use zbus::OwnedVariant;
@@ -37,7 +38,7 @@ async fn daemon1_version_features_and_reload() {
         return;
     }
     let bus = TestBus::start();
-    let daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let root = connect_as(&bus, 0, &[0]).await;
     let daemon1: Daemon1Proxy = uncached(&root).await;
     let enforcement = Enforcement1Proxy::new(&root).await.unwrap();
@@ -91,7 +92,7 @@ async fn contracts1_every_lifecycle_method() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let owner_uid = users().owner;
     let owner = connect_as(&bus, owner_uid, &[]).await;
     let contracts: Contracts1Proxy = uncached(&owner).await;
@@ -256,7 +257,7 @@ async fn contracts1_list_filters_by_state_kind_and_owner() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let u = users();
     let owner = connect_as(&bus, u.owner, &[]).await;
     let other = connect_as(&bus, u.other, &[]).await;
@@ -352,7 +353,7 @@ async fn contracts1_list_owner_filter_returns_only_that_owners_contracts() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let u = users();
     let owner = connect_as(&bus, u.owner, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
@@ -391,7 +392,7 @@ async fn enforcement1_checks_registration_and_gates() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("TRUSTED", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("TRUSTED", ""));
     let owner = connect_as(&bus, users().owner, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
@@ -598,7 +599,7 @@ async fn boundary1_properties_lockdown_override_and_pauses() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let owner = connect_as(&bus, users().owner, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
     let contracts: Contracts1Proxy = uncached(&owner).await;
@@ -734,7 +735,7 @@ async fn memories1_records_revocation_and_deep_purge() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let owner_uid = users().owner;
     let owner = connect_as(&bus, owner_uid, &[]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
@@ -854,7 +855,7 @@ async fn sessions1_open_bind_end() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let owner = connect_as(&bus, users().owner, &[]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
     let enforcement = Enforcement1Proxy::new(&owner).await.unwrap();
@@ -915,7 +916,7 @@ async fn audit1_read_verify_and_head() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let owner_uid = users().owner;
     let owner = connect_as(&bus, owner_uid, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;

@@ -2,6 +2,7 @@
 //! templates, and drafts from templates and from sentences.
 
 use crate::common::bus::*;
+use crate::common::in_process::InProcessDaemon;
 
 fn text(dict: &std::collections::HashMap<String, zbus::OwnedVariant>, key: &str) -> String {
     String::try_from(dict[key].try_clone().unwrap()).unwrap()
@@ -13,7 +14,7 @@ async fn summaries_templates_and_drafts_in_plain_language() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let owner = connect_as(&bus, users().owner, &[]).await;
     let other = connect_as(&bus, users().other, &[]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();

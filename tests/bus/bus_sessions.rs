@@ -6,6 +6,7 @@
 use crate::common;
 
 use crate::common::bus::*;
+use crate::common::in_process::InProcessDaemon;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ async fn a_session_ends_when_its_connection_leaves_the_bus() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let owner_uid = users().owner;
     // The observer is the same user on another connection.
     let observer = connect_as(&bus, owner_uid, &[]).await;
@@ -108,7 +109,7 @@ async fn an_idle_session_ends_after_the_idle_time() {
         return;
     }
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(
+    let _daemon = InProcessDaemon::start(
         &bus,
         &static_config("AIRGAP", "[sessions]\nidle_timeout_secs = 1\n"),
     );
@@ -177,7 +178,7 @@ async fn an_owner_holds_at_most_max_per_owner_sessions() {
     }
     let u = users();
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(
+    let _daemon = InProcessDaemon::start(
         &bus,
         &unix_config(
             "AIRGAP",
@@ -235,7 +236,7 @@ async fn a_session_whose_connection_left_before_open_committed_ends_at_once() {
     const AGENTS: usize = 20;
     const MAX_ROUNDS: usize = 10;
     let bus = TestBus::start();
-    let _daemon = DaemonProcess::start(&bus, &static_config("AIRGAP", ""));
+    let _daemon = InProcessDaemon::start(&bus, &static_config("AIRGAP", ""));
     let owner_uid = users().owner;
     let observer = connect_as(&bus, owner_uid, &[]).await;
     let contracts = Contracts1Proxy::new(&observer).await.unwrap();

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod core_fixtures;
 pub mod debian;
 pub mod fake_boundary_daemon;
+pub mod in_process;
 pub mod load;
 pub mod mount_fixtures;
 pub mod netns;
