@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Which bus to serve on.
@@ -87,13 +87,58 @@ const FIRST_READING_WAIT: Duration = Duration::from_secs(10);
 
 pub use crate::core::install::{SEALING_CREDENTIAL, STORE_FILE};
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 pub async fn run(options: Options) -> Result<(), ServiceError> {
     // Listened for from the start: a stop or reload that arrives while the store loads is
     // kept and handled once the daemon is serving, never a default-action kill mid-start.
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut hangup = signal(SignalKind::hangup())?;
+    let signals = Signals {
+        terminate: signal(SignalKind::terminate())?,
+        interrupt: signal(SignalKind::interrupt())?,
+        hangup: signal(SignalKind::hangup())?,
+    };
+    serve(options, Some(signals), std::future::pending()).await
+}
+
+/// Runs the daemon inside another program until `stop` completes, with no signal handlers
+/// (the program's own stay as they are; a reload is asked for over the bus). The tests serve
+/// the interfaces in their own process this way; the system service is [`run`]. Everything
+/// else is as in [`run`], sd_notify included when `NOTIFY_SOCKET` is set.
+pub async fn run_until(
+    options: Options,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ServiceError> {
+    serve(options, None, stop).await
+}
+
+/// The signals the system service stops and reloads on.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+/// The next delivery of `signal`; never, without one.
+async fn delivered(signal: Option<&mut Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn serve(
+    options: Options,
+    signals: Option<Signals>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ServiceError> {
+    let (mut terminate, mut interrupt, mut hangup) = match signals {
+        Some(signals) => (
+            Some(signals.terminate),
+            Some(signals.interrupt),
+            Some(signals.hangup),
+        ),
+        None => (None, None, None),
+    };
+    let mut stop = std::pin::pin!(stop);
     let config_path = options.config.clone();
     let loaded = tokio::task::spawn_blocking(move || config::load(&config_path))
         .await
@@ -289,9 +334,10 @@ pub async fn run(options: Options) -> Result<(), ServiceError> {
                 failed = Some(failure);
                 break;
             }
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
-            _ = hangup.recv() => {
+            _ = &mut stop => break,
+            _ = delivered(terminate.as_mut()) => break,
+            _ = delivered(interrupt.as_mut()) => break,
+            _ = delivered(hangup.as_mut()) => {
                 if let Err(err) = reload(&daemon, &options, &checkpoints).await {
                     tracing::error!(MESSAGE_ID = logging::MESSAGE_RELOAD, error = %err, "reload refused; the old configuration stays in force");
                 }

@@ -4,7 +4,7 @@
 //! the other users saw: the owner's check latencies unloaded and loaded, how long LOCKDOWN took
 //! to show, how much the store grew and how much of it was the stranger's, the watchdog's
 //! largest gap, and any denial that named the boundary while the mode allowed the contract.
-//! tests/adversarial_load.rs runs it small and asserts the behaviour; benches/adversarial.rs
+//! tests/system/adversarial_load.rs runs it small and asserts the behaviour; benches/adversarial.rs
 //! runs it full size and prints the numbers.
 
 #![allow(dead_code)]

@@ -1,6 +1,7 @@
-//! What the suites that boot Debian share (the end-to-end container, tests/e2e_systemd.rs, and
-//! the VM, tests/vm_devices.rs): the tool check, an mmdebstrap rootfs cached under `target/`,
-//! and the Debian package built from this test run's own binaries.
+//! What the suites that boot Debian share (the end-to-end container,
+//! tests/machines/e2e_systemd.rs, and the VM, tests/machines/vm_devices.rs): the tool check, an
+//! mmdebstrap rootfs cached under `target/`, and the Debian package built from this test run's
+//! own binaries.
 
 #![allow(dead_code)]
 

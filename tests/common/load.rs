@@ -3,7 +3,7 @@
 //! recorded with the mode it names ("… in mode X") and with the mode changes its connection
 //! had seen when the answer arrived, and then proven: no check was allowed in a mode that
 //! forbade it, none while UNKNOWN or LOCKDOWN, and every denial has a reason of the boundary.
-//! Used by tests/stress_load.rs (a smaller load, in CI) and benches/load.rs (the full load).
+//! Used by tests/system/stress_load.rs (a smaller load, in CI) and benches/load.rs (the full load).
 
 #![allow(dead_code)]
 

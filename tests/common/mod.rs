@@ -4,6 +4,7 @@ pub mod cli;
 pub mod core_fixtures;
 pub mod debian;
 pub mod fake_boundary_daemon;
+pub mod in_process;
 pub mod load;
 pub mod mount_fixtures;
 pub mod netns;
@@ -25,4 +26,19 @@ pub fn contractctl_bin() -> std::path::PathBuf {
         path.display()
     );
     path
+}
+
+/// Proptest's settings for every property test here: `cases` cases, and failures kept beside
+/// the test's file (`tests/GROUP/FILE.proptest-regressions`, committed). Proptest's default
+/// would put them under `tests/proptest-regressions/` now that each group has a `main.rs`,
+/// and would not find the seeds committed beside the tests.
+#[allow(dead_code)]
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..proptest::test_runner::Config::default()
+    }
 }

@@ -1,9 +1,9 @@
 #!/bin/bash
 # The end-to-end checks, run by e2e.service inside a container booted with a real systemd
-# (tests/e2e_systemd.rs starts it). Each check prints "e2e: ok - NAME" or "e2e: FAIL - NAME: WHY"
-# on the console; the first failure stops the run with the daemon's journal and exit status 1.
-# Later checks build on earlier ones (the package installed, the users made), so they run in
-# order.
+# (tests/machines/e2e_systemd.rs starts it). Each check prints "e2e: ok - NAME" or
+# "e2e: FAIL - NAME: WHY" on the console; the first failure stops the run with the daemon's
+# journal and exit status 1. Later checks build on earlier ones (the package installed, the
+# users made), so they run in order.
 
 # No pipefail: many checks pipe into `grep -q`, which stops reading at the first match, and the
 # writer's SIGPIPE must not turn a match into a failure.

@@ -1,15 +1,15 @@
 #!/bin/bash
 # The device checks, run by vm.service inside a qemu VM running the Debian kernel under a real
-# systemd (tests/vm_devices.rs boots it). Each check prints "vm: ok - NAME" or
+# systemd (tests/machines/vm_devices.rs boots it). Each check prints "vm: ok - NAME" or
 # "vm: FAIL - NAME: WHY" followed by the daemon's explanation of its mode, and the run goes on:
 # after each check a reset step puts the guest back in a known state (volumes unmounted, no
 # lockdown latched), so one failure does not hide the rest. The VM powers off when this ends.
 #
-# What the guest has (see tests/vm_devices.rs): virtio disks with serials vmluks and vmlvm
-# (empty) and vmdata (ext4, label VMDATA); an SD card (ext4, label VMSD) in an SDHCI reader; an
-# xHCI controller the host hot-plugs a USB stick (ext4, label VMSTICK) into when asked with the
-# console line "vm: host plug-usb" (and removes on "vm: host unplug-usb"); no network link but
-# loopback.
+# What the guest has (see tests/machines/vm_devices.rs): virtio disks with serials vmluks and
+# vmlvm (empty) and vmdata (ext4, label VMDATA); an SD card (ext4, label VMSD) in an SDHCI
+# reader; an xHCI controller the host hot-plugs a USB stick (ext4, label VMSTICK) into when
+# asked with the console line "vm: host plug-usb" (and removes on "vm: host unplug-usb"); no
+# network link but loopback.
 
 # No pipefail: checks pipe into `grep -q`, which stops reading at the first match.
 set -u
@@ -122,7 +122,8 @@ host() { say "host $1"; }
 
 # The package's files, as dpkg would unpack them, and its unit started by systemd. Not dpkg -i:
 # under emulation its database and the maintainer scripts' perl take most of a minute, and the
-# end-to-end suite (tests/e2e_systemd.rs) checks installing and removing the package already.
+# end-to-end suite (tests/machines/e2e_systemd.rs) checks installing and removing the package
+# already.
 check_install() {
     install -D -m 0644 /vm/50-vm.toml $DROPINS/50-vm.toml
     dpkg-deb -x /vm/learning-contractsd.deb / || why "dpkg-deb -x failed" || return
