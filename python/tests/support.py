@@ -1,5 +1,5 @@
 """What the tests share: where the repository is, the private bus the Rust harness
-(tests/python_client.rs) started with the daemon on it, and acting as the owner's uid."""
+(tests/bus/python_client.rs) started with the daemon on it, and acting as the owner's uid."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ from typing import Iterator
 REPO = Path(os.environ.get("LEARNING_CONTRACTS_REPO", Path(__file__).resolve().parents[2]))
 
 #: The private bus's address, with the daemon on it in OPEN, unix authorization, root the
-#: only admin. Set by tests/python_client.rs.
+#: only admin. Set by tests/bus/python_client.rs.
 BUS = os.environ.get("LEARNING_CONTRACTS_TEST_BUS", "")
 #: The uid that owns contracts in the scenario (not an admin).
 OWNER_UID = int(os.environ.get("LEARNING_CONTRACTS_TEST_OWNER_UID", "-1"))
 
 
 def need_daemon(case: unittest.TestCase) -> None:
-    """Tests on the daemon run under tests/python_client.rs, as root. Elsewhere they say what
+    """Tests on the daemon run under tests/bus/python_client.rs, as root. Elsewhere they say what
     was skipped; under CI=true they fail, as every test the project cannot run there."""
     why = ""
     if not BUS:
-        why = "LEARNING_CONTRACTS_TEST_BUS is not set (cargo test --test python_client sets it)"
+        why = "LEARNING_CONTRACTS_TEST_BUS is not set (cargo test --test bus python_client:: sets it)"
     elif os.geteuid() != 0:
         why = "needs root (to connect as the owner's uid and as an admin)"
     elif OWNER_UID < 0:

@@ -1,4 +1,4 @@
-"""Both clients against the real daemon on a private bus (started by tests/python_client.rs):
+"""Both clients against the real daemon on a private bus (started by tests/bus/python_client.rs):
 an owner creates and submits a contract, an admin activates it, the owner's agent checks,
 registers and recalls a memory, the owner revokes the contract and a listening connection
 hears MemoriesChanged; named errors arrive as their own exception classes; sessions as

@@ -1,6 +1,6 @@
 //! The Python package (`python/`, importable as `learning_contracts`) installed the way its
 //! README says, `pip install ./python`, into a venv under the target directory, for the tests
-//! that run Python against the daemon (tests/python_client.rs, the Python agent example).
+//! that run Python against the daemon (tests/bus/python_client.rs, the Python agent example).
 
 #![allow(dead_code)]
 

@@ -19,6 +19,7 @@ mod core_modes;
 mod core_plain;
 mod core_properties;
 mod core_sessions;
+mod interface;
 mod module_layers;
 mod store;
 mod store_load;

@@ -1,5 +1,5 @@
-// Generated from dbus/org.learningcontracts.*.xml by tests/interface.rs: do not edit.
-// Change the XML, then run `UPDATE_CLIENT_PROXIES=1 cargo test --test interface`.
+// Generated from dbus/org.learningcontracts.*.xml by tests/core/interface.rs: do not edit.
+// Change the XML, then run `UPDATE_CLIENT_PROXIES=1 cargo test --test core interface::`.
 
 //! Typed proxies for the daemon's seven interfaces, one trait per interface (zbus makes
 //! `<Name>Proxy` of each), generated from the interface files so they cannot drift.

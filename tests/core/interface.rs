@@ -2,7 +2,7 @@
 //! From it follow, and are checked here:
 //!
 //! - the client crate's proxies (`crates/client/src/proxies.rs`) are generated from the XML:
-//!   after an interface change, run `UPDATE_CLIENT_PROXIES=1 cargo test --test interface` and
+//!   after an interface change, run `UPDATE_CLIENT_PROXIES=1 cargo test --test core interface::` and
 //!   commit the result; a stale file fails;
 //! - no member, argument, type or error name of a frozen release (`dbus/frozen/vN/`) is
 //!   removed or changed (additions pass);
@@ -247,8 +247,8 @@ fn doc_lines(doc: &str, indent: &str, out: &mut String) {
 /// The proxies' source, generated from the interfaces.
 fn generate_proxies(interfaces: &BTreeMap<String, Interface>) -> String {
     let mut out = String::from(
-        "// Generated from dbus/org.learningcontracts.*.xml by tests/interface.rs: do not edit.\n\
-         // Change the XML, then run `UPDATE_CLIENT_PROXIES=1 cargo test --test interface`.\n\
+        "// Generated from dbus/org.learningcontracts.*.xml by tests/core/interface.rs: do not edit.\n\
+         // Change the XML, then run `UPDATE_CLIENT_PROXIES=1 cargo test --test core interface::`.\n\
          \n\
          //! Typed proxies for the daemon's seven interfaces, one trait per interface (zbus makes\n\
          //! `<Name>Proxy` of each), generated from the interface files so they cannot drift.\n\
@@ -353,7 +353,7 @@ fn the_client_proxies_are_generated_from_the_xml() {
     let formatted = rustfmt(&generated);
     assert!(
         committed == formatted,
-        "crates/client/src/proxies.rs is not what dbus/*.xml generates: run `UPDATE_CLIENT_PROXIES=1 cargo test --test interface` and commit it"
+        "crates/client/src/proxies.rs is not what dbus/*.xml generates: run `UPDATE_CLIENT_PROXIES=1 cargo test --test core interface::` and commit it"
     );
 }
 

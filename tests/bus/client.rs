@@ -1,9 +1,7 @@
 //! The client crate (`learning-contracts-client`) against the real daemon on a private bus:
 //! an agent's whole afternoon in typed calls, and named errors as typed variants.
 
-mod common;
-
-use common::bus::*;
+use crate::common::bus::*;
 use futures_util::StreamExt;
 use learning_contracts_client::{CheckKind, Client, ContractSpec, Error, Request};
 

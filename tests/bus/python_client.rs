@@ -5,10 +5,8 @@
 //! `games` the owner). The suite checks the package's method table against `dbus/*.xml`, and
 //! runs the agent scenario with the blocking and the asyncio client.
 
-mod common;
-
-use common::bus::*;
-use common::python::*;
+use crate::common::bus::*;
+use crate::common::python::*;
 use std::process::Command;
 
 #[test]
