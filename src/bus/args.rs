@@ -153,6 +153,75 @@ impl<'de> Visitor<'de> for RequestVisitor {
     }
 }
 
+/// The most requests one `Enforcement1.CheckBatch` call may carry.
+pub const BATCH_MAX: usize = 1000;
+
+/// The requests of one `Enforcement1.CheckBatch` call (`aa{sv}`), read with bounds: at most
+/// [`BATCH_MAX`] are kept, each as a [`Request`]; any more are counted while they are skipped,
+/// never held.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    requests: Vec<Request>,
+    /// How many requests the list had, kept or not.
+    total: usize,
+}
+
+impl Batch {
+    /// How many requests the list had.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether it had none.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The requests kept (all of them when there were at most [`BATCH_MAX`]).
+    pub fn requests(&self) -> &[Request] {
+        &self.requests
+    }
+}
+
+impl Type for Batch {
+    const SIGNATURE: &'static Signature = <Vec<HashMap<String, OwnedVariant>> as Type>::SIGNATURE;
+}
+
+impl<'de> serde::Deserialize<'de> for Batch {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BatchVisitor;
+        impl<'de> Visitor<'de> for BatchVisitor {
+            type Value = Batch;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of dictionaries of strings to variants (aa{sv})")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Batch, A::Error> {
+                let mut batch = Batch {
+                    requests: Vec::with_capacity(seq.size_hint().unwrap_or(0).min(BATCH_MAX)),
+                    total: 0,
+                };
+                loop {
+                    if batch.total < BATCH_MAX {
+                        let index = batch.total;
+                        let request = seq.next_element::<Request>().map_err(|err| {
+                            de::Error::custom(format!("requests[{index}]: {err}"))
+                        })?;
+                        match request {
+                            Some(request) => batch.requests.push(request),
+                            None => break,
+                        }
+                    } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                        break;
+                    }
+                    batch.total += 1;
+                }
+                Ok(batch)
+            }
+        }
+        deserializer.deserialize_seq(BatchVisitor)
+    }
+}
+
 /// A string kept only up to [`STRING_BYTES_CEILING`] bytes.
 enum BoundedStr {
     Kept(String),
@@ -456,7 +525,7 @@ fn wrong_type(key: &str) -> BusError {
 }
 
 /// Keys echoed in messages are cut short, so a hostile key cannot flood a log or a reply.
-fn short(text: &str) -> String {
+pub(crate) fn short(text: &str) -> String {
     if text.len() <= 64 {
         return text.to_string();
     }
