@@ -302,6 +302,42 @@ async fn a_batch_answers_and_audits_exactly_as_the_single_calls_and_a_bad_batch_
         "{}",
         error_message(&refused)
     );
+    // A key given twice is a bad request (a dictionary a zbus client cannot build: raw).
+    let duplicated = {
+        let mut raw = common::raw::RawClient::connect(&bus, users.owner);
+        let mut body = common::raw::Enc::default();
+        body.str("recall");
+        body.array(8, |e| {
+            e.dict(|e| {
+                e.entry("domain", "s", |e| e.str("coding"));
+                e.entry("context", "s", |e| e.str("project"));
+                e.entry("classification", "y", |e| e.byte(1));
+            });
+            e.dict(|e| {
+                e.entry("domain", "s", |e| e.str("garden"));
+                e.entry("context", "s", |e| e.str("home"));
+                e.entry("classification", "y", |e| e.byte(0));
+                e.entry("domain", "s", |e| e.str("coding"));
+            });
+        });
+        let serial = raw.call_daemon(
+            "org.learningcontracts.Enforcement1",
+            "CheckBatch",
+            "saa{sv}",
+            &body.buf,
+        );
+        tokio::task::spawn_blocking(move || raw.reply(serial).unwrap())
+            .await
+            .unwrap()
+    };
+    assert_eq!(duplicated.error_name(), INVALID_ARGS, "{duplicated:?}");
+    assert!(
+        duplicated.message().contains("requests[1]")
+            && duplicated.message().contains("domain")
+            && duplicated.message().contains("more than once"),
+        "{}",
+        duplicated.message()
+    );
     // A key of another check is a bad request too.
     let refused = enforcement
         .check_batch("memory_creation", &denied_requests)
