@@ -430,9 +430,10 @@ impl Enforcement1 {
     /// session opened or ended, a reloaded configuration, the store failing or recovering.
     /// Reading it, and asking checks, never moves it. An agent that caches allowed answers
     /// keeps each with the Generation it read before asking, and drops the cache when
-    /// Generation changes. It only grows while the daemon runs, and starts above the last
-    /// run's values (it starts at the start time in microseconds); retention ends are judged
-    /// by the clock, so a cached answer under a timebound contract holds until its end at most.
+    /// Generation changes, and when the daemon restarts. It only grows while the daemon runs
+    /// and starts at the start time in microseconds, so it normally grows across restarts too.
+    /// A retention end is judged by the clock: an answer under a timebound contract holds
+    /// until its end at most.
     #[zbus(property)]
     fn generation(&self) -> u64 {
         self.daemon.registry.read().generation()
