@@ -1,7 +1,10 @@
 //! Allowed CheckRecall calls per second over a private bus from 1 and 8 concurrent clients,
 //! next to the same clients calling org.freedesktop.DBus.Peer.Ping on the daemon: the bus's
-//! own round-trip limit. Needs root (the shipped policy lets only root or the service user own
-//! the name). Numbers: benches/README.md.
+//! own round-trip limit (`bus_round_trip`). 1,000 recall checks as one CheckBatch against
+//! 1,000 single CheckRecall calls from one client (`check_batch`), and a second client's
+//! CheckRecall latency while the first sends batches back to back (`batch_fairness`). Needs
+//! root (the shipped policy lets only root or the service user own the name). Numbers:
+//! benches/README.md.
 
 #[path = "../tests/common/bus.rs"]
 mod bus;
@@ -24,7 +27,15 @@ trait Recall {
         &self,
         request: &HashMap<String, OwnedVariant>,
     ) -> zbus::Result<(bool, String, String, String)>;
+    fn check_batch(
+        &self,
+        check: &str,
+        requests: &[HashMap<String, OwnedVariant>],
+    ) -> zbus::Result<Vec<(bool, String, String, String)>>;
 }
+
+/// How many recall checks one batch carries (the daemon's most).
+const BATCH: usize = 1000;
 
 struct Setup {
     _bus: TestBus,
@@ -173,5 +184,154 @@ fn bus_calls(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bus_calls);
+async fn recall_proxy(connection: &zbus::Connection) -> RecallProxy<'static> {
+    RecallProxy::builder(connection)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// 1,000 allowed recall checks from one client: as 1,000 single calls one after another, and
+/// as one CheckBatch. Criterion reports decisions per second for both.
+fn batch_calls(c: &mut Criterion) {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped the bus benchmark: needs root");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let setup = setup(&runtime);
+    let proxy = runtime.block_on(recall_proxy(&setup.clients[0]));
+    let batch = vec![setup.recall.clone(); BATCH];
+    let answers = runtime
+        .block_on(proxy.check_batch("recall", &batch))
+        .unwrap();
+    assert!(
+        answers.iter().all(|(allowed, ..)| *allowed),
+        "{:?}",
+        answers[0]
+    );
+    let mut group = c.benchmark_group("check_batch");
+    group
+        .throughput(Throughput::Elements(BATCH as u64))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("recall_1000_single_calls", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    for _ in 0..BATCH {
+                        let (allowed, ..) = proxy.check_recall(&setup.recall).await.unwrap();
+                        assert!(allowed);
+                    }
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.bench_function("recall_1000_as_one_batch", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let answers = proxy.check_batch("recall", &batch).await.unwrap();
+                    assert!(answers.len() == BATCH && answers[BATCH - 1].0);
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+/// The latency of a second client's single CheckRecall calls, alone and while a first client
+/// sends 1,000-check batches back to back; p50, p99 and the largest are printed at the end.
+fn batch_fairness(c: &mut Criterion) {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped the bus benchmark: needs root");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let setup = setup(&runtime);
+    let (batcher, second) = runtime.block_on(async {
+        (
+            recall_proxy(&setup.clients[0]).await,
+            recall_proxy(&setup.clients[1]).await,
+        )
+    });
+    let batch = std::sync::Arc::new(vec![setup.recall.clone(); BATCH]);
+    let mut group = c.benchmark_group("batch_fairness");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(8));
+    for load in ["alone", "beside_batches"] {
+        let latencies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let batches = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let background = (load == "beside_batches").then(|| {
+            let batcher = batcher.clone();
+            let batch = std::sync::Arc::clone(&batch);
+            let batches = std::sync::Arc::clone(&batches);
+            let stop = std::sync::Arc::clone(&stop);
+            runtime.spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let answers = batcher.check_batch("recall", &batch).await.unwrap();
+                    assert!(answers[0].0);
+                    batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        });
+        let started = Instant::now();
+        group.bench_function(format!("second_client_check_recall/{load}"), |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let mut taken = Vec::with_capacity(iters as usize);
+                    let started = Instant::now();
+                    for _ in 0..iters {
+                        let asked = Instant::now();
+                        let (allowed, ..) = second.check_recall(&setup.recall).await.unwrap();
+                        taken.push(asked.elapsed());
+                        assert!(allowed);
+                    }
+                    let elapsed = started.elapsed();
+                    latencies.lock().unwrap().extend(taken);
+                    elapsed
+                })
+            })
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(background) = background {
+            runtime.block_on(background).unwrap();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+        if latencies.is_empty() {
+            continue; // filtered out
+        }
+        latencies.sort();
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+        let batches = batches.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "batch_fairness/{load}: {} calls of the second client: p50 {:?}, p99 {:?}, max {:?}; \
+             {batches} batches of the first client ({:.0} decisions/s)",
+            latencies.len(),
+            at(0.5),
+            at(0.99),
+            latencies[latencies.len() - 1],
+            (batches * BATCH as u64) as f64 / seconds,
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bus_calls, batch_calls, batch_fairness);
 criterion_main!(benches);

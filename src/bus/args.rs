@@ -10,6 +10,7 @@ use crate::core::{
     RetentionKind, SpecPatch, Timestamp,
 };
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use zbus::{OwnedVariant, Signature, Type};
@@ -75,12 +76,56 @@ impl Arg {
 /// A request, spec, filter or options dictionary (`a{sv}`) as it arrives. It is read with
 /// bounds, so a hostile message costs the daemon at most [`ENTRIES_CEILING`] entries of at most
 /// [`STRING_BYTES_CEILING`] bytes, however large the message: a million keys or a million list
-/// entries are counted while they are skipped, never held.
+/// entries are counted while they are skipped, never held. The entries are kept in the order
+/// they came (a few, as a rule: a lookup walks them, cheaper than hashing for dictionaries this
+/// small; [`Fields::new`] refuses a dictionary with more than `max_entries` before any lookup,
+/// and a key given twice).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
-    entries: HashMap<String, Arg>,
+    entries: Vec<(Key, Arg)>,
     /// How many entries the dictionary had, kept or not.
     total: usize,
+}
+
+/// A key as kept: one the interface knows is not copied.
+type Key = Cow<'static, str>;
+
+/// Every key some dictionary of the interface takes, so reading one costs no copy.
+const KNOWN_KEYS: &[&str] = &[
+    "domain",
+    "context",
+    "classification",
+    "memory_id",
+    "contract_id",
+    "tool",
+    "owner",
+    "abstraction",
+    "derived_from",
+    "domains",
+    "contexts",
+    "tools",
+    "retention",
+    "retention_until",
+    "classification_cap",
+    "required_mode",
+    "max_abstraction",
+    "transferable",
+    "recall_requires_owner",
+    "description",
+    "system",
+    "state",
+    "kind",
+    "network",
+    "filesystem",
+    "usb",
+    "force",
+];
+
+fn key_of(text: &str) -> Key {
+    match KNOWN_KEYS.iter().find(|known| **known == text) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(text.to_string()),
+    }
 }
 
 impl Request {
@@ -94,14 +139,21 @@ impl Request {
         self.total == 0
     }
 
-    /// The entries kept (all of them when there were at most [`ENTRIES_CEILING`]).
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arg)> {
-        self.entries.iter()
+    /// The entries kept (all of them when there were at most [`ENTRIES_CEILING`]), in the
+    /// order they came.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arg)> {
+        self.entries
+            .iter()
+            .map(|(key, value)| (key.as_ref(), value))
     }
 
-    /// The value under `key`.
+    /// The value under `key` (the last one, should the key come twice).
     pub fn get(&self, key: &str) -> Option<&Arg> {
-        self.entries.get(key)
+        self.entries
+            .iter()
+            .rev()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value)
     }
 }
 
@@ -128,19 +180,19 @@ impl<'de> Visitor<'de> for RequestVisitor {
         let mut request = Request::default();
         loop {
             if request.total < ENTRIES_CEILING {
-                let Some(key) = map.next_key::<BoundedStr>()? else {
+                let Some(key) = map.next_key::<BoundedKey>()? else {
                     break;
                 };
                 // A key that long matches no key; it is kept cut short for the message.
                 let key = match key {
-                    BoundedStr::Kept(key) => key,
-                    BoundedStr::TooLong(len) => format!("(a key of {len} bytes)"),
+                    BoundedKey::Kept(key) => key,
+                    BoundedKey::TooLong(len) => Cow::Owned(format!("(a key of {len} bytes)")),
                 };
                 // Whatever cannot be read (nested too deep, say) is named by its key.
                 let value = map
                     .next_value_seed(ArgSeed)
                     .map_err(|err| de::Error::custom(format!("{}: {err}", short(&key))))?;
-                request.entries.insert(key, value);
+                request.entries.push((key, value));
             } else {
                 if map.next_key::<IgnoredAny>()?.is_none() {
                     break;
@@ -150,6 +202,131 @@ impl<'de> Visitor<'de> for RequestVisitor {
             request.total += 1;
         }
         Ok(request)
+    }
+}
+
+/// The most requests one `Enforcement1.CheckBatch` call may carry.
+pub const BATCH_MAX: usize = 1000;
+
+/// The requests of one `Enforcement1.CheckBatch` call (`aa{sv}`), read with bounds: at most
+/// [`BATCH_MAX`] are kept, each as a [`Request`]; any more are counted while they are skipped,
+/// never held.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    requests: Vec<Request>,
+    /// How many requests the list had, kept or not.
+    total: usize,
+}
+
+impl Batch {
+    /// How many requests the list had.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether it had none.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The requests kept (all of them when there were at most [`BATCH_MAX`]).
+    pub fn requests(&self) -> &[Request] {
+        &self.requests
+    }
+}
+
+impl Type for Batch {
+    const SIGNATURE: &'static Signature = <Vec<HashMap<String, OwnedVariant>> as Type>::SIGNATURE;
+}
+
+impl<'de> serde::Deserialize<'de> for Batch {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BatchVisitor;
+        impl<'de> Visitor<'de> for BatchVisitor {
+            type Value = Batch;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of dictionaries of strings to variants (aa{sv})")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Batch, A::Error> {
+                let mut batch = Batch {
+                    requests: Vec::with_capacity(seq.size_hint().unwrap_or(0).min(BATCH_MAX)),
+                    total: 0,
+                };
+                loop {
+                    if batch.total < BATCH_MAX {
+                        let index = batch.total;
+                        let request = seq.next_element::<Request>().map_err(|err| {
+                            de::Error::custom(format!("requests[{index}]: {err}"))
+                        })?;
+                        match request {
+                            Some(request) => batch.requests.push(request),
+                            None => break,
+                        }
+                    } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                        break;
+                    }
+                    batch.total += 1;
+                }
+                Ok(batch)
+            }
+        }
+        deserializer.deserialize_seq(BatchVisitor)
+    }
+}
+
+/// A key kept only up to [`STRING_BYTES_CEILING`] bytes, a known one without a copy.
+enum BoundedKey {
+    Kept(Key),
+    TooLong(usize),
+}
+
+impl<'de> serde::Deserialize<'de> for BoundedKey {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = BoundedKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<BoundedKey, E> {
+                Ok(if text.len() > STRING_BYTES_CEILING {
+                    BoundedKey::TooLong(text.len())
+                } else {
+                    BoundedKey::Kept(key_of(text))
+                })
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A variant's signature, read without a copy when it is one a key may have.
+enum VariantSignature {
+    Known(&'static str),
+    Other(String),
+}
+
+impl<'de> serde::Deserialize<'de> for VariantSignature {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SignatureVisitor;
+        impl Visitor<'_> for SignatureVisitor {
+            type Value = VariantSignature;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a signature")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<VariantSignature, E> {
+                Ok(
+                    match ["s", "as", "y", "u", "x", "b"]
+                        .into_iter()
+                        .find(|known| *known == text)
+                    {
+                        Some(known) => VariantSignature::Known(known),
+                        None => VariantSignature::Other(text.to_string()),
+                    },
+                )
+            }
+        }
+        deserializer.deserialize_str(SignatureVisitor)
     }
 }
 
@@ -248,12 +425,18 @@ impl<'de> Visitor<'de> for ArgVisitor {
 
     // A variant arrives as its signature, then its value.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arg, A::Error> {
-        let signature: Signature = seq
+        let signature: VariantSignature = seq
             .next_element()?
             .ok_or_else(|| de::Error::custom("a variant without a signature"))?;
         let missing = || de::Error::custom("a variant without a value");
-        let signature = signature.to_string();
-        Ok(match signature.as_str() {
+        let signature = match signature {
+            VariantSignature::Known(known) => known,
+            VariantSignature::Other(other) => {
+                seq.next_element::<IgnoredAny>()?.ok_or_else(missing)?;
+                return Ok(Arg::Other(other));
+            }
+        };
+        Ok(match signature {
             "s" => match seq.next_element::<BoundedStr>()?.ok_or_else(missing)? {
                 BoundedStr::Kept(text) => Arg::Str(text),
                 BoundedStr::TooLong(len) => Arg::TooLarge {
@@ -266,10 +449,7 @@ impl<'de> Visitor<'de> for ArgVisitor {
             "u" => Arg::Uint(seq.next_element()?.ok_or_else(missing)?),
             "x" => Arg::Int(seq.next_element()?.ok_or_else(missing)?),
             "b" => Arg::Bool(seq.next_element()?.ok_or_else(missing)?),
-            _ => {
-                seq.next_element::<IgnoredAny>()?.ok_or_else(missing)?;
-                Arg::Other(signature)
-            }
+            _ => unreachable!("the known signatures are all listed"),
         })
     }
 }
@@ -312,10 +492,16 @@ impl<'a> Fields<'a> {
                 format!("has {} entries; at most {}", dict.len(), limits.max_entries),
             ));
         }
-        let mut entries: Vec<(&String, &Arg)> = dict.iter().collect();
+        let mut entries: Vec<(&str, &Arg)> = dict.iter().collect();
         entries.sort_by_key(|(key, _)| *key);
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(BusError::invalid_args(
+                &short(pair[0].0),
+                "is given more than once",
+            ));
+        }
         for (key, value) in entries {
-            let Some((_, expected)) = allowed.iter().find(|(name, _)| name == key) else {
+            let Some((_, expected)) = allowed.iter().find(|(name, _)| *name == key) else {
                 let names: Vec<&str> = allowed.iter().map(|(name, _)| *name).collect();
                 return Err(BusError::invalid_args(
                     &short(key),
@@ -335,11 +521,16 @@ impl<'a> Fields<'a> {
 
     /// A string value, bounded.
     pub fn string(&self, key: &str) -> Result<Option<String>, BusError> {
+        Ok(self.str(key)?.map(str::to_string))
+    }
+
+    /// A string value, bounded, as it is held.
+    pub fn str(&self, key: &str) -> Result<Option<&'a str>, BusError> {
         match self.dict.get(key) {
             None => Ok(None),
             Some(Arg::Str(text)) => {
                 check_string(key, text.len(), self.limits)?;
-                Ok(Some(text.clone()))
+                Ok(Some(text))
             }
             Some(Arg::TooLarge {
                 size: Size::Bytes(len),
@@ -418,9 +609,7 @@ impl<'a> Fields<'a> {
 
     /// A scope name, normalized.
     pub fn name(&self, key: &str) -> Result<Option<Name>, BusError> {
-        self.string(key)?
-            .map(|text| parse_name(key, &text))
-            .transpose()
+        self.str(key)?.map(|text| parse_name(key, text)).transpose()
     }
 
     /// A list of scope names, normalized.
@@ -456,7 +645,7 @@ fn wrong_type(key: &str) -> BusError {
 }
 
 /// Keys echoed in messages are cut short, so a hostile key cannot flood a log or a reply.
-fn short(text: &str) -> String {
+pub(crate) fn short(text: &str) -> String {
     if text.len() <= 64 {
         return text.to_string();
     }
@@ -598,29 +787,27 @@ pub fn request(
     kind: RequestKind,
     limits: &LimitsConfig,
 ) -> Result<RequestFields, BusError> {
-    let mut allowed: Vec<(&str, &str)> = vec![
+    // The keys every request takes come first; the rest by kind.
+    const KEYS: &[(&str, &str)] = &[
         ("domain", "s"),
         ("context", "s"),
         ("tool", "s"),
         ("classification", "y"),
         ("contract_id", "s"),
         ("owner", "u"),
+        ("abstraction", "s"),
+        ("memory_id", "s"),
+        ("derived_from", "as"),
     ];
-    match kind {
-        RequestKind::Check(CheckKind::MemoryCreation) => {}
-        RequestKind::Check(CheckKind::Abstraction) => allowed.push(("abstraction", "s")),
-        RequestKind::Check(CheckKind::Recall | CheckKind::Export) => {
-            allowed.push(("memory_id", "s"))
-        }
-        RequestKind::Register => {
-            allowed.extend([
-                ("abstraction", "s"),
-                ("memory_id", "s"),
-                ("derived_from", "as"),
-            ]);
-        }
-    }
-    let fields = Fields::new(dict, &allowed, limits)?;
+    let allowed: &[(&str, &str)] = match kind {
+        RequestKind::Check(CheckKind::MemoryCreation) => &KEYS[..6],
+        RequestKind::Check(CheckKind::Abstraction) => &KEYS[..7],
+        RequestKind::Check(CheckKind::Recall | CheckKind::Export) => &[
+            KEYS[0], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7],
+        ],
+        RequestKind::Register => KEYS,
+    };
+    let fields = Fields::new(dict, allowed, limits)?;
     let domain = Fields::required("domain", fields.name("domain")?)?;
     let context = Fields::required("context", fields.name("context")?)?;
     if domain.is_any() || context.is_any() {
@@ -634,8 +821,8 @@ pub fn request(
         fields.byte("classification")?,
     )?)
     .ok_or_else(|| BusError::invalid_args("classification", "must be 0 to 5"))?;
-    let abstraction = match fields.string("abstraction")? {
-        Some(text) => Abstraction::parse(&text).ok_or_else(|| {
+    let abstraction = match fields.str("abstraction")? {
+        Some(text) => Abstraction::parse(text).ok_or_else(|| {
             BusError::invalid_args("abstraction", "must be raw, pattern, heuristic or strategy")
         })?,
         None if kind == RequestKind::Check(CheckKind::Abstraction) => {
@@ -644,10 +831,7 @@ pub fn request(
         None => Abstraction::Raw,
     };
     let id = |key: &str| -> Result<Option<String>, BusError> {
-        fields
-            .string(key)?
-            .map(|text| parse_id(key, &text))
-            .transpose()
+        fields.str(key)?.map(|text| parse_id(key, text)).transpose()
     };
     Ok(RequestFields {
         tool: fields.name("tool")?,
@@ -750,7 +934,7 @@ pub fn template_params(
         if text.len() > limits.max_string_bytes || key.len() > limits.max_string_bytes {
             return Err(BusError::invalid_args(&short(key), "is too long"));
         }
-        values.insert(key.clone(), text.to_string());
+        values.insert(key.to_string(), text.to_string());
     }
     Ok(values)
 }

@@ -31,6 +31,10 @@ pub const FEATURES: &[&str] = &[
     "audit-sealing",
     // The chain head written to the journal (`contractctl audit verify --journal`).
     "audit-checkpoints",
+    // Enforcement1.CheckBatch: many checks of one kind in one call.
+    "check-batch",
+    // Enforcement1.Generation: moves whenever a decision could change.
+    "generation",
 ];
 
 /// The daemon: its version, what it supports, and reloading its configuration.

@@ -2,11 +2,12 @@
 //! mode-only gates. Checks read the in-memory registry only: they never wait on the store.
 
 use super::Daemon;
-use super::args::{self, Request, RequestFields, RequestKind};
+use super::args::{self, BATCH_MAX, Batch, Request, RequestFields, RequestKind};
 use super::caller::Identity;
 use super::error::BusError;
 use crate::core::forgetting::denial_audit;
 use crate::core::{CheckKind, CheckRequest, Decision, MemoryClass, Name, Timestamp, Uid};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -70,27 +71,135 @@ impl Enforcement1 {
         let owner = self.daemon.resolve_owner(&who, fields.owner)?;
         let mut request = Self::request(owner, fields);
         let now = Timestamp::now();
-        let mut decision = self.daemon.registry.read().check(kind, &request, now);
-        if kind == CheckKind::Recall && decision.allowed && self.requires_owner(&decision) {
+        let (mut decision, ask) = {
+            let registry = self.daemon.registry.read();
+            let decision = registry.check(kind, &request, now);
+            let ask = registry.asks_presence(kind, &decision);
+            (decision, ask)
+        };
+        if ask {
             request.owner_present = owner_present(&self.daemon, owner, &who).await;
             decision = self.daemon.registry.read().check(kind, &request, now);
         }
         Ok(settle(&self.daemon, kind, &who, &request, decision))
     }
 
-    fn requires_owner(&self, decision: &Decision) -> bool {
-        decision
-            .contract_id
-            .as_deref()
-            .and_then(|id| {
-                self.daemon
-                    .registry
-                    .read()
-                    .contract(id)
-                    .map(|c| c.spec.recall_requires_owner)
-            })
-            .unwrap_or(false)
+    /// Judges a batch of one kind of check: every request is parsed first (a bad one fails
+    /// the whole call, naming its index, and nothing is judged or audited), its owner
+    /// resolved as for a single call, then all are judged against one read of the registry.
+    /// When a recall is allowed under a contract that requires its owner, logind is asked
+    /// once per such owner (as a single call asks) and the whole batch is judged again, in one
+    /// read, with the answers; an owner not asked then counts as absent (fail closed: that
+    /// happens only when the registry changed in between). Parsing and auditing yield to
+    /// other callers every [`BATCH_CHUNK`] requests; the judging itself holds the registry's
+    /// read lock once, for the whole batch.
+    async fn check_batch_of(
+        &self,
+        check: &str,
+        batch: &Batch,
+        header: &Header<'_>,
+        connection: &zbus::Connection,
+    ) -> Result<Vec<DecisionTuple>, BusError> {
+        let kind = CheckKind::from_name(check).ok_or_else(|| {
+            BusError::invalid_args(
+                "check",
+                format!(
+                    "unknown check '{}'; the checks are memory_creation, abstraction, recall, export",
+                    args::short(check)
+                ),
+            )
+        })?;
+        if batch.len() > BATCH_MAX {
+            return Err(BusError::invalid_args(
+                "requests",
+                format!("has {} requests; at most {BATCH_MAX} per call", batch.len()),
+            ));
+        }
+        let config = self.daemon.config();
+        let mut fields = Vec::with_capacity(batch.len());
+        for (index, dict) in batch.requests().iter().enumerate() {
+            if index > 0 && index % BATCH_CHUNK == 0 {
+                tokio::task::yield_now().await;
+            }
+            let parsed = args::request(dict, RequestKind::Check(kind), &config.config.limits)
+                .map_err(|err| err.at(&format!("requests[{index}]")))?;
+            fields.push(parsed);
+        }
+        let who = self.daemon.identify(connection, header).await?;
+        let mut requests = Vec::with_capacity(fields.len());
+        for (index, fields) in fields.into_iter().enumerate() {
+            let owner = self
+                .daemon
+                .resolve_owner(&who, fields.owner)
+                .map_err(|err| err.at(&format!("requests[{index}]")))?;
+            requests.push(Self::request(owner, fields));
+        }
+        let now = Timestamp::now();
+        let (mut decisions, ask) = self.judge_all(kind, &requests, now);
+        if !ask.is_empty() {
+            let mut present = HashMap::new();
+            for owner in ask {
+                present.insert(owner, owner_present(&self.daemon, owner, &who).await);
+            }
+            for request in &mut requests {
+                request.owner_present = present.get(&request.owner).copied().unwrap_or(false);
+            }
+            decisions = self.judge_all(kind, &requests, now).0;
+        }
+        Ok(settle_all(&self.daemon, kind, &who, &requests, decisions).await)
     }
+
+    /// Every request judged against one read of the registry, and the owners whose presence
+    /// would decide an allowed recall.
+    fn judge_all(
+        &self,
+        kind: CheckKind,
+        requests: &[CheckRequest],
+        now: Timestamp,
+    ) -> (Vec<Decision>, BTreeSet<Uid>) {
+        let registry = self.daemon.registry.read();
+        let decisions = registry.check_each(kind, requests, now);
+        let ask = decisions
+            .iter()
+            .zip(requests)
+            .filter(|(decision, _)| registry.asks_presence(kind, decision))
+            .map(|(_, request)| request.owner)
+            .collect();
+        (decisions, ask)
+    }
+}
+
+/// How many requests of a batch are parsed, or audited, between yields to other callers.
+const BATCH_CHUNK: usize = 100;
+
+/// [`settle`] for each request of a batch: the allowed ones counted, each denied one held for
+/// the audit log exactly as a single call's denial, the tally locked once per chunk.
+async fn settle_all(
+    daemon: &Daemon,
+    kind: CheckKind,
+    who: &Identity,
+    requests: &[CheckRequest],
+    decisions: Vec<Decision>,
+) -> Vec<DecisionTuple> {
+    let caller = who.caller();
+    let mut answers = Vec::with_capacity(decisions.len());
+    let mut denied = Vec::new();
+    let mut allowed = 0;
+    for (index, (request, decision)) in requests.iter().zip(decisions).enumerate() {
+        if index > 0 && index % BATCH_CHUNK == 0 && !denied.is_empty() {
+            daemon.audit_denials(std::mem::take(&mut denied));
+            tokio::task::yield_now().await;
+        }
+        if decision.allowed {
+            allowed += 1;
+        } else {
+            denied.push(denial_audit(&caller, kind, request, &decision));
+        }
+        answers.push(tuple(decision));
+    }
+    daemon.audit_denials(denied);
+    daemon.allowed_checks.fetch_add(allowed, Ordering::Relaxed);
+    answers
 }
 
 /// Counts an allowed check or holds a denied one for the audit log; the answer on the wire.
@@ -230,6 +339,25 @@ impl Enforcement1 {
             .await
     }
 
+    /// Many checks of one kind in one call. check names the kind: memory_creation,
+    /// abstraction, recall or export (as CheckMemoryCreation, CheckAbstraction, CheckRecall,
+    /// CheckExport). requests holds at most 1000 requests, each with the keys of that check;
+    /// the answers are in the same order, each exactly what the single call would answer
+    /// (allowed, code, reason, contract id), all judged against one state of the mode and the
+    /// contracts. Denials are audited as for single calls. An unknown check, more than 1000
+    /// requests, or any bad request (named by its index, as requests[3]) fails the whole call
+    /// with InvalidArgs, and nothing is judged or audited.
+    async fn check_batch(
+        &self,
+        check: &str,
+        requests: Batch,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<Vec<DecisionTuple>, BusError> {
+        self.check_batch_of(check, &requests, &header, connection)
+            .await
+    }
+
     /// Runs the creation check (and above raw the abstraction check) and records the memory in
     /// the same transaction. Keys as for creation, plus abstraction, memory_id (the agent's own
     /// id; a new one is made when absent) and derived_from as. A memory is never looser than its
@@ -295,5 +423,19 @@ impl Enforcement1 {
             &config.config.gates.denied_tools,
         );
         Ok((gate.allowed, gate.code.as_str().to_string(), gate.reason))
+    }
+
+    /// Moves, with PropertiesChanged, whenever any decision could change: the mode, a
+    /// lockdown, a pause, an override, a contract's state or suspension, a memory's status, a
+    /// session opened or ended, a reloaded configuration, the store failing or recovering.
+    /// Reading it, and asking checks, never moves it. An agent that caches allowed answers
+    /// keeps each with the Generation it read before asking, and drops the cache when
+    /// Generation changes, and when the daemon restarts. It only grows while the daemon runs
+    /// and starts at the start time in microseconds, so it normally grows across restarts too.
+    /// A retention end is judged by the clock: an answer under a timebound contract holds
+    /// until its end at most.
+    #[zbus(property)]
+    fn generation(&self) -> u64 {
+        self.daemon.registry.read().generation()
     }
 }

@@ -95,6 +95,13 @@ impl BusError {
         Self::new("org.learningcontracts.Error.InvalidConfig", message)
     }
 
+    /// The same error, its message prefixed with where in the call the fault is
+    /// (`requests[3]`).
+    pub fn at(mut self, place: &str) -> Self {
+        self.message = format!("{place}: {}", self.message);
+        self
+    }
+
     /// The error's D-Bus name.
     pub fn error_name(&self) -> &'static str {
         self.name

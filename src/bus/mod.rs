@@ -28,7 +28,7 @@ use error::BusError;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Notify, mpsc};
 use zbus::message::{Flags, Header};
 use zbus::object_server::SignalEmitter;
@@ -103,6 +103,8 @@ pub struct Daemon {
     pub audit_reads: audit1::AuditReads,
     /// Method calls in their callers' lanes, so no connection waits behind another's backlog.
     pub calls: Arc<fair::FairDispatcher>,
+    /// The registry's generation as last announced (Enforcement1.Generation).
+    generation_announced: AtomicU64,
 }
 
 impl Daemon {
@@ -134,6 +136,7 @@ impl Daemon {
             activity: Mutex::new(HashMap::new()),
             audit_reads: audit1::AuditReads::default(),
             calls,
+            generation_announced: AtomicU64::new(0),
         }
     }
 
@@ -369,6 +372,36 @@ impl Daemon {
         self.denials.lock().note_check(&event, Timestamp::now());
     }
 
+    /// [`Daemon::audit_denial`] for several denied checks, the tally locked once.
+    pub fn audit_denials(&self, events: Vec<AuditEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let now = Timestamp::now();
+        let mut tally = self.denials.lock();
+        for event in &events {
+            tally.note_check(event, now);
+        }
+    }
+
+    /// Emits PropertiesChanged for `Enforcement1.Generation` when the registry's generation
+    /// moved since it was last announced. Every path that can move it ends here: the
+    /// announcer after each writer job (commits, and the store probe that follows a failed
+    /// one), and the mode supervisor after each reading, tripwire or reload.
+    pub async fn announce_generation(&self, connection: &zbus::Connection) -> zbus::Result<()> {
+        let now = self.registry.read().generation();
+        if self.generation_announced.swap(now, Ordering::Relaxed) == now {
+            return Ok(());
+        }
+        let iface = connection
+            .object_server()
+            .interface::<_, fair::Fair<enforcement1::Enforcement1>>(OBJECT_PATH)
+            .await?;
+        let emitter = iface.signal_emitter();
+        let guard = iface.get().await;
+        guard.inner().generation_changed(emitter).await
+    }
+
     /// Counts a refused call (AccessDenied, InteractiveAuthorizationRequired, LimitReached)
     /// for its aggregated audit record, and passes the error on. Other errors pass unchanged.
     pub fn refused(&self, who: &Identity, header: &Header<'_>, err: BusError) -> BusError {
@@ -549,6 +582,9 @@ pub async fn announce(
             properties_after(&connection, &daemon, &mut announced, &announcement.events).await
         {
             tracing::warn!(error = %err, "a property change could not be announced, ignoring");
+        }
+        if let Err(err) = daemon.announce_generation(&connection).await {
+            tracing::warn!(error = %err, "the generation could not be announced, ignoring");
         }
         if !announcement.events.is_empty() {
             daemon.committed.send_modify(|count| *count += 1);

@@ -177,6 +177,7 @@ async fn serve(
         "store opened"
     );
     let registry = ledger.shared_registry();
+    registry.write().start_generation_at(generation_start());
     let (announce_tx, announce_rx) = mpsc::unbounded_channel();
     // The audit chain's head goes to the journal now (the store's state as found, recovery
     // included), then as the cadence says, and at a clean stop.
@@ -571,6 +572,9 @@ async fn reload(
         Ok(loaded) => {
             let changed_source = loaded.config.mode != daemon.config().config.mode;
             *daemon.config.write() = Arc::new(loaded);
+            // Delegations and the tool deny list decide answers too; the mode supervisor,
+            // woken below, announces the generation.
+            daemon.registry.write().advance_generation();
             daemon.apply_limits();
             checkpoints.set_cadence(daemon.config().config.audit.cadence());
             if changed_source {
@@ -591,6 +595,15 @@ async fn reload(
             Err(err)
         }
     }
+}
+
+/// Where Enforcement1.Generation starts: the wall clock in microseconds, so a restarted daemon
+/// does not count again through the numbers the last run used (it would take a million changes
+/// a second to catch up with the clock).
+fn generation_start() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64)
 }
 
 /// The one-line status systemd shows.

@@ -110,6 +110,10 @@ pub async fn supervise(
             retry_at = None;
             backoff = RETRY_FIRST;
         }
+        // A reading, a tripwire, a failed commit or a reload may have moved the generation.
+        if let Err(err) = daemon.announce_generation(&connection).await {
+            tracing::warn!(error = %err, "the generation could not be announced, ignoring");
+        }
         let settle_at = keeper.deadline().map(|at| {
             let wait = (at.as_millis() - monotonic().as_millis()).max(0) as u64;
             tokio::time::Instant::now() + Duration::from_millis(wait)
@@ -168,6 +172,10 @@ async fn publish_source(
     let previous = std::mem::replace(&mut *daemon.source.write(), status.clone());
     if previous == status {
         return;
+    }
+    // The tool gate reads it; the supervisor announces the generation after this.
+    if previous.route_out_is_vpn != status.route_out_is_vpn {
+        daemon.registry.write().advance_generation();
     }
     let Ok(iface) = connection
         .object_server()

@@ -58,7 +58,9 @@ async fn daemon1_version_features_and_reload() {
             "owner-memory-ids",
             "audit-archive",
             "audit-sealing",
-            "audit-checkpoints"
+            "audit-checkpoints",
+            "check-batch",
+            "generation"
         ])
     );
 

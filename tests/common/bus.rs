@@ -589,6 +589,13 @@ pub trait Enforcement1 {
         tool: &str,
         needs: HashMap<String, OwnedVariant>,
     ) -> zbus::Result<(bool, String, String)>;
+    fn check_batch(
+        &self,
+        check: &str,
+        requests: &[HashMap<String, OwnedVariant>],
+    ) -> zbus::Result<Vec<(bool, String, String, String)>>;
+    #[zbus(property)]
+    fn generation(&self) -> zbus::Result<u64>;
 }
 
 #[zbus::proxy(

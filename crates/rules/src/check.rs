@@ -115,6 +115,18 @@ impl CheckKind {
         }
     }
 
+    /// The check named `name` (the names of [`CheckKind::as_str`]); none for any other name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::MemoryCreation,
+            Self::Abstraction,
+            Self::Recall,
+            Self::Export,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+    }
+
     /// Recall is not learning, so a pause does not stop it.
     pub const fn is_learning(self) -> bool {
         !matches!(self, Self::Recall)
@@ -221,6 +233,33 @@ impl Registry {
             Some(newest) if decision.allowed => self.check_in(kind, request, now, newest),
             _ => decision,
         }
+    }
+
+    /// Runs the same check for each request, all against this one state of the registry:
+    /// each answer is the one [`Registry::check`] gives for that request alone.
+    pub fn check_each(
+        &self,
+        kind: CheckKind,
+        requests: &[CheckRequest],
+        now: Timestamp,
+    ) -> Vec<Decision> {
+        requests
+            .iter()
+            .map(|request| self.check(kind, request, now))
+            .collect()
+    }
+
+    /// Whether `decision` allowed a recall under a contract that requires its owner to be
+    /// present: only then does owner presence decide, so only then is it asked (the check is
+    /// then judged again with the answer).
+    pub fn asks_presence(&self, kind: CheckKind, decision: &Decision) -> bool {
+        kind == CheckKind::Recall
+            && decision.allowed
+            && decision
+                .contract_id
+                .as_deref()
+                .and_then(|id| self.contract(id))
+                .is_some_and(|c| c.spec.recall_requires_owner)
     }
 
     fn check_in(

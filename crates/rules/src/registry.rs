@@ -121,6 +121,8 @@ pub struct Registry {
     reading_links: Option<BTreeSet<String>>,
     /// Per-owner counts the budgets judge.
     counts: super::budget::OwnerCounts,
+    /// Moves whenever a decision could change (see [`Registry::generation`]).
+    generation: u64,
 }
 
 impl Registry {
@@ -168,6 +170,15 @@ impl Registry {
 
     /// Applies a committed change. Returns its announcements.
     pub fn apply(&mut self, change: Change) -> Vec<super::change::Event> {
+        // An audit-only change (aggregated denials, say) changes no decision.
+        if !(change.contracts.is_empty()
+            && change.memories.is_empty()
+            && change.purged.is_empty()
+            && change.host.is_none()
+            && change.sessions.is_empty())
+        {
+            self.advance_generation();
+        }
         for contract in change.contracts {
             self.put_contract(contract);
         }
@@ -270,6 +281,9 @@ impl Registry {
     /// the restrictive direction only (see [`Registry::newest_mode`]); the committed mode
     /// follows through the writer.
     pub fn note_reading(&mut self, reading: EffectiveMode) {
+        if self.reading != Some(reading) {
+            self.advance_generation();
+        }
         self.reading = Some(reading);
     }
 
@@ -291,6 +305,9 @@ impl Registry {
     /// Records that a tripwire fired: LOCKDOWN for checks at once, until its latch commits.
     pub fn note_tripwire(&mut self, reason: String) {
         if self.host.lockdown.is_none() {
+            if self.pending_latch.is_none() {
+                self.advance_generation();
+            }
             self.pending_latch = Some(reason);
         }
     }
@@ -366,7 +383,32 @@ impl Registry {
 
     /// Records that the store failed (`Some`) or works again (`None`).
     pub fn set_store_fault(&mut self, fault: Option<String>) {
+        if fault.is_some() != self.store_fault.is_some() {
+            self.advance_generation();
+        }
         self.store_fault = fault;
+    }
+
+    /// A number that moves whenever a decision of this registry could change: every applied
+    /// change to contracts, memories, the host state or sessions, a new reading of the mode, a
+    /// tripwire, the store failing or recovering, and whatever the caller reports with
+    /// [`Registry::advance_generation`]. It never moves on a read, so an answer cached with the
+    /// generation read before asking stays right while the generation stays the same (the
+    /// clock aside: a retention end is judged by the clock before the sweep expires it).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Moves the generation for a change outside the registry that decisions read (a
+    /// reloaded configuration).
+    pub fn advance_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Starts the generation at `start` (the daemon's start time in microseconds), so a
+    /// restarted daemon does not count again through the numbers the last run used.
+    pub fn start_generation_at(&mut self, start: u64) {
+        self.generation = start;
     }
 
     /// The host state (latch, override, pauses, mode).
