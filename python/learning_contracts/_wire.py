@@ -163,25 +163,18 @@ def error_of(reply: Message) -> LearningContractsError:
 
 def method_result(interface: str, name: str, reply: Message) -> Any:
     """A method's reply with variants unwrapped: None for no output, the value for one, a
-    tuple for several.
-
-    A method whose one output is a struct, such as a check's ``(bsss)``, is answered by the
-    daemon with the struct's fields as the reply's arguments (``bsss``: zbus sends a returned
-    tuple that way while its introspection shows the struct); both forms are taken. Any other
-    signature than the table's is refused rather than guessed at."""
+    tuple for several (a check answers four: allowed, code, reason, contract id). A reply
+    with any other signature than the table's is refused rather than guessed at."""
     method = _spec.METHODS_BY_NAME[(interface, name)]
     expected = method.out_signature
     body = reply.body
     got = reply.header.fields.get(HeaderFields.signature, "")
     types = split_signature(expected)
     if got != expected:
-        if len(types) == 1 and expected.startswith("(") and got == expected[1:-1]:
-            body = (tuple(body),)
-        else:
-            raise LearningContractsError(
-                f"{interface}.{name} answered with the signature '{got}', not '{expected}'",
-                "org.freedesktop.DBus.Error.InvalidSignature",
-            )
+        raise LearningContractsError(
+            f"{interface}.{name} answered with the signature '{got}', not '{expected}'",
+            "org.freedesktop.DBus.Error.InvalidSignature",
+        )
     values = tuple(unwrap(t, v) for t, v in zip(types, body))
     if not types:
         return None
@@ -203,7 +196,7 @@ def property_result(interface: str, name: str, reply: Message) -> Any:
 
 
 def decision(answer: Sequence[Any]) -> Decision:
-    """A ``(bsss)`` or a gate's ``(bss)`` as a :class:`Decision`."""
+    """A check's answer (``bsss``) or a gate's (``bss``) as a :class:`Decision`."""
     if len(answer) == 3:
         allowed, code, reason = answer
         return Decision(bool(allowed), code, reason, "")
@@ -212,7 +205,7 @@ def decision(answer: Sequence[Any]) -> Decision:
 
 
 def registration(answer: Sequence[Any]) -> Registration:
-    """A ``(bssss)`` as a :class:`Registration`."""
+    """A registration's answer (``bssss``) as a :class:`Registration`."""
     allowed, code, reason, contract_id, memory_id = answer
     return Registration(bool(allowed), code, reason, contract_id, memory_id)
 

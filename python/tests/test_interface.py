@@ -248,13 +248,15 @@ class Values(unittest.TestCase):
         with self.assertRaises(TypeError):
             lc.encode_dict({"x": 1.5})
 
-    def test_a_struct_answer_comes_flat_or_whole(self) -> None:
+    def test_a_gate_answers_three_out_arguments_and_nothing_else(self) -> None:
         call = _wire.method_call("Enforcement1", "RecallGate", (0,), False)
-        flat, whole = ("bss", (True, "allowed", "ok")), ("(bss)", ((True, "allowed", "ok"),))
-        for signature, body in (flat, whole):
-            reply = new_method_return(call, signature, body)
-            answer = _wire.method_result("Enforcement1", "RecallGate", reply)
-            self.assertEqual(_wire.decision(answer), lc.Decision(True, "allowed", "ok", ""))
+        reply = new_method_return(call, "bss", (True, "allowed", "ok"))
+        answer = _wire.method_result("Enforcement1", "RecallGate", reply)
+        self.assertEqual(_wire.decision(answer), lc.Decision(True, "allowed", "ok", ""))
+        # One struct is not what the interface says: refused, not guessed at.
+        reply = new_method_return(call, "(bss)", ((True, "allowed", "ok"),))
+        with self.assertRaises(lc.LearningContractsError):
+            _wire.method_result("Enforcement1", "RecallGate", reply)
 
     def test_an_unexpected_signature_is_refused(self) -> None:
         call = _wire.method_call("Enforcement1", "RecallGate", (0,), False)

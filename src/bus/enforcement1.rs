@@ -20,12 +20,10 @@ pub struct Enforcement1 {
     pub(crate) daemon: Arc<Daemon>,
 }
 
-/// A decision on the wire: the struct (bsss) of allowed, code, reason, contract id.
+/// A decision on the wire: allowed, code, reason, contract id (out arguments bsss of a single
+/// check; an element (bsss) of a batch's answers). The bus methods spell the tuple out, so
+/// their introspection lists the four out arguments the reply really carries.
 type DecisionTuple = (bool, String, String, String);
-/// A registration on the wire: the struct (bssss), a decision and the memory id.
-type RegistrationTuple = (bool, String, String, String, String);
-/// A gate's answer on the wire: the struct (bss) of allowed, code, reason.
-type GateTuple = (bool, String, String);
 
 fn tuple(decision: Decision) -> DecisionTuple {
     (
@@ -294,47 +292,51 @@ async fn ask_logind(connection: &zbus::Connection, owner: Uid, requester: &Ident
 #[interface(name = "org.learningcontracts.Enforcement1")]
 impl Enforcement1 {
     /// May a memory be created? Keys: domain, context, classification, tool, contract_id, owner.
+    #[zbus(out_args("allowed", "code", "reason", "contract_id"))]
     async fn check_memory_creation(
         &self,
         request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
-    ) -> Result<DecisionTuple, BusError> {
+    ) -> Result<(bool, String, String, String), BusError> {
         self.check(CheckKind::MemoryCreation, request, &header, connection)
             .await
     }
 
     /// May a memory be generalized to the level in abstraction? Keys as for creation, plus
     /// abstraction (required).
+    #[zbus(out_args("allowed", "code", "reason", "contract_id"))]
     async fn check_abstraction(
         &self,
         request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
-    ) -> Result<DecisionTuple, BusError> {
+    ) -> Result<(bool, String, String, String), BusError> {
         self.check(CheckKind::Abstraction, request, &header, connection)
             .await
     }
 
     /// May a memory be recalled? Keys as for creation, plus memory_id: a named memory is
     /// checked with its own domain, context and class too, and must be active.
+    #[zbus(out_args("allowed", "code", "reason", "contract_id"))]
     async fn check_recall(
         &self,
         request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
-    ) -> Result<DecisionTuple, BusError> {
+    ) -> Result<(bool, String, String, String), BusError> {
         self.check(CheckKind::Recall, request, &header, connection)
             .await
     }
 
     /// May knowledge leave the machine? Keys as for recall.
+    #[zbus(out_args("allowed", "code", "reason", "contract_id"))]
     async fn check_export(
         &self,
         request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
-    ) -> Result<DecisionTuple, BusError> {
+    ) -> Result<(bool, String, String, String), BusError> {
         self.check(CheckKind::Export, request, &header, connection)
             .await
     }
@@ -347,6 +349,7 @@ impl Enforcement1 {
     /// contracts. Denials are audited as for single calls. An unknown check, more than 1000
     /// requests, or any bad request (named by its index, as requests[3]) fails the whole call
     /// with InvalidArgs, and nothing is judged or audited.
+    #[zbus(out_args("answers"))]
     async fn check_batch(
         &self,
         check: &str,
@@ -365,12 +368,13 @@ impl Enforcement1 {
     /// under this memory's contract, and of a class no higher than this memory's (else the code
     /// source_class). Returns (allowed, code, reason, contract id, memory id); a denied
     /// registration records nothing but the denial.
+    #[zbus(out_args("allowed", "code", "reason", "contract_id", "memory_id"))]
     async fn register_memory(
         &self,
         request: Request,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
-    ) -> Result<RegistrationTuple, BusError> {
+    ) -> Result<(bool, String, String, String, String), BusError> {
         let fields = args::request(
             &request,
             RequestKind::Register,
@@ -401,7 +405,8 @@ impl Enforcement1 {
 
     /// The recall gate: may a memory of this class (0–5) be recalled in the current mode?
     /// Needs no contract. Returns (allowed, code, reason).
-    async fn recall_gate(&self, memory_class: u8) -> Result<GateTuple, BusError> {
+    #[zbus(out_args("allowed", "code", "reason"))]
+    async fn recall_gate(&self, memory_class: u8) -> Result<(bool, String, String), BusError> {
         let class = MemoryClass::from_wire(memory_class)
             .ok_or_else(|| BusError::invalid_args("memory_class", "must be 0 to 5"))?;
         let gate = self.daemon.registry.read().recall_gate(class);
@@ -411,7 +416,12 @@ impl Enforcement1 {
     /// The tool gate: may a tool that needs network, filesystem or usb (keys, b) run in the
     /// current mode? Tools on the configured deny list never may. Returns (allowed, code,
     /// reason).
-    async fn tool_gate(&self, tool: &str, needs: Request) -> Result<GateTuple, BusError> {
+    #[zbus(out_args("allowed", "code", "reason"))]
+    async fn tool_gate(
+        &self,
+        tool: &str,
+        needs: Request,
+    ) -> Result<(bool, String, String), BusError> {
         let config = self.daemon.config();
         let tool = Name::parse(tool).map_err(|err| BusError::invalid_args("tool", err))?;
         let needs = args::tool_needs(&needs, &config.config.limits)?;

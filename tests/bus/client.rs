@@ -12,7 +12,8 @@ async fn an_agent_drafts_checks_registers_recalls_and_sees_its_memories_forgotte
     }
     let bus = TestBus::start();
     let _daemon = DaemonProcess::start(&bus, &unix_config("AIRGAP", "", ""));
-    let owner = Client::with_connection(connect_as(&bus, users().owner, &[]).await)
+    // Uncached: each property read asks the daemon (the generation below).
+    let owner = Client::with_connection_uncached(connect_as(&bus, users().owner, &[]).await)
         .await
         .unwrap();
     let admin = Client::with_connection(connect_as(&bus, 0, &[]).await)
@@ -65,7 +66,31 @@ async fn an_agent_drafts_checks_registers_recalls_and_sees_its_memories_forgotte
     assert!(!denied.allowed);
     assert_eq!(denied.code, "classification_cap", "{denied:?}");
 
+    // A batch answers each request as the single call does.
+    let asked = [
+        recall.clone(),
+        Request::new("coding", "editor")
+            .classification(5)
+            .memory(&kept.memory_id),
+        Request::new("music", "player").classification(1),
+    ];
+    let batch = owner.check_batch(CheckKind::Recall, &asked).await.unwrap();
+    let mut singles = Vec::new();
+    for request in &asked {
+        singles.push(owner.check(CheckKind::Recall, request).await.unwrap());
+    }
+    assert_eq!(batch, singles);
+    assert_eq!(
+        batch.iter().map(|d| d.allowed).collect::<Vec<_>>(),
+        [true, false, false]
+    );
+
+    // The generation moves when a decision could change, and not on a read.
+    let before = owner.generation().await.unwrap();
+    owner.check(CheckKind::Recall, &recall).await.unwrap();
+    assert_eq!(owner.generation().await.unwrap(), before);
     owner.revoke(&id, "done with it").await.unwrap();
+    assert!(owner.generation().await.unwrap() > before);
     let signal = within("MemoriesChanged after the revocation", forgotten.next())
         .await
         .unwrap();

@@ -9,6 +9,7 @@ mod common;
 mod audit_sealing;
 mod bus_authorization;
 mod bus_basics;
+mod bus_batch;
 mod bus_clocks;
 mod bus_fair_dispatch;
 mod bus_forgetting;

@@ -10,6 +10,7 @@ mod audit_checkpoints;
 mod boundary_daemon;
 mod config;
 mod core_access;
+mod core_batch;
 mod core_checks;
 mod core_forgetting;
 mod core_lifecycle;

@@ -598,6 +598,22 @@ impl Client {
         Ok(answer.into())
     }
 
+    /// Up to [`MAX_BATCH`] checks of one kind in one call, answered from one snapshot: each
+    /// answer is what [`Client::check`] would say, in the order asked.
+    pub async fn check_batch(
+        &self,
+        kind: CheckKind,
+        requests: &[Request],
+    ) -> Result<Vec<Decision>> {
+        let dicts: Vec<HashMap<&str, Variant<'_>>> =
+            requests.iter().map(Request::to_dict).collect();
+        let answers = self
+            .enforcement
+            .check_batch(kind.batch_name(), &dicts)
+            .await?;
+        Ok(answers.into_iter().map(Decision::from).collect())
+    }
+
     /// Registers a memory: allowed only where `CheckMemoryCreation` would allow it.
     pub async fn register_memory(&self, request: &Request) -> Result<Registered> {
         let (allowed, code, reason, contract_id, memory_id) =
@@ -662,6 +678,15 @@ impl Client {
     /// Ends a session: its session-scoped contracts expire.
     pub async fn end_session(&self, session_id: &str) -> Result<()> {
         Ok(self.sessions.end(session_id).await?)
+    }
+
+    /// A number that moves whenever any decision could change (`Enforcement1.Generation`):
+    /// an agent caching allowed answers keeps each with the generation read before asking,
+    /// and drops them when it moves (follow it with `client.enforcement.receive_generation_changed()`).
+    /// A client made by [`Client::with_connection`] reads it from its property cache, which
+    /// follows `PropertiesChanged`; one made uncached asks the daemon each time.
+    pub async fn generation(&self) -> Result<u64> {
+        Ok(self.enforcement.generation().await?)
     }
 
     /// The host's boundary mode now.

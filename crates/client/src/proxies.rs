@@ -337,6 +337,21 @@ pub trait Enforcement1 {
         request: &HashMap<&str, Variant<'_>>,
     ) -> zbus::Result<(bool, String, String, String)>;
 
+    /// Many checks of one kind in one call. check names the kind: memory_creation,
+    /// abstraction, recall or export (as CheckMemoryCreation, CheckAbstraction, CheckRecall,
+    /// CheckExport). requests holds at most 1000 requests, each with the keys of that check;
+    /// the answers are in the same order, each exactly what the single call would answer
+    /// (allowed, code, reason, contract id), all judged against one state of the mode and the
+    /// contracts. Denials are audited as for single calls. An unknown check, more than 1000
+    /// requests, or any bad request (named by its index, as requests[3]) fails the whole call
+    /// with InvalidArgs, and nothing is judged or audited.
+    #[zbus(name = "CheckBatch")]
+    fn check_batch(
+        &self,
+        check: &str,
+        requests: &[HashMap<&str, Variant<'_>>],
+    ) -> zbus::Result<Vec<(bool, String, String, String)>>;
+
     /// Runs the creation check (and above raw the abstraction check) and records the memory in
     /// the same transaction. Keys as for creation, plus abstraction, memory_id (the agent's own
     /// id; a new one is made when absent) and derived_from as. A memory is never looser than its
@@ -364,6 +379,18 @@ pub trait Enforcement1 {
         tool: &str,
         needs: &HashMap<&str, Variant<'_>>,
     ) -> zbus::Result<(bool, String, String)>;
+
+    /// Moves, with PropertiesChanged, whenever any decision could change: the mode, a
+    /// lockdown, a pause, an override, a contract's state or suspension, a memory's status, a
+    /// session opened or ended, a reloaded configuration, the store failing or recovering.
+    /// Reading it, and asking checks, never moves it. An agent that caches allowed answers
+    /// keeps each with the Generation it read before asking, and drops the cache when
+    /// Generation changes, and when the daemon restarts. It only grows while the daemon runs
+    /// and starts at the start time in microseconds, so it normally grows across restarts too.
+    /// A retention end is judged by the clock: an answer under a timebound contract holds
+    /// until its end at most.
+    #[zbus(property, name = "Generation")]
+    fn generation(&self) -> zbus::Result<u64>;
 }
 
 #[zbus::proxy(

@@ -3,9 +3,7 @@
 //! owner presence decides, check kinds are named on the wire as in the audit, and
 //! `Registry::generation` moves on every change a decision reads and never on a read.
 
-mod common;
-
-use common::core_fixtures::*;
+use crate::common::core_fixtures::*;
 use learning_contracts::core::{
     Abstraction, BoundaryMode, Caller, Change, CheckKind, CheckRequest, ContractKind,
     EffectiveMode, MemoryClass, PauseScope, Registry, SpecPatch,

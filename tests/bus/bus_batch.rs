@@ -5,9 +5,7 @@
 //! requests, a bad request) is a named error that judges and audits nothing; and Generation
 //! moves, with PropertiesChanged, on every kind of change a decision reads, never on a read.
 
-mod common;
-
-use common::bus::*;
+use crate::common::bus::*;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use zbus::OwnedVariant;
@@ -304,8 +302,8 @@ async fn a_batch_answers_and_audits_exactly_as_the_single_calls_and_a_bad_batch_
     );
     // A key given twice is a bad request (a dictionary a zbus client cannot build: raw).
     let duplicated = {
-        let mut raw = common::raw::RawClient::connect(&bus, users.owner);
-        let mut body = common::raw::Enc::default();
+        let mut raw = crate::common::raw::RawClient::connect(&bus, users.owner);
+        let mut body = crate::common::raw::Enc::default();
         body.str("recall");
         body.array(8, |e| {
             e.dict(|e| {
