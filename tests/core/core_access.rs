@@ -24,6 +24,7 @@ const ROW_OWN_OR_DELEGATED: &[(&str, &str)] = &[
     ("Enforcement1", "CheckAbstraction"),
     ("Enforcement1", "CheckRecall"),
     ("Enforcement1", "CheckExport"),
+    ("Enforcement1", "CheckBatch"),
     ("Enforcement1", "RegisterMemory"),
     ("Sessions1", "Open"),
 ];

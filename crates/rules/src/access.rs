@@ -132,6 +132,7 @@ pub const METHOD_RULES: &[MethodRule] = &[
     rule("Enforcement1", "CheckAbstraction", ForOwner),
     rule("Enforcement1", "CheckRecall", ForOwner),
     rule("Enforcement1", "CheckExport", ForOwner),
+    rule("Enforcement1", "CheckBatch", ForOwner),
     rule("Enforcement1", "RegisterMemory", ForOwner),
     rule("Enforcement1", "RecallGate", AnyCaller),
     rule("Enforcement1", "ToolGate", AnyCaller),
