@@ -221,10 +221,12 @@ pub enum AuditAction {
     /// the structure of the seals (each names a record with that record's hash, they follow
     /// each other epoch by epoch, each sealing era begins with the record that enabled it).
     ///
-    /// With --key (or --store) the store file is read here, read-only, with no daemon needed,
-    /// and with the verification key that `audit setup-keys` showed every sealed epoch is
-    /// proven untouched: its seal must have been made with that epoch's key, which no one who
-    /// takes the host later can compute. It reports records from before sealing and the
+    /// With --key (or --store) the store file is read, read-only, with no daemon running (by
+    /// the daemon's binary, learning-contractsd --verify-audit, found beside contractctl, in
+    /// /usr/sbin, or in $LEARNING_CONTRACTSD: only it reads its store), and with the
+    /// verification key that `audit setup-keys` showed every sealed epoch is proven
+    /// untouched: its seal must have been made with that epoch's key, which no one who takes
+    /// the host later can compute. It reports records from before sealing and the
     /// unsealed tail (records newer than the last seal, not yet protected) as notes, and fails
     /// when a record was changed and resealed with a later key, when epochs were skipped
     /// (seals removed where no clean stop allows a gap), when the log was truncated and
