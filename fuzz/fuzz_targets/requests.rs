@@ -12,8 +12,8 @@
 #![no_main]
 
 use learning_contracts::bus::args::{
-    self, Arg, ID_MAX_BYTES, Request, RequestKind, list_filter, session_options, spec_patch,
-    template_params, tool_needs,
+    self, Arg, BATCH_MAX, Batch, ID_MAX_BYTES, Request, RequestKind, list_filter, session_options,
+    spec_patch, template_params, tool_needs,
 };
 use learning_contracts::bus::error::BusError;
 use learning_contracts::config::LimitsConfig;
@@ -70,6 +70,18 @@ fuzz_target!(|data: &[u8]| {
             ..LimitsConfig::default()
         }
     };
+    // The same bytes as a CheckBatch's requests: never more than BATCH_MAX held, however many
+    // the body counts, and each held request parses as a single call's does.
+    if let Ok((batch, _)) = Data::new(body, Context::new(endian, 0)).deserialize::<Batch>() {
+        assert!(batch.requests().len() <= BATCH_MAX);
+        assert!(batch.requests().len() <= batch.len());
+        for dict in batch.requests().iter().take(4) {
+            refused(
+                "batch request",
+                args::request(dict, RequestKind::Check(CheckKind::Recall), &limits),
+            );
+        }
+    }
     let Ok((dict, _)) = Data::new(body, Context::new(endian, 0)).deserialize::<Request>() else {
         return;
     };
@@ -128,7 +140,7 @@ fuzz_target!(|data: &[u8]| {
     // The plain string arguments, with every string the dictionary holds.
     let mut texts: Vec<String> = Vec::new();
     for (key, value) in dict.iter() {
-        texts.push(key.clone());
+        texts.push(key.to_string());
         strings(value, &mut texts);
     }
     for text in texts.iter().take(16) {
