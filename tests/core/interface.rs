@@ -700,3 +700,39 @@ fn the_errors_file_lists_the_errors_the_daemon_sends_and_the_client_maps_them_al
         );
     }
 }
+
+/// The client cannot depend on the daemon, so it keeps its own copy of the batch limit and
+/// the check names; they must be the daemon's.
+#[test]
+fn the_clients_batch_limit_and_check_names_are_the_daemons() {
+    use learning_contracts_client::CheckKind as ClientKind;
+    assert_eq!(
+        learning_contracts_client::MAX_BATCH,
+        learning_contracts::bus::args::BATCH_MAX
+    );
+    let kinds = [
+        (
+            ClientKind::MemoryCreation,
+            learning_contracts::core::CheckKind::MemoryCreation,
+        ),
+        (
+            ClientKind::Abstraction,
+            learning_contracts::core::CheckKind::Abstraction,
+        ),
+        (
+            ClientKind::Recall,
+            learning_contracts::core::CheckKind::Recall,
+        ),
+        (
+            ClientKind::Export,
+            learning_contracts::core::CheckKind::Export,
+        ),
+    ];
+    for (client, daemon) in kinds {
+        assert_eq!(
+            learning_contracts::core::CheckKind::from_name(client.batch_name()),
+            Some(daemon),
+            "{client:?}"
+        );
+    }
+}
