@@ -209,8 +209,8 @@ fn main() -> ExitCode {
         };
     }
     // One thread serves the bus: checks are short and never block (the store has a thread of
-    // its own), and staying on one thread saves the cross-thread wake-ups that dominate a bus
-    // round trip on a small machine.
+    // its own, large calls such as batches a bulk thread: bus/fair.rs), and staying on one
+    // thread saves the cross-thread wake-ups that dominate a bus round trip on a small machine.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,6 +14,9 @@
 //! `calls_waiting_bytes_per_connection`, `calls_waiting_bytes_per_uid`,
 //! `calls_waiting_bytes_total`).
 //!
+//! A call whose message is large (a `CheckBatch`) runs on the bulk thread rather than the
+//! serving one (`BULK_CALL_BYTES`); its lane counts it as running all the same.
+//!
 //! Lanes are per connection, not per uid: a caller's uid is known only after a bus round trip,
 //! and the bus bounds how many connections one uid may have (`max_connections_per_user`).
 
