@@ -11,28 +11,7 @@ mod bus;
 
 use bus::*;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use zbus::OwnedVariant;
-
-/// The recall check with the request passed by reference, as an agent that keeps its request
-/// would call it (no copy per call on the client).
-#[zbus::proxy(
-    interface = "org.learningcontracts.Enforcement1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-trait Recall {
-    fn check_recall(
-        &self,
-        request: &HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<(bool, String, String, String)>;
-    fn check_batch(
-        &self,
-        check: &str,
-        requests: &[HashMap<String, OwnedVariant>],
-    ) -> zbus::Result<Vec<(bool, String, String, String)>>;
-}
 
 /// How many recall checks one batch carries (the daemon's most).
 const BATCH: usize = 1000;
@@ -41,7 +20,9 @@ struct Setup {
     _bus: TestBus,
     _daemon: DaemonProcess,
     clients: Vec<zbus::Connection>,
-    recall: HashMap<String, OwnedVariant>,
+    /// The recall request, kept by the client and passed by reference (as the client crate's
+    /// proxies take it), so no call copies it.
+    recall: Args<'static>,
 }
 
 fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
@@ -54,14 +35,14 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
         }
         let contracts = Contracts1Proxy::new(&clients[0]).await.unwrap();
         let id = contracts
-            .create_draft("episodic", episodic_spec(&["coding"]))
+            .create_draft("episodic", &episodic_spec(&["coding"]))
             .await
             .unwrap();
         contracts.submit(&id).await.unwrap();
         contracts.activate(&id).await.unwrap();
         let enforcement = Enforcement1Proxy::new(&clients[0]).await.unwrap();
         let (allowed, code, ..) = enforcement
-            .register_memory(dict(&[
+            .register_memory(&dict(&[
                 ("domain", "coding".into()),
                 ("context", "project".into()),
                 ("classification", 1u8.into()),
@@ -76,7 +57,7 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
             ("classification", 1u8.into()),
             ("memory_id", "m1".into()),
         ]);
-        let (allowed, code, ..) = enforcement.check_recall(recall.clone()).await.unwrap();
+        let (allowed, code, ..) = enforcement.check_recall(&recall).await.unwrap();
         assert!(allowed, "{code}");
         Setup {
             _bus: bus,
@@ -139,10 +120,10 @@ fn bus_calls(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(8));
     for clients in [1usize, 8] {
         let connections = setup.clients[..clients].to_vec();
-        let proxies: Vec<RecallProxy<'static>> = runtime.block_on(async {
+        let proxies: Vec<Enforcement1Proxy<'static>> = runtime.block_on(async {
             let mut proxies = Vec::new();
             for connection in &connections {
-                let proxy = RecallProxy::builder(connection)
+                let proxy = Enforcement1Proxy::builder(connection)
                     .cache_properties(zbus::proxy::CacheProperties::No)
                     .build()
                     .await
@@ -184,8 +165,8 @@ fn bus_calls(c: &mut Criterion) {
     group.finish();
 }
 
-async fn recall_proxy(connection: &zbus::Connection) -> RecallProxy<'static> {
-    RecallProxy::builder(connection)
+async fn recall_proxy(connection: &zbus::Connection) -> Enforcement1Proxy<'static> {
+    Enforcement1Proxy::builder(connection)
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
         .await

@@ -244,7 +244,7 @@ fn link_down_bench(runtime: &tokio::runtime::Runtime) {
                 }
                 loop {
                     let signal = switches.next().await.unwrap();
-                    if signal.args().unwrap().new() == &"RESTRICTED" {
+                    if signal.args().unwrap().new() == "RESTRICTED" {
                         to_signal.push(started.elapsed());
                         break;
                     }
@@ -260,7 +260,7 @@ fn link_down_bench(runtime: &tokio::runtime::Runtime) {
                 add_default_route(&netlink, wg0).await;
                 loop {
                     let signal = switches.next().await.unwrap();
-                    if signal.args().unwrap().new() == &"TRUSTED" {
+                    if signal.args().unwrap().new() == "TRUSTED" {
                         break;
                     }
                 }
@@ -337,7 +337,7 @@ fn removable_mount_bench(runtime: &tokio::runtime::Runtime) {
             jobs.send(MountJob::Mount).unwrap();
             loop {
                 let signal = switches.next().await.unwrap();
-                if signal.args().unwrap().new() == &"LOCKDOWN" {
+                if signal.args().unwrap().new() == "LOCKDOWN" {
                     to_lockdown.push(started.elapsed());
                     break;
                 }

@@ -12,9 +12,6 @@ use crate::common::in_process::InProcessDaemon;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use zbus::OwnedVariant;
-
-type Dict = HashMap<String, OwnedVariant>;
 
 const OK: &str = "ok";
 const DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
@@ -119,7 +116,7 @@ impl World {
     async fn draft(&self) -> String {
         self.contracts(Owner)
             .await
-            .create_draft("episodic", episodic_spec(&[&self.domain()]))
+            .create_draft("episodic", &episodic_spec(&[&self.domain()]))
             .await
             .unwrap()
     }
@@ -156,7 +153,7 @@ impl World {
         let (allowed, code, ..) = self
             .enforcement(Owner)
             .await
-            .register_memory(check_request(&domain, "home", 1))
+            .register_memory(&check_request(&domain, "home", 1))
             .await
             .unwrap();
         assert!(allowed, "{code}");
@@ -226,7 +223,7 @@ async fn create_draft_is_open_to_every_local_user_who_becomes_its_owner() {
     for who in CALLERS {
         let contracts = w.contracts(who).await;
         let result = contracts
-            .create_draft("episodic", episodic_spec(&[&w.domain()]))
+            .create_draft("episodic", &episodic_spec(&[&w.domain()]))
             .await;
         if let Ok(id) = &result {
             // A delegated agent cannot create a contract for its owner: the draft is its own.
@@ -261,7 +258,7 @@ async fn system_prohibitions_need_an_admin() {
             .await
             .create_draft(
                 "prohibited",
-                dict(&[
+                &dict(&[
                     ("domains", vec![w.domain()].into()),
                     ("contexts", vec!["*".to_string()].into()),
                     ("retention", "permanent".into()),
@@ -283,7 +280,7 @@ async fn system_prohibitions_need_an_admin() {
         ],
     );
     // A refused system prohibition left nothing behind.
-    let all = w.contracts(Root).await.list(Dict::new()).await.unwrap();
+    let all = w.contracts(Root).await.list(&Args::new()).await.unwrap();
     assert_eq!(all.len(), 2, "only the admins' prohibitions exist: {all:?}");
 }
 
@@ -299,7 +296,7 @@ async fn update_draft_is_the_owners() {
         let result = w
             .contracts(who)
             .await
-            .update_draft(&id, dict(&[("description", "edited".into())]))
+            .update_draft(&id, &dict(&[("description", "edited".into())]))
             .await;
         let description: String = field(
             &w.contracts(Root).await.get(&id).await.unwrap(),
@@ -418,21 +415,21 @@ async fn amend_is_the_owners() {
         let before = w
             .contracts(Root)
             .await
-            .list(Dict::new())
+            .list(&Args::new())
             .await
             .unwrap()
             .len();
         let result = outcome(
             &w.contracts(who)
                 .await
-                .amend(&id, dict(&[("description", "amended".into())]))
+                .amend(&id, &dict(&[("description", "amended".into())]))
                 .await,
         );
         if result != OK {
             let after = w
                 .contracts(Root)
                 .await
-                .list(Dict::new())
+                .list(&Args::new())
                 .await
                 .unwrap()
                 .len();
@@ -464,7 +461,7 @@ async fn activating_an_amendment_needs_the_owners_confirmation_or_an_admin() {
     for who in CALLERS {
         let id = w.active().await;
         let amendment = owner
-            .amend(&id, dict(&[("description", "amended".into())]))
+            .amend(&id, &dict(&[("description", "amended".into())]))
             .await
             .unwrap();
         owner.submit(&amendment).await.unwrap();
@@ -820,7 +817,7 @@ async fn everyone_pauses_and_resumes_only_their_own_learning() {
         let (_, code, ..) = w
             .enforcement(Owner)
             .await
-            .check_memory_creation(check_request(&domain, "home", 1))
+            .check_memory_creation(&check_request(&domain, "home", 1))
             .await
             .unwrap();
         code
@@ -859,7 +856,10 @@ async fn sessions_open_is_open_to_every_local_caller() {
     let w = World::start().await;
     let mut opened = Vec::new();
     for who in CALLERS {
-        opened.push((who, outcome(&w.sessions(who).await.open(Dict::new()).await)));
+        opened.push((
+            who,
+            outcome(&w.sessions(who).await.open(&Args::new()).await),
+        ));
     }
     assert_row(
         "Sessions1.Open",
@@ -884,7 +884,7 @@ async fn sessions_end_is_for_the_opener_the_owner_or_an_admin() {
     // End a session the owner opened: its opener, its owner or an admin.
     let mut ended = Vec::new();
     for who in CALLERS {
-        let session = owner_sessions.open(Dict::new()).await.unwrap();
+        let session = owner_sessions.open(&Args::new()).await.unwrap();
         let result = outcome(&w.sessions(who).await.end(&session).await);
         if result != OK {
             // Still open: the owner can end it.
@@ -915,7 +915,7 @@ async fn sessions_bind_is_for_the_opener_the_owner_or_an_admin() {
     // Bind the owner's session contract to a session the owner opened.
     let mut bound = Vec::new();
     for who in CALLERS {
-        let session = owner_sessions.open(Dict::new()).await.unwrap();
+        let session = owner_sessions.open(&Args::new()).await.unwrap();
         let id = w.active_session_contract().await;
         let result = outcome(&w.sessions(who).await.bind(&session, &id).await);
         let session_id: String = field(
@@ -964,7 +964,7 @@ async fn reads_follow_ownership_delegation_and_admin_rights() {
     let (allowed, code, ..) = w
         .enforcement(Owner)
         .await
-        .register_memory(request)
+        .register_memory(&request)
         .await
         .unwrap();
     assert!(allowed, "{code}");
@@ -989,7 +989,7 @@ async fn reads_follow_ownership_delegation_and_admin_rights() {
         let result = w
             .contracts(who)
             .await
-            .list(dict(&[("owner", w.users.owner.into())]))
+            .list(&dict(&[("owner", w.users.owner.into())]))
             .await;
         if let Ok(list) = &result {
             assert!(
@@ -1083,12 +1083,9 @@ async fn a_delegated_agent_checks_registers_and_opens_sessions_for_its_owner() {
         let mut abstraction = request.clone();
         abstraction.extend(dict(&[("abstraction", "heuristic".into())]));
         for (check, result) in [
-            (
-                "creation",
-                agent.check_memory_creation(request.clone()).await,
-            ),
-            ("abstraction", agent.check_abstraction(abstraction).await),
-            ("recall", agent.check_recall(request.clone()).await),
+            ("creation", agent.check_memory_creation(&request).await),
+            ("abstraction", agent.check_abstraction(&abstraction).await),
+            ("recall", agent.check_recall(&request).await),
         ] {
             let (allowed, code, _, decided) = result.unwrap();
             assert_eq!(
@@ -1098,7 +1095,7 @@ async fn a_delegated_agent_checks_registers_and_opens_sessions_for_its_owner() {
             );
         }
         // Export is refused in AIRGAP, by the owner's contract.
-        let (allowed, code, _, decided) = agent.check_export(request.clone()).await.unwrap();
+        let (allowed, code, _, decided) = agent.check_export(&request).await.unwrap();
         assert_eq!(
             (allowed, code.as_str(), decided.as_str()),
             (false, "boundary_mode", id.as_str())
@@ -1108,14 +1105,14 @@ async fn a_delegated_agent_checks_registers_and_opens_sessions_for_its_owner() {
     // RegisterMemory for the owner: the record is the owner's.
     let mut request = check_request(&domain, "home", 1);
     request.extend(dict(&[("memory_id", "agents-memory".into())]));
-    let (allowed, code, _, decided, memory) = agent.register_memory(request).await.unwrap();
+    let (allowed, code, _, decided, memory) = agent.register_memory(&request).await.unwrap();
     assert_eq!(
         (allowed, code.as_str(), decided.as_str(), memory.as_str()),
         (true, "allowed", id.as_str(), "agents-memory")
     );
     let record = w.memories(Owner).await.get("agents-memory").await.unwrap();
     assert_eq!(field::<String>(&record, "contract_id"), id);
-    let (allowed, code, ..) = agent.register_memory(named(w.users.owner)).await.unwrap();
+    let (allowed, code, ..) = agent.register_memory(&named(w.users.owner)).await.unwrap();
     assert!(allowed, "{code}");
 
     // Naming an owner that did not delegate is refused, for the agent and for anyone else.
@@ -1127,18 +1124,18 @@ async fn a_delegated_agent_checks_registers_and_opens_sessions_for_its_owner() {
     ] {
         let enforcement = w.enforcement(who).await;
         assert_eq!(
-            outcome(&enforcement.check_memory_creation(named(owner)).await),
+            outcome(&enforcement.check_memory_creation(&named(owner)).await),
             DENIED,
             "{who:?} naming owner {owner} in a check"
         );
         assert_eq!(
-            outcome(&enforcement.register_memory(named(owner)).await),
+            outcome(&enforcement.register_memory(&named(owner)).await),
             DENIED,
             "{who:?} naming owner {owner} in RegisterMemory"
         );
         let options = dict(&[("owner", owner.into())]);
         assert_eq!(
-            outcome(&w.sessions(who).await.open(options).await),
+            outcome(&w.sessions(who).await.open(&options).await),
             DENIED,
             "{who:?} naming owner {owner} in Sessions1.Open"
         );
@@ -1148,7 +1145,7 @@ async fn a_delegated_agent_checks_registers_and_opens_sessions_for_its_owner() {
     // agent ends it, and the contract expires with it.
     let sessions = w.sessions(Agent).await;
     let mut ended = sessions.receive_session_ended().await.unwrap();
-    let session = sessions.open(Dict::new()).await.unwrap();
+    let session = sessions.open(&Args::new()).await.unwrap();
     let contract = w.active_session_contract().await;
     sessions.bind(&session, &contract).await.unwrap();
     sessions.end(&session).await.unwrap();
@@ -1188,25 +1185,25 @@ async fn an_agent_of_several_owners_must_name_one() {
     .await;
     let enforcement = Enforcement1Proxy::new(&agent).await.unwrap();
     let unnamed = enforcement
-        .check_memory_creation(check_request("coding", "home", 1))
+        .check_memory_creation(&check_request("coding", "home", 1))
         .await;
     assert_eq!(outcome(&unnamed), INVALID_ARGS);
     assert!(error_message(&unnamed).contains("owner"));
     let mut request = check_request("coding", "home", 1);
     request.extend(dict(&[("owner", u.owner.into())]));
-    let (allowed, code, _, decided) = enforcement.check_memory_creation(request).await.unwrap();
+    let (allowed, code, _, decided) = enforcement.check_memory_creation(&request).await.unwrap();
     assert_eq!(
         (allowed, code.as_str(), decided.as_str()),
         (true, "allowed", id.as_str())
     );
     let mut request = check_request("coding", "home", 1);
     request.extend(dict(&[("owner", u.other.into())]));
-    let (allowed, code, ..) = enforcement.check_memory_creation(request).await.unwrap();
+    let (allowed, code, ..) = enforcement.check_memory_creation(&request).await.unwrap();
     assert_eq!((allowed, code.as_str()), (false, "no_contract"));
     let sessions = Sessions1Proxy::new(&agent).await.unwrap();
-    assert_eq!(outcome(&sessions.open(Dict::new()).await), INVALID_ARGS);
+    assert_eq!(outcome(&sessions.open(&Args::new()).await), INVALID_ARGS);
     assert_eq!(
-        outcome(&sessions.open(dict(&[("owner", u.owner.into())])).await),
+        outcome(&sessions.open(&dict(&[("owner", u.owner.into())])).await),
         OK
     );
 }

@@ -28,14 +28,17 @@ async fn a_contract_lives_through_the_bus_and_is_announced() {
     let _ = within("the initial ActiveCount", active_count.next()).await;
 
     let id = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
     let created = within("ContractChanged(draft)", changes.next())
         .await
         .unwrap();
     let args = created.args().unwrap();
-    assert_eq!((args.id(), args.state()), (&id.as_str(), &"draft"));
+    assert_eq!(
+        (args.id().as_str(), args.state().as_str()),
+        (id.as_str(), "draft")
+    );
 
     contracts.submit(&id).await.unwrap();
     // In unix mode the owner's own uid is the confirmation.
@@ -76,15 +79,12 @@ async fn a_contract_lives_through_the_bus_and_is_announced() {
         ("context", "project-x".into()),
         ("classification", 1u8.into()),
     ]);
-    let (allowed, code, _, decided_by) = enforcement
-        .check_memory_creation(request.clone())
-        .await
-        .unwrap();
+    let (allowed, code, _, decided_by) = enforcement.check_memory_creation(&request).await.unwrap();
     assert!(allowed, "{code}");
     assert_eq!(decided_by, id);
 
     let (allowed, code, _, _) = enforcement
-        .check_memory_creation(dict(&[
+        .check_memory_creation(&dict(&[
             ("domain", "finance".into()),
             ("context", "home".into()),
             ("classification", 1u8.into()),

@@ -7,10 +7,9 @@
 
 use crate::common::bus::*;
 use futures_util::StreamExt;
-use std::collections::{BTreeMap, HashMap};
-use zbus::OwnedVariant;
+use std::collections::BTreeMap;
 
-type Request = HashMap<String, OwnedVariant>;
+type Request = Args<'static>;
 type Answer = (bool, String, String, String);
 
 const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
@@ -21,23 +20,23 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-fn spec(domains: &[&str], extra: &[(&str, zbus::Variant<'_>)]) -> Request {
+fn spec(domains: &[&str], extra: &[(&'static str, zbus::Variant<'_>)]) -> Request {
     let mut spec = dict(&[
         ("domains", strings(domains).into()),
         ("contexts", strings(&["*"]).into()),
         ("retention", "permanent".into()),
     ]);
     for (key, value) in extra {
-        spec.insert(key.to_string(), variant(value.try_clone().unwrap()));
+        spec.insert(*key, value.try_to_owned().unwrap().into());
     }
     spec
 }
 
 /// A request with `extra` keys.
-fn request(domain: &str, context: &str, class: u8, extra: &[(&str, &str)]) -> Request {
+fn request(domain: &str, context: &str, class: u8, extra: &[(&'static str, &str)]) -> Request {
     let mut request = check_request(domain, context, class);
     for (key, value) in extra {
-        request.insert(key.to_string(), variant(value.to_string()));
+        request.insert(*key, value.to_string().into());
     }
     request
 }
@@ -82,7 +81,7 @@ fn mixed(kind: &str, contracts: &Contracts) -> Vec<Request> {
     match kind {
         "abstraction" => {
             for request in &mut requests {
-                request.insert("abstraction".into(), variant("raw"));
+                request.insert("abstraction", "raw".into());
             }
             requests.push(request(
                 "cooking",
@@ -116,10 +115,10 @@ fn mixed(kind: &str, contracts: &Contracts) -> Vec<Request> {
 
 async fn single(enforcement: &Enforcement1Proxy<'_>, kind: &str, request: Request) -> Answer {
     match kind {
-        "memory_creation" => enforcement.check_memory_creation(request).await,
-        "abstraction" => enforcement.check_abstraction(request).await,
-        "recall" => enforcement.check_recall(request).await,
-        "export" => enforcement.check_export(request).await,
+        "memory_creation" => enforcement.check_memory_creation(&request).await,
+        "abstraction" => enforcement.check_abstraction(&request).await,
+        "recall" => enforcement.check_recall(&request).await,
+        "export" => enforcement.check_export(&request).await,
         _ => unreachable!(),
     }
     .unwrap()
@@ -229,7 +228,7 @@ async fn a_batch_answers_and_audits_exactly_as_the_single_calls_and_a_bad_batch_
     let enforcement = Enforcement1Proxy::new(&owner).await.unwrap();
     for (id, domain, context) in [("m1", "coding", "project"), ("m2", "cooking", "kitchen")] {
         let (allowed, code, ..) = enforcement
-            .register_memory(request(domain, context, 1, &[("memory_id", id)]))
+            .register_memory(&request(domain, context, 1, &[("memory_id", id)]))
             .await
             .unwrap();
         assert!(allowed, "{id}: {code}");
@@ -291,7 +290,7 @@ async fn a_batch_answers_and_audits_exactly_as_the_single_calls_and_a_bad_batch_
         error_message(&refused)
     );
     let mut malformed = denied_requests.clone();
-    malformed[5].insert("colour".into(), variant("blue"));
+    malformed[5].insert("colour", "blue".into());
     let refused = enforcement.check_batch("recall", &malformed).await;
     assert_eq!(outcome(&refused), INVALID_ARGS);
     assert!(
@@ -400,7 +399,7 @@ async fn a_batch_answers_and_audits_exactly_as_the_single_calls_and_a_bad_batch_
         assert!(answers.iter().any(|a| a.0), "the agent acts for its owner");
     }
     let mut naming = mixed("recall", &ids);
-    naming[2].insert("owner".into(), variant(users.other));
+    naming[2].insert("owner", users.other.into());
     let refused = agent_enforcement.check_batch("recall", &naming).await;
     assert_eq!(outcome(&refused), ACCESS_DENIED);
     assert!(
@@ -511,7 +510,7 @@ async fn generation_moves_with_properties_changed_on_every_change_a_decision_rea
 
     // A contract's state.
     let id = contracts
-        .create_draft("strategic", spec(&["coding"], &[]))
+        .create_draft("strategic", &spec(&["coding"], &[]))
         .await
         .unwrap();
     g = generation.moved(g, "CreateDraft").await;
@@ -521,7 +520,7 @@ async fn generation_moves_with_properties_changed_on_every_change_a_decision_rea
     g = generation.moved(g, "Activate").await;
     // A memory registered.
     let (allowed, code, ..) = enforcement
-        .register_memory(request("coding", "project", 1, &[("memory_id", "m1")]))
+        .register_memory(&request("coding", "project", 1, &[("memory_id", "m1")]))
         .await
         .unwrap();
     assert!(allowed, "{code}");
@@ -530,10 +529,10 @@ async fn generation_moves_with_properties_changed_on_every_change_a_decision_rea
     // Pure reads move nothing.
     let before_reads = generation.read().await;
     let recall = request("coding", "project", 1, &[("memory_id", "m1")]);
-    let (allowed, ..) = enforcement.check_recall(recall.clone()).await.unwrap();
+    let (allowed, ..) = enforcement.check_recall(&recall).await.unwrap();
     assert!(allowed);
     let (allowed, ..) = enforcement
-        .check_memory_creation(request("garden", "home", 0, &[]))
+        .check_memory_creation(&request("garden", "home", 0, &[]))
         .await
         .unwrap();
     assert!(!allowed, "a denied check is a read too");
@@ -543,7 +542,7 @@ async fn generation_moves_with_properties_changed_on_every_change_a_decision_rea
         .unwrap();
     enforcement.recall_gate(2).await.unwrap();
     contracts.get(&id).await.unwrap();
-    contracts.list(dict(&[])).await.unwrap();
+    contracts.list(&dict(&[])).await.unwrap();
     memories.get("m1").await.unwrap();
     boundary_admin.explain().await.unwrap();
     assert_eq!(
@@ -559,7 +558,7 @@ async fn generation_moves_with_properties_changed_on_every_change_a_decision_rea
         .await
         .unwrap();
     g = generation.moved(g, "SetOverride").await;
-    let (allowed, code, ..) = enforcement.check_recall(recall.clone()).await.unwrap();
+    let (allowed, code, ..) = enforcement.check_recall(&recall).await.unwrap();
     assert!(!allowed && code == "suspended", "{code}");
     boundary_admin.clear_override().await.unwrap();
     g = generation.moved(g, "ClearOverride").await;
@@ -578,7 +577,7 @@ async fn generation_moves_with_properties_changed_on_every_change_a_decision_rea
     boundary_admin.resume_all().await.unwrap();
     g = generation.moved(g, "ResumeAll").await;
     // Sessions opened and ended.
-    let session = sessions.open(dict(&[])).await.unwrap();
+    let session = sessions.open(&dict(&[])).await.unwrap();
     g = generation.moved(g, "Sessions1.Open").await;
     sessions.end(&session).await.unwrap();
     g = generation.moved(g, "Sessions1.End").await;
@@ -614,7 +613,7 @@ async fn generation_moves_with_properties_changed_on_every_change_a_decision_rea
     )
     .await;
     let (allowed, code, ..) = enforcement
-        .register_memory(request("notes", "desk", 1, &[("memory_id", "n1")]))
+        .register_memory(&request("notes", "desk", 1, &[("memory_id", "n1")]))
         .await
         .unwrap();
     assert!(allowed, "{code}");

@@ -36,7 +36,7 @@ async fn a_timebound_contract_expires_at_its_end_on_its_own() {
         loop {
             let signal = changes.next().await.unwrap();
             let args = signal.args().unwrap();
-            if args.id() == &id && args.state() == &"expired" {
+            if args.id() == &id && args.state() == "expired" {
                 return args.reason().to_string();
             }
         }
@@ -52,7 +52,7 @@ async fn a_timebound_contract_expires_at_its_end_on_its_own() {
         "expired"
     );
     let (allowed, code, ..) = enforcement
-        .check_memory_creation(check_request("chat", "support", 1))
+        .check_memory_creation(&check_request("chat", "support", 1))
         .await
         .unwrap();
     assert!(!allowed, "{code}");

@@ -87,7 +87,7 @@ async fn a_deep_purge_leaves_no_byte_of_its_memories_in_the_store_files() {
             ("memory_id", (*id).into()),
             ("contract_id", forgotten.as_str().into()),
         ]));
-        let (allowed, code, ..) = enforcement.register_memory(request).await.unwrap();
+        let (allowed, code, ..) = enforcement.register_memory(&request).await.unwrap();
         assert!(allowed, "{id}: {code}");
     }
     let mut request = check_request("coding", "shared-work", 2);
@@ -96,7 +96,7 @@ async fn a_deep_purge_leaves_no_byte_of_its_memories_in_the_store_files() {
         ("contract_id", kept.as_str().into()),
         ("derived_from", strings(&[secret_ids[0]]).into()),
     ]));
-    let (allowed, code, ..) = enforcement.register_memory(request).await.unwrap();
+    let (allowed, code, ..) = enforcement.register_memory(&request).await.unwrap();
     assert!(allowed, "{code}");
     let needles: Vec<&str> = secret_ids.iter().chain(&secret_contexts).copied().collect();
     assert!(
@@ -206,7 +206,7 @@ async fn memory_ids_belong_to_their_owner_and_answers_do_not_tell_another_owners
     let register = |enforcement: Enforcement1Proxy<'static>, id: &'static str| async move {
         let mut request = check_request("coding", "work", 1);
         request.extend(dict(&[("memory_id", id.into())]));
-        enforcement.register_memory(request).await
+        enforcement.register_memory(&request).await
     };
     let (owner_uid, other_uid) = (users().owner, users().other);
     let owner = connect_as(&bus, owner_uid, &[]).await;

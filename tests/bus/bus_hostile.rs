@@ -70,7 +70,7 @@ impl Setup {
         let answer = tokio::time::timeout(
             guard,
             self.witness
-                .check_memory_creation(check_request("coding", "work", 1)),
+                .check_memory_creation(&check_request("coding", "work", 1)),
         )
         .await
         .unwrap_or_else(|_| panic!("the witness's check {when} was not answered in {guard:?}"))
@@ -413,7 +413,7 @@ async fn sessions_without_end(s: &mut Setup) {
     // Others open sessions as before.
     let owner = connect_as(&s.bus, users().owner, &[]).await;
     let sessions = Sessions1Proxy::new(&owner).await.unwrap();
-    sessions.open(Default::default()).await.unwrap();
+    sessions.open(&Args::new()).await.unwrap();
     s.witness_is_served("while one connection holds its most sessions")
         .await;
     // The offender's sessions end with its connection: the same user opens afresh.
@@ -425,7 +425,7 @@ async fn sessions_without_end(s: &mut Setup) {
         async move {
             let mut ids = Vec::new();
             for _ in 0..8 {
-                match sessions.open(Default::default()).await {
+                match sessions.open(&Args::new()).await {
                     Ok(id) => ids.push(id),
                     Err(_) => break,
                 }

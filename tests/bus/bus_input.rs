@@ -59,11 +59,8 @@ fn strings(list: &[&str]) -> Vec<String> {
 }
 
 /// `base` with `extra` added (or replaced).
-fn with(base: &Dict, extra: &[(&str, zbus::Variant<'_>)]) -> Dict {
-    let mut dict: Dict = base
-        .iter()
-        .map(|(k, v)| (k.clone(), v.try_clone().unwrap()))
-        .collect();
+fn with<'a>(base: &Args<'a>, extra: &[(&'a str, zbus::Variant<'a>)]) -> Args<'a> {
+    let mut dict = base.clone();
     dict.extend(common::bus::dict(extra));
     dict
 }
@@ -89,7 +86,7 @@ async fn setup() -> Setup {
     let draft = contracts
         .create_draft(
             "episodic",
-            with(
+            &with(
                 &episodic_spec(&["music"]),
                 &[("description", "original".into())],
             ),
@@ -122,59 +119,59 @@ async fn unknown_keys_are_refused_naming_the_key() {
     let spec = with(&episodic_spec(&["garden"]), &colour);
     f.invalid(
         "CreateDraft spec",
-        contracts.create_draft("episodic", spec.clone()).await,
+        contracts.create_draft("episodic", &spec).await,
         "colour",
     );
     f.invalid(
         "UpdateDraft spec",
-        contracts.update_draft(&s.draft, spec.clone()).await,
+        contracts.update_draft(&s.draft, &spec).await,
         "colour",
     );
     f.invalid(
         "Amend changes",
-        contracts.amend(&s.active, dict(&colour)).await,
+        contracts.amend(&s.active, &dict(&colour)).await,
         "colour",
     );
     let bad = with(&request, &colour);
     f.invalid(
         "CheckMemoryCreation",
-        enforcement.check_memory_creation(bad.clone()).await,
+        enforcement.check_memory_creation(&bad).await,
         "colour",
     );
     f.invalid(
         "CheckAbstraction",
         enforcement
-            .check_abstraction(with(&bad, &[("abstraction", "pattern".into())]))
+            .check_abstraction(&with(&bad, &[("abstraction", "pattern".into())]))
             .await,
         "colour",
     );
     f.invalid(
         "CheckRecall",
-        enforcement.check_recall(bad.clone()).await,
+        enforcement.check_recall(&bad).await,
         "colour",
     );
     f.invalid(
         "CheckExport",
-        enforcement.check_export(bad.clone()).await,
+        enforcement.check_export(&bad).await,
         "colour",
     );
     f.invalid(
         "RegisterMemory",
-        enforcement.register_memory(bad.clone()).await,
+        enforcement.register_memory(&bad).await,
         "colour",
     );
     // Keys of another check are unknown to this one.
     f.invalid(
         "CheckMemoryCreation with abstraction",
         enforcement
-            .check_memory_creation(with(&request, &[("abstraction", "raw".into())]))
+            .check_memory_creation(&with(&request, &[("abstraction", "raw".into())]))
             .await,
         "abstraction",
     );
     f.invalid(
         "CheckAbstraction with memory_id",
         enforcement
-            .check_abstraction(with(
+            .check_abstraction(&with(
                 &request,
                 &[("abstraction", "raw".into()), ("memory_id", "m".into())],
             ))
@@ -184,14 +181,14 @@ async fn unknown_keys_are_refused_naming_the_key() {
     f.invalid(
         "CheckRecall with derived_from",
         enforcement
-            .check_recall(with(&request, &[("derived_from", strings(&["m"]).into())]))
+            .check_recall(&with(&request, &[("derived_from", strings(&["m"]).into())]))
             .await,
         "derived_from",
     );
     f.invalid(
         "List filter",
         contracts
-            .list(dict(&[
+            .list(&dict(&[
                 ("state", "active".into()),
                 ("colour", "blue".into()),
             ]))
@@ -201,13 +198,13 @@ async fn unknown_keys_are_refused_naming_the_key() {
     f.invalid(
         "ToolGate needs",
         enforcement
-            .tool_gate("editor", dict(&[("bluetooth", true.into())]))
+            .tool_gate("editor", &dict(&[("bluetooth", true.into())]))
             .await,
         "bluetooth",
     );
     f.invalid(
         "Sessions1.Open options",
-        sessions.open(dict(&colour)).await,
+        sessions.open(&dict(&colour)).await,
         "colour",
     );
     f.assert_none();
@@ -237,26 +234,26 @@ async fn wrongly_typed_values_are_refused_naming_the_key() {
         let bad = with(&request, &[(key, value.try_clone().unwrap())]);
         f.invalid(
             &format!("CheckMemoryCreation {key} as {}", value.value_signature()),
-            enforcement.check_memory_creation(bad.clone()).await,
+            enforcement.check_memory_creation(&bad).await,
             key,
         );
         f.invalid(
             &format!("RegisterMemory {key} as {}", value.value_signature()),
-            enforcement.register_memory(bad).await,
+            enforcement.register_memory(&bad).await,
             key,
         );
     }
     f.invalid(
         "RegisterMemory derived_from as s",
         enforcement
-            .register_memory(with(&request, &[("derived_from", "m".into())]))
+            .register_memory(&with(&request, &[("derived_from", "m".into())]))
             .await,
         "derived_from",
     );
     f.invalid(
         "CheckRecall memory_id as as",
         enforcement
-            .check_recall(with(&request, &[("memory_id", strings(&["m"]).into())]))
+            .check_recall(&with(&request, &[("memory_id", strings(&["m"]).into())]))
             .await,
         "memory_id",
     );
@@ -277,42 +274,42 @@ async fn wrongly_typed_values_are_refused_naming_the_key() {
         let bad = with(&spec, &[(key, value.try_clone().unwrap())]);
         f.invalid(
             &format!("CreateDraft {key} as {}", value.value_signature()),
-            contracts.create_draft("episodic", bad.clone()).await,
+            contracts.create_draft("episodic", &bad).await,
             key,
         );
         f.invalid(
             &format!("UpdateDraft {key} as {}", value.value_signature()),
-            contracts.update_draft(&s.draft, bad).await,
+            contracts.update_draft(&s.draft, &bad).await,
             key,
         );
     }
     f.invalid(
         "Amend classification_cap as s",
         contracts
-            .amend(&s.active, dict(&[("classification_cap", "2".into())]))
+            .amend(&s.active, &dict(&[("classification_cap", "2".into())]))
             .await,
         "classification_cap",
     );
     f.invalid(
         "List owner as s",
-        contracts.list(dict(&[("owner", "5".into())])).await,
+        contracts.list(&dict(&[("owner", "5".into())])).await,
         "owner",
     );
     f.invalid(
         "List state as u",
-        contracts.list(dict(&[("state", 1u32.into())])).await,
+        contracts.list(&dict(&[("state", 1u32.into())])).await,
         "state",
     );
     f.invalid(
         "ToolGate network as s",
         enforcement
-            .tool_gate("editor", dict(&[("network", "yes".into())]))
+            .tool_gate("editor", &dict(&[("network", "yes".into())]))
             .await,
         "network",
     );
     f.invalid(
         "Sessions1.Open owner as s",
-        sessions.open(dict(&[("owner", "5".into())])).await,
+        sessions.open(&dict(&[("owner", "5".into())])).await,
         "owner",
     );
     f.assert_none();
@@ -334,35 +331,35 @@ async fn values_out_of_range_are_refused_naming_the_key() {
     f.invalid(
         "CheckMemoryCreation classification 9",
         enforcement
-            .check_memory_creation(with(&request, &[("classification", 9u8.into())]))
+            .check_memory_creation(&with(&request, &[("classification", 9u8.into())]))
             .await,
         "classification",
     );
     f.invalid(
         "RegisterMemory classification 6",
         enforcement
-            .register_memory(with(&request, &[("classification", 6u8.into())]))
+            .register_memory(&with(&request, &[("classification", 6u8.into())]))
             .await,
         "classification",
     );
     f.invalid(
         "CheckAbstraction abstraction galaxy",
         enforcement
-            .check_abstraction(with(&request, &[("abstraction", "galaxy".into())]))
+            .check_abstraction(&with(&request, &[("abstraction", "galaxy".into())]))
             .await,
         "abstraction",
     );
     f.invalid(
         "CheckMemoryCreation domain *",
         enforcement
-            .check_memory_creation(with(&request, &[("domain", "*".into())]))
+            .check_memory_creation(&with(&request, &[("domain", "*".into())]))
             .await,
         "domain",
     );
     f.invalid(
         "CheckRecall without a context",
         enforcement
-            .check_recall(dict(&[
+            .check_recall(&dict(&[
                 ("domain", "coding".into()),
                 ("classification", 1u8.into()),
             ]))
@@ -371,7 +368,7 @@ async fn values_out_of_range_are_refused_naming_the_key() {
     );
     f.invalid(
         "CreateDraft kind habit",
-        contracts.create_draft("habit", spec.clone()).await,
+        contracts.create_draft("habit", &spec).await,
         "kind",
     );
     for (key, value) in [
@@ -385,23 +382,23 @@ async fn values_out_of_range_are_refused_naming_the_key() {
         let bad = with(&spec, &[(key, value.try_clone().unwrap())]);
         f.invalid(
             &format!("CreateDraft {key} = {value:?}"),
-            contracts.create_draft("episodic", bad.clone()).await,
+            contracts.create_draft("episodic", &bad).await,
             key,
         );
         f.invalid(
             &format!("UpdateDraft {key} = {value:?}"),
-            contracts.update_draft(&s.draft, bad).await,
+            contracts.update_draft(&s.draft, &bad).await,
             key,
         );
     }
     f.invalid(
         "List state zombie",
-        contracts.list(dict(&[("state", "zombie".into())])).await,
+        contracts.list(&dict(&[("state", "zombie".into())])).await,
         "state",
     );
     f.invalid(
         "List kind habit",
-        contracts.list(dict(&[("kind", "habit".into())])).await,
+        contracts.list(&dict(&[("kind", "habit".into())])).await,
         "kind",
     );
     f.invalid(
@@ -417,7 +414,7 @@ async fn values_out_of_range_are_refused_naming_the_key() {
     f.invalid("RecallGate 9", enforcement.recall_gate(9).await, "class");
     f.invalid(
         "ToolGate with an empty tool name",
-        enforcement.tool_gate("", Dict::new()).await,
+        enforcement.tool_gate("", &Args::new()).await,
         "tool",
     );
     f.invalid(
@@ -451,7 +448,7 @@ async fn oversized_strings_and_lists_are_refused_naming_the_key() {
     contracts
         .create_draft(
             "episodic",
-            with(
+            &with(
                 &spec,
                 &[
                     ("description", fits.as_str().into()),
@@ -472,17 +469,17 @@ async fn oversized_strings_and_lists_are_refused_naming_the_key() {
         let bad = with(&spec, &[(key, value.try_clone().unwrap())]);
         f.invalid(
             &format!("CreateDraft oversized {key}"),
-            contracts.create_draft("episodic", bad.clone()).await,
+            contracts.create_draft("episodic", &bad).await,
             key,
         );
         f.invalid(
             &format!("UpdateDraft oversized {key}"),
-            contracts.update_draft(&s.draft, bad.clone()).await,
+            contracts.update_draft(&s.draft, &bad).await,
             key,
         );
         f.invalid(
             &format!("Amend oversized {key}"),
-            contracts.amend(&s.active, bad).await,
+            contracts.amend(&s.active, &bad).await,
             key,
         );
     }
@@ -497,7 +494,7 @@ async fn oversized_strings_and_lists_are_refused_naming_the_key() {
         f.invalid(
             &format!("RegisterMemory oversized {key}"),
             enforcement
-                .register_memory(with(&request, &[(key, value.try_clone().unwrap())]))
+                .register_memory(&with(&request, &[(key, value.try_clone().unwrap())]))
                 .await,
             key,
         );
@@ -505,7 +502,7 @@ async fn oversized_strings_and_lists_are_refused_naming_the_key() {
     f.invalid(
         "CheckRecall oversized memory_id",
         enforcement
-            .check_recall(with(&request, &[("memory_id", long.as_str().into())]))
+            .check_recall(&with(&request, &[("memory_id", long.as_str().into())]))
             .await,
         "memory_id",
     );
@@ -519,7 +516,7 @@ async fn oversized_strings_and_lists_are_refused_naming_the_key() {
         .collect();
     f.invalid(
         "ToolGate with too many needs",
-        enforcement.tool_gate("editor", dict(&crowded)).await,
+        enforcement.tool_gate("editor", &dict(&crowded)).await,
         "entries",
     );
     // Free-text arguments.
@@ -583,7 +580,7 @@ async fn observe(s: &Setup) -> Observed {
     let boundary: Boundary1Proxy = uncached(&s.root).await;
     let audit: Audit1Proxy = uncached(&s.root).await;
     let mut listed: Vec<(String, String, String)> = contracts
-        .list(Dict::new())
+        .list(&Args::new())
         .await
         .unwrap()
         .iter()
@@ -593,7 +590,7 @@ async fn observe(s: &Setup) -> Observed {
     let (_, creation, ..) = Enforcement1Proxy::new(&s.owner)
         .await
         .unwrap()
-        .check_memory_creation(check_request("coding", "work", 1))
+        .check_memory_creation(&check_request("coding", "work", 1))
         .await
         .unwrap();
     Observed {
@@ -638,7 +635,7 @@ async fn a_bad_request_changes_nothing() {
         contracts
             .create_draft(
                 "episodic",
-                with(&episodic_spec(&["garden"]), &[("colour", "blue".into())]),
+                &with(&episodic_spec(&["garden"]), &[("colour", "blue".into())]),
             )
             .await,
         "colour",
@@ -648,7 +645,7 @@ async fn a_bad_request_changes_nothing() {
         contracts
             .update_draft(
                 &s.draft,
-                dict(&[
+                &dict(&[
                     ("description", "changed".into()),
                     ("classification_cap", "3".into()),
                 ]),
@@ -661,7 +658,7 @@ async fn a_bad_request_changes_nothing() {
         contracts
             .amend(
                 &s.active,
-                dict(&[
+                &dict(&[
                     ("description", "changed".into()),
                     ("retention", "forever".into()),
                 ]),
@@ -677,7 +674,7 @@ async fn a_bad_request_changes_nothing() {
     f.invalid(
         "RegisterMemory with a bad class",
         enforcement
-            .register_memory(dict(&[
+            .register_memory(&dict(&[
                 ("domain", "coding".into()),
                 ("context", "work".into()),
                 ("classification", 9u8.into()),
@@ -689,7 +686,7 @@ async fn a_bad_request_changes_nothing() {
     f.invalid(
         "CheckMemoryCreation with a bad type",
         enforcement
-            .check_memory_creation(dict(&[
+            .check_memory_creation(&dict(&[
                 ("domain", "coding".into()),
                 ("context", "work".into()),
                 ("classification", "1".into()),
@@ -699,7 +696,7 @@ async fn a_bad_request_changes_nothing() {
     );
     f.invalid(
         "Sessions1.Open with an unknown key",
-        sessions.open(dict(&[("colour", "blue".into())])).await,
+        sessions.open(&dict(&[("colour", "blue".into())])).await,
         "colour",
     );
     f.invalid(

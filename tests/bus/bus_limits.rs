@@ -7,8 +7,6 @@
 use crate::common::bus::*;
 use crate::common::in_process::InProcessDaemon;
 use futures_util::future::join_all;
-use std::collections::HashMap;
-use zbus::OwnedVariant;
 
 const LIMIT_REACHED: &str = "org.learningcontracts.Error.LimitReached";
 const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
@@ -42,11 +40,9 @@ async fn a_strangers_flood_of_denials_and_refusals_grows_the_audit_by_a_bounded_
     const CHECKS: u64 = 3000;
     const REFUSED_EACH: usize = 40;
     let enforcement = Enforcement1Proxy::new(&stranger).await.unwrap();
+    let request = check_request("health", "home", 1);
     for _ in 0..(CHECKS / 100) {
-        let answers = join_all(
-            (0..100).map(|_| enforcement.check_recall(check_request("health", "home", 1))),
-        )
-        .await;
+        let answers = join_all((0..100).map(|_| enforcement.check_recall(&request))).await;
         for answer in answers {
             let (allowed, code, ..) = answer.unwrap();
             assert!(!allowed);
@@ -73,9 +69,9 @@ async fn a_strangers_flood_of_denials_and_refusals_grows_the_audit_by_a_bounded_
 
     // Naming an owner the stranger is not delegated by is refused, and audited too.
     let mut naming = check_request("health", "home", 1);
-    naming.insert("owner".into(), variant(users().owner));
+    naming.insert("owner", users().owner.into());
     for _ in 0..REFUSED_EACH {
-        let refused = enforcement.check_recall(naming.clone()).await;
+        let refused = enforcement.check_recall(&naming).await;
         assert_eq!(outcome(&refused), ACCESS_DENIED);
     }
 
@@ -135,7 +131,7 @@ async fn a_strangers_flood_of_denials_and_refusals_grows_the_audit_by_a_bounded_
     );
 }
 
-fn register_request(contract: &str) -> HashMap<String, OwnedVariant> {
+fn register_request(contract: &str) -> Args<'_> {
     dict(&[
         ("domain", "coding".into()),
         ("context", "work".into()),
@@ -170,12 +166,14 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
     let active = activate_new(&contracts, "episodic", episodic_spec(&["coding"])).await;
     for _ in 0..2 {
         let (allowed, code, ..) = enforcement
-            .register_memory(register_request(&active))
+            .register_memory(&register_request(&active))
             .await
             .unwrap();
         assert!(allowed, "{code}");
     }
-    let refused = enforcement.register_memory(register_request(&active)).await;
+    let refused = enforcement
+        .register_memory(&register_request(&active))
+        .await;
     assert_eq!(
         outcome(&refused),
         LIMIT_REACHED,
@@ -189,14 +187,14 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
     for _ in 0..3 {
         drafts.push(
             contracts
-                .create_draft("episodic", episodic_spec(&["coding"]))
+                .create_draft("episodic", &episodic_spec(&["coding"]))
                 .await
                 .unwrap(),
         );
     }
     contracts.submit(&drafts[0]).await.unwrap();
     let refused = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await;
     assert_eq!(
         outcome(&refused),
@@ -205,7 +203,7 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
         error_message(&refused)
     );
     assert!(error_message(&refused).contains("max_open_drafts_per_owner"));
-    let refused = contracts.amend(&active, dict(&[])).await;
+    let refused = contracts.amend(&active, &dict(&[])).await;
     assert_eq!(
         outcome(&refused),
         LIMIT_REACHED,
@@ -217,7 +215,7 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
     let root_contracts = Contracts1Proxy::new(&root).await.unwrap();
     for _ in 0..5 {
         root_contracts
-            .create_draft("episodic", episodic_spec(&["coding"]))
+            .create_draft("episodic", &episodic_spec(&["coding"]))
             .await
             .unwrap();
     }
@@ -225,14 +223,14 @@ async fn owner_budgets_answer_limit_reached_admins_are_exempt_and_revoking_frees
     // Revoking a draft frees its slot at once.
     contracts.revoke(&drafts[1], "not needed").await.unwrap();
     contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
 
     // Sessions answer LimitReached past sessions.max_per_owner.
     let sessions = Sessions1Proxy::new(&owner).await.unwrap();
-    sessions.open(dict(&[])).await.unwrap();
-    let refused = sessions.open(dict(&[])).await;
+    sessions.open(&dict(&[])).await.unwrap();
+    let refused = sessions.open(&dict(&[])).await;
     assert_eq!(
         outcome(&refused),
         LIMIT_REACHED,
@@ -287,7 +285,7 @@ async fn a_store_past_its_size_mark_refuses_owners_while_lockdown_still_commits(
     let sessions = Sessions1Proxy::new(&owner).await.unwrap();
 
     let refused = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await;
     assert_eq!(
         outcome(&refused),
@@ -302,7 +300,7 @@ async fn a_store_past_its_size_mark_refuses_owners_while_lockdown_still_commits(
     );
     let refused = owner_boundary.pause_learning("quiet").await;
     assert_eq!(outcome(&refused), LIMIT_REACHED);
-    let refused = sessions.open(dict(&[])).await;
+    let refused = sessions.open(&dict(&[])).await;
     assert_eq!(outcome(&refused), LIMIT_REACHED);
 
     // An admin's lockdown commits from the reserve, and so does an admin's draft.
@@ -315,7 +313,7 @@ async fn a_store_past_its_size_mark_refuses_owners_while_lockdown_still_commits(
     Contracts1Proxy::new(&root)
         .await
         .unwrap()
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
 
@@ -350,10 +348,10 @@ async fn a_callers_writes_per_minute_are_bounded_so_open_and_end_cycles_cannot_f
     let stranger = connect_as(&bus, users().other, &[]).await;
     let sessions = Sessions1Proxy::new(&stranger).await.unwrap();
     for _ in 0..6 {
-        let id = sessions.open(dict(&[])).await.unwrap();
+        let id = sessions.open(&dict(&[])).await.unwrap();
         sessions.end(&id).await.unwrap();
     }
-    let refused = sessions.open(dict(&[])).await;
+    let refused = sessions.open(&dict(&[])).await;
     assert_eq!(
         outcome(&refused),
         LIMIT_REACHED,
@@ -367,7 +365,7 @@ async fn a_callers_writes_per_minute_are_bounded_so_open_and_end_cycles_cannot_f
     );
     let contracts = Contracts1Proxy::new(&stranger).await.unwrap();
     let refused = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await;
     assert_eq!(
         outcome(&refused),
@@ -381,13 +379,13 @@ async fn a_callers_writes_per_minute_are_bounded_so_open_and_end_cycles_cannot_f
     Contracts1Proxy::new(&owner)
         .await
         .unwrap()
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
     let root = connect_as(&bus, 0, &[0]).await;
     let root_sessions = Sessions1Proxy::new(&root).await.unwrap();
     for _ in 0..8 {
-        let id = root_sessions.open(dict(&[])).await.unwrap();
+        let id = root_sessions.open(&dict(&[])).await.unwrap();
         root_sessions.end(&id).await.unwrap();
     }
 }
@@ -403,7 +401,7 @@ async fn a_reload_applies_new_limits_at_once() {
     let root = connect_as(&bus, 0, &[0]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
     contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
 
@@ -419,7 +417,7 @@ async fn a_reload_applies_new_limits_at_once() {
         .await
         .unwrap();
     let refused = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await;
     assert_eq!(
         outcome(&refused),
@@ -440,14 +438,14 @@ async fn a_refusal_the_core_decides_is_audited_like_one_the_bus_decides() {
     let owner = connect_as(&bus, users().owner, &[]).await;
     let root = connect_as(&bus, 0, &[0]).await;
     let audit: Audit1Proxy = uncached(&root).await;
-    let mut spec: HashMap<String, OwnedVariant> = HashMap::new();
-    spec.insert("domains".into(), variant(vec!["health"]));
-    spec.insert("contexts".into(), variant(vec!["*"]));
-    spec.insert("retention".into(), variant("permanent"));
+    let mut spec = Args::new();
+    spec.insert("domains", vec!["health"].into());
+    spec.insert("contexts", vec!["*"].into());
+    spec.insert("retention", "permanent".into());
     let draft = Contracts1Proxy::new(&owner)
         .await
         .unwrap()
-        .create_draft("episodic", spec)
+        .create_draft("episodic", &spec)
         .await
         .unwrap();
     let seq_before = audit.head_seq().await.unwrap();

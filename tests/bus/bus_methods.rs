@@ -64,7 +64,7 @@ async fn daemon1_version_features_and_reload() {
         ])
     );
 
-    let (allowed, code, _) = enforcement.tool_gate("rm", Dict::new()).await.unwrap();
+    let (allowed, code, _) = enforcement.tool_gate("rm", &Args::new()).await.unwrap();
     assert!(allowed, "{code}");
 
     // Reload applies a changed config.
@@ -74,7 +74,7 @@ async fn daemon1_version_features_and_reload() {
     )
     .unwrap();
     daemon1.reload().await.unwrap();
-    let (allowed, code, reason) = enforcement.tool_gate("rm", Dict::new()).await.unwrap();
+    let (allowed, code, reason) = enforcement.tool_gate("rm", &Args::new()).await.unwrap();
     assert_eq!((allowed, code.as_str()), (false, "tool_denied"), "{reason}");
 
     // A config that does not parse is refused and the old one stays in force.
@@ -84,7 +84,7 @@ async fn daemon1_version_features_and_reload() {
         outcome(&refused),
         "org.learningcontracts.Error.InvalidConfig"
     );
-    let (allowed, code, _) = enforcement.tool_gate("rm", Dict::new()).await.unwrap();
+    let (allowed, code, _) = enforcement.tool_gate("rm", &Args::new()).await.unwrap();
     assert_eq!((allowed, code.as_str()), (false, "tool_denied"));
 }
 
@@ -105,7 +105,7 @@ async fn contracts1_every_lifecycle_method() {
     let id = contracts
         .create_draft(
             "episodic",
-            dict(&[
+            &dict(&[
                 ("domains", strings(&[" Coding "]).into()),
                 ("contexts", strings(&["work"]).into()),
                 ("retention", "permanent".into()),
@@ -145,7 +145,7 @@ async fn contracts1_every_lifecycle_method() {
     contracts
         .update_draft(
             &id,
-            dict(&[
+            &dict(&[
                 ("description", "second".into()),
                 ("contexts", strings(&["work", "home"]).into()),
             ]),
@@ -193,7 +193,7 @@ async fn contracts1_every_lifecycle_method() {
 
     // Amend: a new Draft superseding the Active contract, which stays Active.
     let amendment = contracts
-        .amend(&id, dict(&[("contexts", strings(&["home"]).into())]))
+        .amend(&id, &dict(&[("contexts", strings(&["home"]).into())]))
         .await
         .unwrap();
     assert!(is_ulid(&amendment) && amendment != id, "{amendment}");
@@ -272,17 +272,17 @@ async fn contracts1_list_filters_by_state_kind_and_owner() {
     let draft = mine
         .create_draft(
             "procedural",
-            dict(&[("domains", strings(&["cooking"]).into())]),
+            &dict(&[("domains", strings(&["cooking"]).into())]),
         )
         .await
         .unwrap();
     let revoked = mine
-        .create_draft("episodic", episodic_spec(&["music"]))
+        .create_draft("episodic", &episodic_spec(&["music"]))
         .await
         .unwrap();
     mine.revoke(&revoked, "changed my mind").await.unwrap();
     let other_draft = theirs
-        .create_draft("episodic", episodic_spec(&["garden"]))
+        .create_draft("episodic", &episodic_spec(&["garden"]))
         .await
         .unwrap();
     let system = activate_new(
@@ -297,7 +297,7 @@ async fn contracts1_list_filters_by_state_kind_and_owner() {
     )
     .await;
 
-    let everything = mine.list(Dict::new()).await.unwrap();
+    let everything = mine.list(&Args::new()).await.unwrap();
     assert_eq!(
         ids(&everything),
         set(&[&active, &draft, &revoked, &system]),
@@ -311,17 +311,17 @@ async fn contracts1_list_filters_by_state_kind_and_owner() {
     assert_eq!(field::<u32>(listed, "owner"), u.owner);
 
     let by_state = mine
-        .list(dict(&[("state", "active".into())]))
+        .list(&dict(&[("state", "active".into())]))
         .await
         .unwrap();
     assert_eq!(ids(&by_state), set(&[&active, &system]));
     let by_kind = mine
-        .list(dict(&[("kind", "procedural".into())]))
+        .list(&dict(&[("kind", "procedural".into())]))
         .await
         .unwrap();
     assert_eq!(ids(&by_kind), set(&[&draft]));
     let both = mine
-        .list(dict(&[
+        .list(&dict(&[
             ("kind", "episodic".into()),
             ("state", "revoked".into()),
         ]))
@@ -329,23 +329,23 @@ async fn contracts1_list_filters_by_state_kind_and_owner() {
         .unwrap();
     assert_eq!(ids(&both), set(&[&revoked]));
     let none = mine
-        .list(dict(&[("state", "expired".into())]))
+        .list(&dict(&[("state", "expired".into())]))
         .await
         .unwrap();
     assert!(none.is_empty(), "{none:?}");
 
     // An admin lists one owner's contracts, or everyone's.
     let owners = admin
-        .list(dict(&[("owner", u.owner.into())]))
+        .list(&dict(&[("owner", u.owner.into())]))
         .await
         .unwrap();
     assert_eq!(ids(&owners), set(&[&active, &draft, &revoked]));
-    let all = admin.list(Dict::new()).await.unwrap();
+    let all = admin.list(&Args::new()).await.unwrap();
     assert_eq!(
         ids(&all),
         set(&[&active, &draft, &revoked, &other_draft, &system])
     );
-    let others = theirs.list(Dict::new()).await.unwrap();
+    let others = theirs.list(&Args::new()).await.unwrap();
     assert_eq!(ids(&others), set(&[&other_draft, &system]));
 }
 
@@ -375,7 +375,10 @@ async fn contracts1_list_owner_filter_returns_only_that_owners_contracts() {
     .await;
     // A filter on owner u answers the contracts whose owner is u: every dictionary returned
     // must say so.
-    let listed = mine.list(dict(&[("owner", u.owner.into())])).await.unwrap();
+    let listed = mine
+        .list(&dict(&[("owner", u.owner.into())]))
+        .await
+        .unwrap();
     let owners: Vec<(String, u32)> = listed
         .iter()
         .map(|c| (field::<String>(c, "id"), field::<u32>(c, "owner")))
@@ -412,15 +415,15 @@ async fn enforcement1_checks_registration_and_gates() {
         ]),
     )
     .await;
-    let request = |extra: &[(&str, zbus::Variant<'_>)]| {
+    fn request<'a>(extra: &[(&'a str, zbus::Variant<'a>)]) -> Args<'a> {
         let mut request = check_request("coding", "work", 2);
         request.extend(dict(extra));
         request
-    };
+    }
 
     // The four checks.
     let (allowed, code, reason, decided) = enforcement
-        .check_memory_creation(request(&[]))
+        .check_memory_creation(&request(&[]))
         .await
         .unwrap();
     assert_eq!(
@@ -429,7 +432,7 @@ async fn enforcement1_checks_registration_and_gates() {
     );
     assert!(!reason.is_empty());
     let (allowed, code, _, decided) = enforcement
-        .check_memory_creation(request(&[("tool", "Editor".into())]))
+        .check_memory_creation(&request(&[("tool", "Editor".into())]))
         .await
         .unwrap();
     assert_eq!(
@@ -437,12 +440,12 @@ async fn enforcement1_checks_registration_and_gates() {
         (true, "allowed", id.as_str())
     );
     let (allowed, code, _, _) = enforcement
-        .check_memory_creation(request(&[("tool", "browser".into())]))
+        .check_memory_creation(&request(&[("tool", "browser".into())]))
         .await
         .unwrap();
     assert_eq!((allowed, code.as_str()), (false, "no_contract"));
     let (allowed, code, _, decided) = enforcement
-        .check_memory_creation(request(&[
+        .check_memory_creation(&request(&[
             ("tool", "browser".into()),
             ("contract_id", id.as_str().into()),
         ]))
@@ -453,7 +456,7 @@ async fn enforcement1_checks_registration_and_gates() {
         (false, "out_of_scope", id.as_str())
     );
     let (allowed, code, _, decided) = enforcement
-        .check_abstraction(request(&[("abstraction", "heuristic".into())]))
+        .check_abstraction(&request(&[("abstraction", "heuristic".into())]))
         .await
         .unwrap();
     assert_eq!(
@@ -461,22 +464,22 @@ async fn enforcement1_checks_registration_and_gates() {
         (true, "allowed", id.as_str())
     );
     let (allowed, code, _, _) = enforcement
-        .check_abstraction(request(&[("abstraction", "strategy".into())]))
+        .check_abstraction(&request(&[("abstraction", "strategy".into())]))
         .await
         .unwrap();
     assert_eq!((allowed, code.as_str()), (false, "abstraction_cap"));
-    let (allowed, code, _, decided) = enforcement.check_recall(request(&[])).await.unwrap();
+    let (allowed, code, _, decided) = enforcement.check_recall(&request(&[])).await.unwrap();
     assert_eq!(
         (allowed, code.as_str(), decided.as_str()),
         (true, "allowed", id.as_str())
     );
-    let (allowed, code, _, decided) = enforcement.check_export(request(&[])).await.unwrap();
+    let (allowed, code, _, decided) = enforcement.check_export(&request(&[])).await.unwrap();
     assert_eq!(
         (allowed, code.as_str(), decided.as_str()),
         (true, "allowed", id.as_str())
     );
     let (allowed, code, _, decided) = enforcement
-        .check_memory_creation(request(&[("contract_id", id.as_str().into())]))
+        .check_memory_creation(&request(&[("contract_id", id.as_str().into())]))
         .await
         .unwrap();
     assert_eq!(
@@ -486,7 +489,7 @@ async fn enforcement1_checks_registration_and_gates() {
 
     // RegisterMemory with the agent's own id, and without one.
     let (allowed, code, _, decided, first) = enforcement
-        .register_memory(request(&[("memory_id", "mem-one".into())]))
+        .register_memory(&request(&[("memory_id", "mem-one".into())]))
         .await
         .unwrap();
     assert_eq!(
@@ -494,7 +497,7 @@ async fn enforcement1_checks_registration_and_gates() {
         (true, "allowed", id.as_str(), "mem-one")
     );
     let (allowed, code, _, decided, second) =
-        enforcement.register_memory(request(&[])).await.unwrap();
+        enforcement.register_memory(&request(&[])).await.unwrap();
     assert_eq!(
         (allowed, code.as_str(), decided.as_str()),
         (true, "allowed", id.as_str())
@@ -502,7 +505,7 @@ async fn enforcement1_checks_registration_and_gates() {
     assert!(is_ulid(&second), "{second}");
     // derived_from, above raw.
     let (allowed, code, _, _, derived) = enforcement
-        .register_memory(request(&[
+        .register_memory(&request(&[
             ("abstraction", "pattern".into()),
             ("derived_from", strings(&["mem-one", &second]).into()),
         ]))
@@ -518,7 +521,7 @@ async fn enforcement1_checks_registration_and_gates() {
     assert_eq!(field::<String>(&record, "contract_id"), id);
     // A source that does not exist cannot be derived from; nothing is recorded.
     let (allowed, code, _, _, refused) = enforcement
-        .register_memory(request(&[(
+        .register_memory(&request(&[(
             "derived_from",
             strings(&["no-such-memory"]).into(),
         )]))
@@ -533,7 +536,7 @@ async fn enforcement1_checks_registration_and_gates() {
 
     // Checks that name a memory.
     let (allowed, code, _, decided) = enforcement
-        .check_recall(request(&[("memory_id", "mem-one".into())]))
+        .check_recall(&request(&[("memory_id", "mem-one".into())]))
         .await
         .unwrap();
     assert_eq!(
@@ -541,7 +544,7 @@ async fn enforcement1_checks_registration_and_gates() {
         (true, "allowed", id.as_str())
     );
     let (allowed, code, _, _) = enforcement
-        .check_export(request(&[("memory_id", "mem-one".into())]))
+        .check_export(&request(&[("memory_id", "mem-one".into())]))
         .await
         .unwrap();
     assert_eq!((allowed, code.as_str()), (true, "allowed"));
@@ -557,7 +560,7 @@ async fn enforcement1_checks_registration_and_gates() {
     let (allowed, code, _) = enforcement
         .tool_gate(
             "sync",
-            dict(&[
+            &dict(&[
                 ("network", true.into()),
                 ("filesystem", true.into()),
                 ("usb", true.into()),
@@ -576,7 +579,7 @@ async fn enforcement1_checks_registration_and_gates() {
     })
     .await;
     let (allowed, code, reason) = enforcement
-        .tool_gate("flasher", dict(&[("usb", true.into())]))
+        .tool_gate("flasher", &dict(&[("usb", true.into())]))
         .await
         .unwrap();
     assert_eq!(
@@ -588,7 +591,7 @@ async fn enforcement1_checks_registration_and_gates() {
     let (allowed, code, _) = enforcement
         .tool_gate(
             "fetch",
-            dict(&[("network", true.into()), ("filesystem", true.into())]),
+            &dict(&[("network", true.into()), ("filesystem", true.into())]),
         )
         .await
         .unwrap();
@@ -611,14 +614,14 @@ async fn boundary1_properties_lockdown_override_and_pauses() {
     let id = activate_new(&contracts, "episodic", episodic_spec(&["coding"])).await;
     let creation = || async {
         let (_, code, _, _) = enforcement
-            .check_memory_creation(check_request("coding", "work", 1))
+            .check_memory_creation(&check_request("coding", "work", 1))
             .await
             .unwrap();
         code
     };
     let recall = || async {
         let (_, code, _, _) = enforcement
-            .check_recall(check_request("coding", "work", 1))
+            .check_recall(&check_request("coding", "work", 1))
             .await
             .unwrap();
         code
@@ -667,14 +670,17 @@ async fn boundary1_properties_lockdown_override_and_pauses() {
     mode_is("LOCKDOWN").await;
     let signal = within("ModeSwitched", switched.next()).await.unwrap();
     let args = signal.args().unwrap();
-    assert_eq!((args.old(), args.new()), (&"AIRGAP", &"LOCKDOWN"));
+    assert_eq!(
+        (args.old().as_str(), args.new().as_str()),
+        ("AIRGAP", "LOCKDOWN")
+    );
     let signal = within("ContractsSuspended", suspended.next())
         .await
         .unwrap();
     let args = signal.args().unwrap();
     assert_eq!(
-        (args.ids().clone(), args.reason()),
-        (vec![id.clone()], &"lockdown")
+        (args.ids().clone(), args.reason().as_str()),
+        (vec![id.clone()], "lockdown")
     );
     assert_eq!(creation().await, "lockdown");
     assert_eq!(recall().await, "lockdown");
@@ -757,14 +763,14 @@ async fn memories1_records_revocation_and_deep_purge() {
     let before = now_secs();
     let mut request = check_request("coding", "Work", 2);
     request.extend(dict(&[("memory_id", "m-raw".into())]));
-    let (allowed, code, ..) = enforcement.register_memory(request).await.unwrap();
+    let (allowed, code, ..) = enforcement.register_memory(&request).await.unwrap();
     assert!(allowed, "{code}");
     let mut request = check_request("coding", "work", 1);
     request.extend(dict(&[
         ("memory_id", "m-heuristic".into()),
         ("abstraction", "heuristic".into()),
     ]));
-    let (allowed, code, ..) = enforcement.register_memory(request).await.unwrap();
+    let (allowed, code, ..) = enforcement.register_memory(&request).await.unwrap();
     assert!(allowed, "{code}");
 
     // Get and List.
@@ -867,7 +873,7 @@ async fn sessions1_open_bind_end() {
     let id = activate_new(&contracts, "episodic", session_spec(&["chat"])).await;
     let creation = || async {
         let (_, code, _, _) = enforcement
-            .check_memory_creation(check_request("chat", "support", 1))
+            .check_memory_creation(&check_request("chat", "support", 1))
             .await
             .unwrap();
         code
@@ -875,7 +881,7 @@ async fn sessions1_open_bind_end() {
     // Unbound, a session contract does not count.
     assert_eq!(creation().await, "not_active");
 
-    let session = sessions.open(Dict::new()).await.unwrap();
+    let session = sessions.open(&Args::new()).await.unwrap();
     assert!(is_ulid(&session), "{session}");
     sessions.bind(&session, &id).await.unwrap();
     let bound = contracts.get(&id).await.unwrap();
@@ -884,7 +890,7 @@ async fn sessions1_open_bind_end() {
     assert_eq!(creation().await, "allowed");
     let mut request = check_request("chat", "support", 1);
     request.extend(dict(&[("memory_id", "m-chat".into())]));
-    let (allowed, code, ..) = enforcement.register_memory(request).await.unwrap();
+    let (allowed, code, ..) = enforcement.register_memory(&request).await.unwrap();
     assert!(allowed, "{code}");
 
     sessions.end(&session).await.unwrap();
@@ -928,7 +934,7 @@ async fn audit1_read_verify_and_head() {
     let seq_before = audit.head_seq().await.unwrap();
     let hash_before = audit.head_hash().await.unwrap();
     let id = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
     let seq_after = eventually("HeadSeq to move", || async {

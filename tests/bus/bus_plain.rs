@@ -20,7 +20,7 @@ async fn summaries_templates_and_drafts_in_plain_language() {
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
 
     let id = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
     let summary = contracts.summarize(&id).await.unwrap();
@@ -69,7 +69,7 @@ async fn summaries_templates_and_drafts_in_plain_language() {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str().into()))
             .collect();
-        let draft = contracts.draft_from_template(&name, dict(&pairs)).await;
+        let draft = contracts.draft_from_template(&name, &dict(&pairs)).await;
         let Ok(draft) = draft else {
             // A template whose required choice is among optional parameters says which.
             let message = error_message(&draft);
@@ -88,7 +88,7 @@ async fn summaries_templates_and_drafts_in_plain_language() {
         );
     }
     let unknown = contracts
-        .draft_from_template("no-such-template", dict(&[]))
+        .draft_from_template("no-such-template", &dict(&[]))
         .await;
     assert_eq!(outcome(&unknown), "org.freedesktop.DBus.Error.InvalidArgs");
     assert!(

@@ -113,7 +113,7 @@ async fn start() -> (TestBus, PolkitMock, DaemonProcess) {
 
 async fn in_review(contracts: &Contracts1Proxy<'_>, domain: &str) -> String {
     let id = contracts
-        .create_draft("episodic", episodic_spec(&[domain]))
+        .create_draft("episodic", &episodic_spec(&[domain]))
         .await
         .unwrap();
     contracts.submit(&id).await.unwrap();
@@ -171,7 +171,7 @@ async fn polkit_decides_the_owners_confirmation_and_reading_all() {
     // Confirming one's own is no admin right.
     assert_eq!(outcome(&other.get(&second).await), NOT_FOUND);
     assert_eq!(
-        outcome(&other.list(dict(&[("owner", u.owner.into())])).await),
+        outcome(&other.list(&dict(&[("owner", u.owner.into())])).await),
         DENIED
     );
 
@@ -181,7 +181,7 @@ async fn polkit_decides_the_owners_confirmation_and_reading_all() {
     assert_eq!(field::<u32>(&read, "owner"), u.owner);
     assert_eq!(field::<String>(&read, "state"), "active");
     let listed = other
-        .list(dict(&[("owner", u.owner.into())]))
+        .list(&dict(&[("owner", u.owner.into())]))
         .await
         .unwrap();
     let ids: Vec<String> = listed.iter().map(|c| field(c, "id")).collect();
@@ -282,7 +282,7 @@ async fn without_an_answer_from_polkit_only_root_is_authorized() {
     );
     // Ordinary calls that need no authorization still work.
     let draft = owner
-        .create_draft("episodic", episodic_spec(&["music"]))
+        .create_draft("episodic", &episodic_spec(&["music"]))
         .await;
     assert_eq!(outcome(&draft), OK);
     assert_eq!(outcome(&admin.activate(&id).await), OK);

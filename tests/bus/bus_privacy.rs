@@ -178,7 +178,7 @@ async fn a_stranger_listening_to_the_bus_hears_nothing_of_another_owners_work() 
 
     // A contract created by the owner and activated by an admin, a memory under it, revoked.
     let revoked = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
     contracts.submit(&revoked).await.unwrap();
@@ -186,13 +186,13 @@ async fn a_stranger_listening_to_the_bus_hears_nothing_of_another_owners_work() 
     let memory = "owner-private-memory-7f3a";
     let mut request = check_request("coding", "work", 1);
     request.extend(dict(&[("memory_id", memory.into())]));
-    let (allowed, code, ..) = enforcement.register_memory(request).await.unwrap();
+    let (allowed, code, ..) = enforcement.register_memory(&request).await.unwrap();
     assert!(allowed, "{code}");
     let reason = "health-data-reason-9c1e";
     contracts.revoke(&revoked, reason).await.unwrap();
 
     // A session with a session-scoped contract bound to it, ended.
-    let session = sessions.open(HashMap::new()).await.unwrap();
+    let session = sessions.open(&Args::new()).await.unwrap();
     let scoped = activate_new(&contracts, "episodic", session_spec(&["music"])).await;
     sessions.bind(&session, &scoped).await.unwrap();
     sessions.end(&session).await.unwrap();
@@ -339,7 +339,7 @@ async fn probes(
     let memories = Memories1Proxy::new(stranger).await.unwrap();
     let sessions = Sessions1Proxy::new(stranger).await.unwrap();
     let enforcement = Enforcement1Proxy::new(stranger).await.unwrap();
-    let with = |key: &str| {
+    let with = |key: &'static str| {
         let mut request = check_request("coding", "work", 1);
         request.extend(dict(&[(key, id.into())]));
         request
@@ -349,7 +349,7 @@ async fn probes(
     vec![
         (
             "Contracts1.UpdateDraft",
-            answer(&contracts.update_draft(id, HashMap::new()).await, id),
+            answer(&contracts.update_draft(id, &Args::new()).await, id),
         ),
         ("Contracts1.Submit", answer(&contracts.submit(id).await, id)),
         (
@@ -362,7 +362,7 @@ async fn probes(
         ),
         (
             "Contracts1.Amend",
-            answer(&contracts.amend(id, HashMap::new()).await, id),
+            answer(&contracts.amend(id, &Args::new()).await, id),
         ),
         (
             "Contracts1.Revoke",
@@ -395,21 +395,23 @@ async fn probes(
         (
             "Enforcement1.CheckMemoryCreation contract_id",
             answer(
-                &enforcement.check_memory_creation(with("contract_id")).await,
+                &enforcement
+                    .check_memory_creation(&with("contract_id"))
+                    .await,
                 id,
             ),
         ),
         (
             "Enforcement1.CheckRecall memory_id",
-            answer(&enforcement.check_recall(with("memory_id")).await, id),
+            answer(&enforcement.check_recall(&with("memory_id")).await, id),
         ),
         (
             "Enforcement1.CheckExport memory_id",
-            answer(&enforcement.check_export(with("memory_id")).await, id),
+            answer(&enforcement.check_export(&with("memory_id")).await, id),
         ),
         (
             "Enforcement1.RegisterMemory contract_id",
-            answer(&enforcement.register_memory(with("contract_id")).await, id)
+            answer(&enforcement.register_memory(&with("contract_id")).await, id)
                 .split(", ")
                 .take(4)
                 .collect::<Vec<_>>()
@@ -417,7 +419,7 @@ async fn probes(
         ),
         (
             "Enforcement1.RegisterMemory derived_from",
-            answer(&enforcement.register_memory(registration).await, id)
+            answer(&enforcement.register_memory(&registration).await, id)
                 .split(", ")
                 .take(4)
                 .collect::<Vec<_>>()
@@ -435,32 +437,32 @@ async fn owners_ids(bus: &TestBus, root: &zbus::Connection) -> Vec<String> {
     let enforcement = Enforcement1Proxy::new(&owner).await.unwrap();
     let sessions = Sessions1Proxy::new(&owner).await.unwrap();
     let draft = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
     let review = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
     contracts.submit(&review).await.unwrap();
     let active = contracts
-        .create_draft("episodic", episodic_spec(&["coding"]))
+        .create_draft("episodic", &episodic_spec(&["coding"]))
         .await
         .unwrap();
     contracts.submit(&active).await.unwrap();
     as_admin.activate(&active).await.unwrap();
     let mut request = check_request("coding", "work", 1);
     request.extend(dict(&[("memory_id", "owner-memory-1".into())]));
-    let (allowed, code, ..) = enforcement.register_memory(request).await.unwrap();
+    let (allowed, code, ..) = enforcement.register_memory(&request).await.unwrap();
     assert!(allowed, "{code}");
     let revoked = contracts
-        .create_draft("episodic", episodic_spec(&["music"]))
+        .create_draft("episodic", &episodic_spec(&["music"]))
         .await
         .unwrap();
     contracts.submit(&revoked).await.unwrap();
     as_admin.activate(&revoked).await.unwrap();
     contracts.revoke(&revoked, "done").await.unwrap();
-    let session = sessions.open(HashMap::new()).await.unwrap();
+    let session = sessions.open(&Args::new()).await.unwrap();
     // The owner's connection stays open (its session with it) for the rest of the test.
     std::mem::forget(owner);
     vec![
@@ -481,7 +483,7 @@ async fn compare(bus: &TestBus, stranger_uid: u32, root: &zbus::Connection) -> u
     let own_session = Sessions1Proxy::new(&stranger)
         .await
         .unwrap()
-        .open(HashMap::new())
+        .open(&Args::new())
         .await
         .unwrap();
     let mut differences = Vec::new();

@@ -18,7 +18,7 @@ const LIMIT_REACHED: &str = "org.learningcontracts.Error.LimitReached";
 
 async fn creation_code(enforcement: &Enforcement1Proxy<'_>, domain: &str) -> String {
     let (_, code, ..) = enforcement
-        .check_memory_creation(check_request(domain, "support", 1))
+        .check_memory_creation(&check_request(domain, "support", 1))
         .await
         .unwrap();
     code
@@ -43,7 +43,7 @@ async fn a_session_ends_when_its_connection_leaves_the_bus() {
     let bound = activate_new(&contracts, "episodic", session_spec(&["chat"])).await;
     let kept = activate_new(&contracts, "episodic", session_spec(&["notes"])).await;
     // A session of the observer's own, which must outlive the other connection.
-    let observers_session = observer_sessions.open(Dict::new()).await.unwrap();
+    let observers_session = observer_sessions.open(&Args::new()).await.unwrap();
     observer_sessions
         .bind(&observers_session, &kept)
         .await
@@ -52,12 +52,12 @@ async fn a_session_ends_when_its_connection_leaves_the_bus() {
     let opener = connect_as(&bus, owner_uid, &[]).await;
     let sessions = Sessions1Proxy::new(&opener).await.unwrap();
     let agent = Enforcement1Proxy::new(&opener).await.unwrap();
-    let session = sessions.open(Dict::new()).await.unwrap();
+    let session = sessions.open(&Args::new()).await.unwrap();
     sessions.bind(&session, &bound).await.unwrap();
     assert_eq!(creation_code(&enforcement, "chat").await, "allowed");
     let mut request = check_request("chat", "support", 1);
     request.extend(dict(&[("memory_id", "m-chat".into())]));
-    let (allowed, code, ..) = agent.register_memory(request).await.unwrap();
+    let (allowed, code, ..) = agent.register_memory(&request).await.unwrap();
     assert!(allowed, "{code}");
 
     // The agent goes away without ending its session.
@@ -81,7 +81,7 @@ async fn a_session_ends_when_its_connection_leaves_the_bus() {
         loop {
             let signal = changes.next().await.unwrap();
             let args = signal.args().unwrap();
-            if args.id() == &bound && args.state() == &"expired" {
+            if args.id() == &bound && args.state() == "expired" {
                 return args.reason().to_string();
             }
         }
@@ -127,7 +127,7 @@ async fn an_idle_session_ends_after_the_idle_time() {
     let opener = connect_as(&bus, owner_uid, &[]).await;
     let sessions = Sessions1Proxy::new(&opener).await.unwrap();
     let agent = Enforcement1Proxy::new(&opener).await.unwrap();
-    let session = sessions.open(Dict::new()).await.unwrap();
+    let session = sessions.open(&Args::new()).await.unwrap();
     sessions.bind(&session, &id).await.unwrap();
 
     // An agent that keeps calling keeps its session.
@@ -199,19 +199,19 @@ async fn an_owner_holds_at_most_max_per_owner_sessions() {
         .await
         .unwrap();
 
-    let first = owner.open(Dict::new()).await.unwrap();
-    let _second = agent.open(Dict::new()).await.unwrap();
-    let refused = owner.open(Dict::new()).await;
+    let first = owner.open(&Args::new()).await.unwrap();
+    let _second = agent.open(&Args::new()).await.unwrap();
+    let refused = owner.open(&Args::new()).await;
     assert_eq!(outcome(&refused), LIMIT_REACHED, "{refused:?}");
-    assert_eq!(outcome(&agent.open(Dict::new()).await), LIMIT_REACHED);
+    assert_eq!(outcome(&agent.open(&Args::new()).await), LIMIT_REACHED);
     // The limit is per owner.
-    other.open(Dict::new()).await.unwrap();
-    other.open(Dict::new()).await.unwrap();
-    assert_eq!(outcome(&other.open(Dict::new()).await), LIMIT_REACHED);
+    other.open(&Args::new()).await.unwrap();
+    other.open(&Args::new()).await.unwrap();
+    assert_eq!(outcome(&other.open(&Args::new()).await), LIMIT_REACHED);
     // Ending one makes room again.
     owner.end(&first).await.unwrap();
-    owner.open(Dict::new()).await.unwrap();
-    assert_eq!(outcome(&owner.open(Dict::new()).await), LIMIT_REACHED);
+    owner.open(&Args::new()).await.unwrap();
+    assert_eq!(outcome(&owner.open(&Args::new()).await), LIMIT_REACHED);
 }
 
 /// The audit records of `action` whose caller was one of `callers`, as their session ids.

@@ -122,7 +122,7 @@ async fn lockdown_is_not_held_up_by_pipelined_verifies() {
     );
     let enforcement = Enforcement1Proxy::new(&s.owner).await.unwrap();
     let (allowed, code, ..) = enforcement
-        .check_memory_creation(check_request("coding", "work", 1))
+        .check_memory_creation(&check_request("coding", "work", 1))
         .await
         .unwrap();
     assert!(!allowed, "a check in LOCKDOWN is denied");
@@ -140,7 +140,7 @@ async fn registration_is_not_held_up_by_pipelined_verifies() {
     let enforcement = Enforcement1Proxy::new(&s.owner).await.unwrap();
     let (allowed, code, ..) = within(
         "RegisterMemory behind pipelined Verify calls",
-        enforcement.register_memory(check_request("coding", "work", 1)),
+        enforcement.register_memory(&check_request("coding", "work", 1)),
     )
     .await
     .unwrap();
@@ -267,7 +267,7 @@ async fn presence_setup(bus: &TestBus) -> (DaemonProcess, zbus::Connection) {
     let owner = connect_as(bus, users().owner, &[]).await;
     let contracts = Contracts1Proxy::new(&owner).await.unwrap();
     let mut spec = episodic_spec(&["coding"]);
-    spec.insert("recall_requires_owner".into(), variant(true));
+    spec.insert("recall_requires_owner", true.into());
     activate_new(&contracts, "episodic", spec).await;
     (daemon, owner)
 }
@@ -290,7 +290,7 @@ async fn another_client_is_answered(bus: &TestBus, service: &str) -> zbus::Conne
         Enforcement1Proxy::new(&other)
             .await
             .unwrap()
-            .check_memory_creation(check_request("coding", "work", 1)),
+            .check_memory_creation(&check_request("coding", "work", 1)),
     )
     .await
     .unwrap();
@@ -313,7 +313,7 @@ async fn owner_presence_is_asked_apart_from_the_serving_connection_and_times_out
     let recalling = Enforcement1Proxy::new(&owner).await.unwrap();
     let recall = tokio::spawn(async move {
         recalling
-            .check_recall(check_request("coding", "work", 1))
+            .check_recall(&check_request("coding", "work", 1))
             .await
     });
     within("the daemon asks logind about the owner", asked).await;
@@ -348,7 +348,7 @@ async fn owner_presence_follows_logind() {
             Enforcement1Proxy::new(&owner)
                 .await
                 .unwrap()
-                .check_recall(check_request("coding", "work", 1)),
+                .check_recall(&check_request("coding", "work", 1)),
         )
         .await
         .unwrap();
@@ -374,13 +374,13 @@ async fn checks_are_answered_while_a_registration_waits_for_the_store() {
     let registering = enforcement.clone();
     let registration = tokio::spawn(async move {
         registering
-            .register_memory(check_request("coding", "work", 1))
+            .register_memory(&check_request("coding", "work", 1))
             .await
     });
     // Sent after the registration on the same connection, so it reaches the daemon after it.
     let (allowed, code, ..) = within(
         "a check behind a registration that waits for the store",
-        enforcement.check_memory_creation(check_request("coding", "work", 1)),
+        enforcement.check_memory_creation(&check_request("coding", "work", 1)),
     )
     .await
     .unwrap();

@@ -368,7 +368,7 @@ async fn amend_memories_and_the_purge_ceremony() {
     let agent = connect_as(&bus, owner, &[]).await;
     let enforcement = Enforcement1Proxy::new(&agent).await.unwrap();
     let (allowed, code, ..) = enforcement
-        .register_memory(dict(&[
+        .register_memory(&dict(&[
             ("domain", "coding".into()),
             ("context", "home".into()),
             ("classification", 1u8.into()),

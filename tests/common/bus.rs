@@ -10,7 +10,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use zbus::OwnedVariant;
+use zbus::{OwnedVariant, Variant};
+
+/// The client crate's proxies, generated from `dbus/*.xml`: tests call the daemon through the
+/// same proxies agents use. (Each test crate, and each bench that includes this file, uses some.)
+#[allow(unused_imports)]
+pub use learning_contracts_client::proxies::{
+    Audit1Proxy, Boundary1Proxy, Contracts1Proxy, Daemon1Proxy, Enforcement1Proxy, Memories1Proxy,
+    Sessions1Proxy,
+};
 
 pub const BUS_NAME: &str = "org.learningcontracts.Daemon1";
 pub const PATH: &str = "/org/learningcontracts/Daemon1";
@@ -429,17 +437,12 @@ pub async fn connect_as(bus: &TestBus, uid: u32, groups: &[u32]) -> zbus::Connec
     }
 }
 
+/// A request dictionary (a{sv}) as the proxies take it.
+pub type Args<'a> = HashMap<&'a str, Variant<'a>>;
+
 /// A request dictionary from literal pairs.
-pub fn dict(pairs: &[(&str, zbus::Variant<'_>)]) -> HashMap<String, OwnedVariant> {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                OwnedVariant::try_from(v.try_clone().unwrap()).unwrap(),
-            )
-        })
-        .collect()
+pub fn dict<'a>(pairs: &[(&'a str, Variant<'a>)]) -> Args<'a> {
+    pairs.iter().map(|(k, v)| (*k, v.clone())).collect()
 }
 
 /// A plain value as a variant, for request dictionaries.
@@ -516,196 +519,6 @@ pub fn error_message<T: std::fmt::Debug>(result: &zbus::Result<T>) -> String {
     }
 }
 
-#[zbus::proxy(
-    interface = "org.learningcontracts.Contracts1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-pub trait Contracts1 {
-    fn create_draft(&self, kind: &str, spec: HashMap<String, OwnedVariant>)
-    -> zbus::Result<String>;
-    fn update_draft(&self, id: &str, spec: HashMap<String, OwnedVariant>) -> zbus::Result<()>;
-    fn submit(&self, id: &str) -> zbus::Result<()>;
-    fn return_to_draft(&self, id: &str, note: &str) -> zbus::Result<()>;
-    fn activate(&self, id: &str) -> zbus::Result<()>;
-    fn amend(&self, id: &str, changes: HashMap<String, OwnedVariant>) -> zbus::Result<String>;
-    fn revoke(&self, id: &str, reason: &str) -> zbus::Result<()>;
-    fn get(&self, id: &str) -> zbus::Result<HashMap<String, OwnedVariant>>;
-    fn list(
-        &self,
-        filter: HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
-    fn summarize(&self, id: &str) -> zbus::Result<String>;
-    fn templates(&self) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
-    fn draft_from_template(
-        &self,
-        name: &str,
-        params: HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<String>;
-    fn draft_from_text(&self, text: &str) -> zbus::Result<(String, String, Vec<String>)>;
-    #[zbus(signal)]
-    fn contract_changed(
-        &self,
-        id: &str,
-        state: &str,
-        suspension: Vec<String>,
-        reason: &str,
-    ) -> zbus::Result<()>;
-    #[zbus(property)]
-    fn active_count(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn suspended_count(&self) -> zbus::Result<u32>;
-}
-
-#[zbus::proxy(
-    interface = "org.learningcontracts.Enforcement1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-pub trait Enforcement1 {
-    fn check_memory_creation(
-        &self,
-        request: HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<(bool, String, String, String)>;
-    fn check_abstraction(
-        &self,
-        request: HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<(bool, String, String, String)>;
-    fn check_recall(
-        &self,
-        request: HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<(bool, String, String, String)>;
-    fn check_export(
-        &self,
-        request: HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<(bool, String, String, String)>;
-    fn register_memory(
-        &self,
-        request: HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<(bool, String, String, String, String)>;
-    fn recall_gate(&self, class: u8) -> zbus::Result<(bool, String, String)>;
-    fn tool_gate(
-        &self,
-        tool: &str,
-        needs: HashMap<String, OwnedVariant>,
-    ) -> zbus::Result<(bool, String, String)>;
-    fn check_batch(
-        &self,
-        check: &str,
-        requests: &[HashMap<String, OwnedVariant>],
-    ) -> zbus::Result<Vec<(bool, String, String, String)>>;
-    #[zbus(property)]
-    fn generation(&self) -> zbus::Result<u64>;
-}
-
-#[zbus::proxy(
-    interface = "org.learningcontracts.Boundary1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-pub trait Boundary1 {
-    fn explain(&self) -> zbus::Result<String>;
-    fn enter_lockdown(&self, reason: &str) -> zbus::Result<()>;
-    fn release_lockdown(&self, reason: &str) -> zbus::Result<()>;
-    fn set_override(&self, mode: &str, reason: &str) -> zbus::Result<()>;
-    fn clear_override(&self) -> zbus::Result<()>;
-    fn pause_learning(&self, reason: &str) -> zbus::Result<()>;
-    fn resume_learning(&self) -> zbus::Result<()>;
-    fn pause_all(&self, reason: &str) -> zbus::Result<()>;
-    fn resume_all(&self) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn mode_switched(&self, old: &str, new: &str, reason: &str) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn contracts_suspended(&self, ids: Vec<String>, reason: &str) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn contracts_resumed(&self, ids: Vec<String>) -> zbus::Result<()>;
-    #[zbus(property)]
-    fn mode(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn source(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn source_healthy(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn lockdown(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn lockdown_reason(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn mode_override(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn facts(&self) -> zbus::Result<HashMap<String, OwnedVariant>>;
-    #[zbus(property)]
-    fn paused_all(&self) -> zbus::Result<bool>;
-}
-
-#[zbus::proxy(
-    interface = "org.learningcontracts.Memories1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-pub trait Memories1 {
-    fn get(&self, memory_id: &str) -> zbus::Result<HashMap<String, OwnedVariant>>;
-    fn get_for_owner(
-        &self,
-        owner: u32,
-        memory_id: &str,
-    ) -> zbus::Result<HashMap<String, OwnedVariant>>;
-    fn list(&self, contract_id: &str) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
-    fn request_purge(&self, contract_id: &str) -> zbus::Result<String>;
-    fn confirm_purge(&self, contract_id: &str, token: &str) -> zbus::Result<u32>;
-    #[zbus(signal)]
-    fn memories_changed(
-        &self,
-        contract_id: &str,
-        status: &str,
-        memory_ids: Vec<String>,
-    ) -> zbus::Result<()>;
-}
-
-#[zbus::proxy(
-    interface = "org.learningcontracts.Sessions1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-pub trait Sessions1 {
-    fn open(&self, options: HashMap<String, OwnedVariant>) -> zbus::Result<String>;
-    fn end(&self, session_id: &str) -> zbus::Result<()>;
-    fn bind(&self, session_id: &str, contract_id: &str) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn session_ended(
-        &self,
-        session_id: &str,
-        expired_contract_ids: Vec<String>,
-    ) -> zbus::Result<()>;
-}
-
-#[zbus::proxy(
-    interface = "org.learningcontracts.Audit1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-pub trait Audit1 {
-    fn read(&self, after_seq: u64, limit: u32) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
-    fn verify(&self) -> zbus::Result<(bool, u64, u64, String)>;
-    #[zbus(property)]
-    fn head_seq(&self) -> zbus::Result<u64>;
-    #[zbus(property)]
-    fn head_hash(&self) -> zbus::Result<String>;
-}
-
-#[zbus::proxy(
-    interface = "org.learningcontracts.Daemon1",
-    default_service = "org.learningcontracts.Daemon1",
-    default_path = "/org/learningcontracts/Daemon1"
-)]
-pub trait Daemon1 {
-    fn reload(&self) -> zbus::Result<()>;
-    fn subscribe(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn version(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn features(&self) -> zbus::Result<Vec<String>>;
-}
-
 /// Lists `connection` to hear its uid's signals (Daemon1.Subscribe), for a connection that
 /// only listens: the daemon addresses an owner's signals to listening connections only.
 pub async fn subscribe(connection: &zbus::Connection) -> bool {
@@ -718,7 +531,7 @@ pub async fn subscribe(connection: &zbus::Connection) -> bool {
 }
 
 /// A spec for an episodic, permanent contract over `domains` in any context.
-pub fn episodic_spec(domains: &[&str]) -> HashMap<String, OwnedVariant> {
+pub fn episodic_spec(domains: &[&str]) -> Args<'static> {
     let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
     dict(&[
         ("domains", domains.into()),
@@ -792,33 +605,25 @@ where
 }
 
 /// A check request for `domain` and `context` with `classification`.
-pub fn check_request(
-    domain: &str,
-    context: &str,
-    classification: u8,
-) -> HashMap<String, OwnedVariant> {
+pub fn check_request(domain: &str, context: &str, classification: u8) -> Args<'static> {
     dict(&[
-        ("domain", domain.into()),
-        ("context", context.into()),
+        ("domain", domain.to_string().into()),
+        ("context", context.to_string().into()),
         ("classification", classification.into()),
     ])
 }
 
 /// Creates a contract of `kind` with `spec`, submits and activates it (as the connection's
 /// user, who is its owner), and returns its id.
-pub async fn activate_new(
-    contracts: &Contracts1Proxy<'_>,
-    kind: &str,
-    spec: HashMap<String, OwnedVariant>,
-) -> String {
-    let id = contracts.create_draft(kind, spec).await.unwrap();
+pub async fn activate_new(contracts: &Contracts1Proxy<'_>, kind: &str, spec: Args<'_>) -> String {
+    let id = contracts.create_draft(kind, &spec).await.unwrap();
     contracts.submit(&id).await.unwrap();
     contracts.activate(&id).await.unwrap();
     id
 }
 
 /// A spec for a session-retention episodic contract over `domains` in any context.
-pub fn session_spec(domains: &[&str]) -> HashMap<String, OwnedVariant> {
+pub fn session_spec(domains: &[&str]) -> Args<'static> {
     let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
     dict(&[
         ("domains", domains.into()),

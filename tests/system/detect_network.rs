@@ -64,7 +64,7 @@ async fn active(
     if let Some(mode) = required_mode {
         spec.extend(dict(&[("required_mode", mode.into())]));
     }
-    let id = contracts.create_draft(kind, spec).await.unwrap();
+    let id = contracts.create_draft(kind, &spec).await.unwrap();
     contracts.submit(&id).await.unwrap();
     contracts.activate(&id).await.unwrap();
     id
@@ -300,7 +300,7 @@ async fn a_link_up_in_airgap_latches_lockdown_through_a_restart_until_an_admin_r
     );
     let enforcement = Enforcement1Proxy::new(&owner).await.unwrap();
     let (allowed, code, ..) = enforcement
-        .check_recall(dict(&[
+        .check_recall(&dict(&[
             ("domain", "coding".into()),
             ("context", "x".into()),
             ("classification", 0u8.into()),

@@ -16,7 +16,7 @@ async fn the_daemon_exits_with_status_1_when_the_bus_goes_away() {
     let (_, code, ..) = Enforcement1Proxy::new(&owner)
         .await
         .unwrap()
-        .check_memory_creation(check_request("coding", "work", 1))
+        .check_memory_creation(&check_request("coding", "work", 1))
         .await
         .unwrap();
     assert_eq!(code, "no_contract");
