@@ -232,6 +232,13 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
     wait_for_reported_latch(&client, false).await;
     wait_for(&client, "OPEN", true).await;
     contractctl_root(&bus, &["lockdown", "--reason", "third"]).await;
+    // The push reaches the Boundary Daemon after the command returns: wait for it, or moving
+    // the Boundary Daemon back to open could come first and the late push would hold it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.mode() != "lockdown" {
+        assert!(Instant::now() < deadline, "the third lockdown was not pushed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     fake.set_mode("open");
     wait_for_reported(&client, "OPEN").await;
     let released = contractctl_root(&bus, &["release-lockdown", "--reason", "done"]).await;
