@@ -236,7 +236,10 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
     // the Boundary Daemon back to open could come first and the late push would hold it.
     let deadline = Instant::now() + Duration::from_secs(5);
     while fake.mode() != "lockdown" {
-        assert!(Instant::now() < deadline, "the third lockdown was not pushed");
+        assert!(
+            Instant::now() < deadline,
+            "the third lockdown was not pushed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     fake.set_mode("open");
