@@ -2,7 +2,9 @@
 //! next to the same clients calling org.freedesktop.DBus.Peer.Ping on the daemon: the bus's
 //! own round-trip limit (`bus_round_trip`). 1,000 recall checks as one CheckBatch against
 //! 1,000 single CheckRecall calls from one client (`check_batch`), and a second client's
-//! CheckRecall latency while the first sends batches back to back (`batch_fairness`). Needs
+//! CheckRecall latency while the first sends batches back to back (`batch_fairness`); beside
+//! both, the bus's own floor (the batch's request answered by dbus-daemon itself, and the
+//! second client's GetId of the bus). Needs
 //! root (the shipped policy lets only root or the service user own the name). Numbers:
 //! benches/README.md.
 
