@@ -67,8 +67,7 @@ impl CliError {
                 "org.learningcontracts.Error.NotFound" => EXIT_NOT_FOUND,
                 "org.freedesktop.DBus.Error.InvalidArgs"
                 | "org.learningcontracts.Error.InvalidSpec" => EXIT_INVALID,
-                "org.freedesktop.DBus.Error.ServiceUnknown"
-                | "org.freedesktop.DBus.Error.NameHasNoOwner" => EXIT_UNREACHABLE,
+                // The bus's "nobody owns the name" never gets here: it is `Unreachable`.
                 _ => EXIT_REFUSED,
             },
         }
