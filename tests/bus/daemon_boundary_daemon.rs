@@ -232,8 +232,10 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
     wait_for_reported_latch(&client, false).await;
     wait_for(&client, "OPEN", true).await;
     contractctl_root(&bus, &["lockdown", "--reason", "third"]).await;
-    // The push reaches the Boundary Daemon after the command returns: wait for it, or moving
-    // the Boundary Daemon back to open could come first and the late push would hold it.
+    // The push reaches the Boundary Daemon after the command returns, and the daemon reads
+    // it back on its next poll: wait for both, or the release below could meet a reading of
+    // LOCKDOWN taken after the mode was set back to open (the OPEN reported before the push
+    // would satisfy the wait for OPEN at once).
     let deadline = Instant::now() + Duration::from_secs(5);
     while fake.mode() != "lockdown" {
         assert!(
@@ -242,6 +244,7 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    wait_for_reported(&client, "LOCKDOWN").await;
     fake.set_mode("open");
     wait_for_reported(&client, "OPEN").await;
     let released = contractctl_root(&bus, &["release-lockdown", "--reason", "done"]).await;
