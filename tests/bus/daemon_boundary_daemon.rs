@@ -161,6 +161,29 @@ async fn contractctl_root(bus: &std::sync::Arc<TestBus>, args: &[&str]) -> Strin
     .unwrap()
 }
 
+/// Waits until the Boundary Daemon has received `count` lockdown pushes (`set_mode`
+/// requests) in all. The daemon pushes after the lockdown command has returned, so a test that
+/// moves the Boundary Daemon's mode must first see the push arrive, or a late push undoes the
+/// move.
+async fn wait_for_pushes(fake: &FakeBoundaryDaemon, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pushes = fake
+            .requests()
+            .iter()
+            .filter(|request| String::from_utf8_lossy(request).contains("\"set_mode\""))
+            .count();
+        if pushes >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pushes} of {count} lockdowns reached the Boundary Daemon"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
     if !require_root("releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it") {
@@ -179,11 +202,8 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
 
     // Our lockdown is pushed: the Boundary Daemon moves to lockdown too.
     contractctl_root(&bus, &["lockdown", "--reason", "incident drill"]).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while fake.mode() != "lockdown" {
-        assert!(Instant::now() < deadline, "the lockdown was not pushed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_pushes(&fake, 1).await;
+    assert_eq!(fake.mode(), "lockdown");
     wait_for_reported(&client, "LOCKDOWN").await;
 
     // Releasing ours leaves LOCKDOWN, and says who holds it and where to release it.
@@ -206,6 +226,7 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
         "lockdown --json",
     );
     assert_eq!(as_json["mode"], "LOCKDOWN", "{as_json}");
+    wait_for_pushes(&fake, 2).await;
 
     // Its latch with a mode moved back: the latch and its reason are named.
     fake.set_mode("open");
@@ -232,18 +253,10 @@ async fn releasing_our_lockdown_says_when_the_boundary_daemon_still_holds_it() {
     wait_for_reported_latch(&client, false).await;
     wait_for(&client, "OPEN", true).await;
     contractctl_root(&bus, &["lockdown", "--reason", "third"]).await;
-    // The push reaches the Boundary Daemon after the command returns, and the daemon reads
-    // it back on its next poll: wait for both, or the release below could meet a reading of
-    // LOCKDOWN taken after the mode was set back to open (the OPEN reported before the push
-    // would satisfy the wait for OPEN at once).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while fake.mode() != "lockdown" {
-        assert!(
-            Instant::now() < deadline,
-            "the third lockdown was not pushed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Wait for the push and for the daemon to read it back: the OPEN reported before the push
+    // would satisfy the wait for OPEN below at once, and the release could then meet a reading
+    // of LOCKDOWN taken after the mode was set back to open.
+    wait_for_pushes(&fake, 3).await;
     wait_for_reported(&client, "LOCKDOWN").await;
     fake.set_mode("open");
     wait_for_reported(&client, "OPEN").await;

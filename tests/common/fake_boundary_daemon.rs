@@ -302,23 +302,30 @@ async fn serve(mut stream: UnixStream, state: Arc<Mutex<State>>) {
         return;
     }
     let request = buffer[..length].to_vec();
-    state.lock().unwrap().requests.push(request.clone());
     let delay = match behaviour {
         Behaviour::Slow(delay) => Some(delay),
         _ => None,
     };
-    let reply = match behaviour {
-        Behaviour::CloseWithoutReply | Behaviour::DropUnread => return,
-        Behaviour::Garbage => b"<html><body>502 Bad Gateway</body></html>".to_vec(),
-        Behaviour::Raw(bytes) => bytes,
-        Behaviour::Refuse { error, auth_error } => {
-            serde_json::to_vec(&json!({"success": false, "error": error, "auth_error": auth_error}))
-                .unwrap()
+    // Recorded and answered under one lock: a test that sees a request counted also sees
+    // what it did (a pushed lockdown has set the mode).
+    let reply = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(request.clone());
+        match behaviour {
+            Behaviour::CloseWithoutReply | Behaviour::DropUnread => return,
+            Behaviour::Garbage => b"<html><body>502 Bad Gateway</body></html>".to_vec(),
+            Behaviour::Raw(bytes) => bytes,
+            Behaviour::Refuse { error, auth_error } => serde_json::to_vec(
+                &json!({"success": false, "error": error, "auth_error": auth_error}),
+            )
+            .unwrap(),
+            Behaviour::Answer | Behaviour::Slow(_) => {
+                match serde_json::from_slice::<Value>(&request) {
+                    Ok(request) => state.answer(&request),
+                    Err(_) => serde_json::to_vec(&json!({"error": "Invalid JSON"})).unwrap(),
+                }
+            }
         }
-        Behaviour::Answer | Behaviour::Slow(_) => match serde_json::from_slice::<Value>(&request) {
-            Ok(request) => state.lock().unwrap().answer(&request),
-            Err(_) => serde_json::to_vec(&json!({"error": "Invalid JSON"})).unwrap(),
-        },
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
