@@ -125,12 +125,7 @@ fn bus_calls(c: &mut Criterion) {
         let proxies: Vec<Enforcement1Proxy<'static>> = runtime.block_on(async {
             let mut proxies = Vec::new();
             for connection in &connections {
-                let proxy = Enforcement1Proxy::builder(connection)
-                    .cache_properties(zbus::proxy::CacheProperties::No)
-                    .build()
-                    .await
-                    .unwrap();
-                proxies.push(proxy);
+                proxies.push(recall_proxy(connection).await);
             }
             proxies
         });
